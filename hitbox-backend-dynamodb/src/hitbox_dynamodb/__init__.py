@@ -1,0 +1,1 @@
+"""Hitbox dynamodb backend (work in progress: registers nothing until it works)."""

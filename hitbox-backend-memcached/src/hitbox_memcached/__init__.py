@@ -1,0 +1,1 @@
+"""Hitbox memcached backend (work in progress: registers nothing until it works)."""

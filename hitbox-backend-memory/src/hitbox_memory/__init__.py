@@ -1,0 +1,1 @@
+"""Hitbox memory backend (work in progress: registers nothing until it works)."""

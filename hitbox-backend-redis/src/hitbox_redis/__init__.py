@@ -1,0 +1,1 @@
+"""Hitbox redis backend (work in progress: registers nothing until it works)."""

@@ -1,0 +1,1 @@
+"""Hitbox sqlite backend (work in progress: registers nothing until it works)."""

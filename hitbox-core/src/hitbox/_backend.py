@@ -1,0 +1,132 @@
+"""The backend contract and the optional capability protocols.
+
+A backend needs three methods (``get``, ``set``, ``delete``); ``aclose`` defaults to a
+no-op. Extra abilities are small :class:`typing.Protocol` classes a backend may also
+implement; the core checks them once, when a cache is configured, never per call.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, final, runtime_checkable
+
+from hitbox._value import CachedValue
+
+__all__ = [
+    "Backend",
+    "BatchBackend",
+    "Healthcheck",
+    "Invalidation",
+    "InvalidationBus",
+    "LockingBackend",
+]
+
+
+class Backend(abc.ABC):
+    """Where cache entries live. Subclass it and implement ``get``, ``set`` and ``delete``.
+
+    Backends raise whatever their client raises; the cache turns every failure into an
+    upstream call (fail-open). A backend never decides freshness: it returns what it holds
+    until ``ttl`` seconds after ``set`` and may drop entries earlier (eviction).
+
+    Class attributes describe the backend to the core:
+
+    ``is_local``
+        True for in-process backends whose operations never block on I/O. The core then
+        skips per-operation timeouts and task creation on the hot path.
+    ``stores_objects``
+        True if the backend keeps :attr:`CachedValue.value` (object mode), so a hit needs
+        no deserialization.
+    """
+
+    is_local: ClassVar[bool] = False
+    stores_objects: ClassVar[bool] = False
+    label: str = ""
+    """A short name for metrics and logs (defaults to the registered backend name)."""
+
+    @abc.abstractmethod
+    async def get(self, key: str) -> CachedValue | None:
+        """Return the entry stored under ``key``, or ``None`` if there is none."""
+
+    @abc.abstractmethod
+    async def set(self, key: str, value: CachedValue, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (``ttl > 0``), replacing any entry."""
+
+    @abc.abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the entry under ``key``; deleting a missing key is not an error."""
+
+    async def aclose(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Release connections and background resources. Idempotent."""
+
+
+@runtime_checkable
+class BatchBackend(Protocol):
+    """A backend that reads and writes many keys in one round trip."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedValue | None]:
+        """Entries for ``keys``, in order; ``None`` where missing."""
+        ...
+
+    async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
+        """Store each ``key -> (value, ttl)``."""
+        ...
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove every key in ``keys``."""
+        ...
+
+
+@runtime_checkable
+class LockingBackend(Protocol):
+    """A backend that offers a lease lock per key, for single-flight across processes."""
+
+    async def acquire_lock(self, key: str, ttl: float) -> str | None:
+        """Try to take the lock for ``key`` for ``ttl`` seconds.
+
+        Returns an opaque token on success, ``None`` if someone else holds it.
+        """
+        ...
+
+    async def release_lock(self, key: str, token: str) -> None:
+        """Release the lock for ``key`` if (and only if) ``token`` still owns it."""
+        ...
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class Invalidation:
+    """What travels over an :class:`InvalidationBus`: keys and/or tags to drop.
+
+    ``origin`` identifies the publishing instance, so it can ignore its own messages.
+    """
+
+    keys: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    origin: str = ""
+
+
+@runtime_checkable
+class InvalidationBus(Protocol):
+    """Publishes and receives invalidations between instances (e.g. Redis pub/sub)."""
+
+    async def publish_invalidation(
+        self, keys: Sequence[str] = (), tags: Sequence[str] = ()
+    ) -> None:
+        """Tell other instances to drop ``keys`` and entries carrying ``tags``."""
+        ...
+
+    def subscribe_invalidations(self) -> AsyncIterator[Invalidation]:
+        """Yield invalidations published by other instances until the bus is closed."""
+        ...
+
+
+@runtime_checkable
+class Healthcheck(Protocol):
+    """A backend that can say whether it is reachable."""
+
+    async def ping(self) -> bool:
+        """True if the backend answered; may raise on failure."""
+        ...

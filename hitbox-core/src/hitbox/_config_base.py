@@ -1,0 +1,34 @@
+"""Base model every backend's configuration section derives from."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Self
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import BaseModel, ConfigDict
+
+__all__ = ["BackendConfig"]
+
+
+class BackendConfig(BaseModel):
+    """A backend's configuration section, validated by the backend's own model.
+
+    Subclasses declare fields with pydantic; unknown fields are rejected so typos surface.
+    :meth:`from_url` maps a URL onto the model: by default the query string's parameters
+    become fields (``memory://?max_entries=100``); backends with hosts or paths override
+    :meth:`url_fields` to add them.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    schemes: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def url_fields(cls, url: str) -> dict[str, Any]:
+        """Fields taken from ``url`` (query parameters by default; override to add more)."""
+        return dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> Self:
+        """Build the config from ``url``; ``overrides`` win over URL fields."""
+        return cls.model_validate({**cls.url_fields(url), **overrides})

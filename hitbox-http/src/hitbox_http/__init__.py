@@ -1,0 +1,1 @@
+"""Hitbox HTTP layer (work in progress)."""

@@ -1,0 +1,1 @@
+"""Entry-point plugin of hitbox-http. Registers nothing yet."""
