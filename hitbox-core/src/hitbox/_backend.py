@@ -10,7 +10,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, final, runtime_checkable
+from typing import Protocol, final, runtime_checkable
 
 from hitbox._value import CachedValue
 
@@ -31,7 +31,8 @@ class Backend(abc.ABC):
     upstream call (fail-open). A backend never decides freshness: it returns what it holds
     until ``ttl`` seconds after ``set`` and may drop entries earlier (eviction).
 
-    Class attributes describe the backend to the core:
+    Class (or instance) attributes describe the backend to the core; the core reads them
+    once, when a cache is configured:
 
     ``is_local``
         True for in-process backends whose operations never block on I/O. The core then
@@ -41,8 +42,8 @@ class Backend(abc.ABC):
         no deserialization.
     """
 
-    is_local: ClassVar[bool] = False
-    stores_objects: ClassVar[bool] = False
+    is_local: bool = False
+    stores_objects: bool = False
     label: str = ""
     """A short name for metrics and logs (defaults to the registered backend name)."""
 
