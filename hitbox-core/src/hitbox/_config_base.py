@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 __all__ = ["BackendConfig"]
 
@@ -21,7 +21,17 @@ class BackendConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    schemes: ClassVar[tuple[str, ...]] = ()
+    signing_key: SecretStr | None = None
+    """HMAC-SHA256 key for stored envelopes; filled from the top-level ``signing_key``.
+
+    Only backends that store bytes use it (pass it to :class:`hitbox.codec.EnvelopeCodec`).
+    """
+
+    def signing_key_bytes(self) -> bytes | None:
+        """The signing key as bytes (UTF-8), or ``None`` when signing is off."""
+        if self.signing_key is None:
+            return None
+        return self.signing_key.get_secret_value().encode()
 
     @classmethod
     def url_fields(cls, url: str) -> dict[str, Any]:

@@ -77,4 +77,6 @@ class CachedValue:
         """A copy with the decoded object dropped (what a bytes-storing backend keeps)."""
         if self.value is NO_VALUE:
             return self
-        return CachedValue(self.data, self.created_at, self.fresh_until, self.stale_until, self.tags)
+        return CachedValue(
+            self.data, self.created_at, self.fresh_until, self.stale_until, self.tags
+        )

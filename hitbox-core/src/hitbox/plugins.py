@@ -27,8 +27,8 @@ if TYPE_CHECKING:
     import click
 
     from hitbox._backend import Backend
+    from hitbox._config_base import BackendConfig
     from hitbox._events import CacheEvent
-    from hitbox.config import BackendConfig
     from hitbox.keys import KeyStrategy
     from hitbox.serializers import Serializer
 
@@ -56,6 +56,7 @@ hookspec = pluggy.HookspecMarker("hitbox")
 
 hookimpl = pluggy.HookimplMarker("hitbox")
 """Marks a plugin's hook implementations: ``@hitbox.hookimpl def hitbox_register_backends(...)``."""
+
 
 @final
 @dataclass(frozen=True, slots=True)
@@ -406,4 +407,3 @@ def reset_plugin_manager(manager: PluginManager | None = None) -> None:
     global _default_manager
     with _default_lock:
         _default_manager = manager
-

@@ -1,0 +1,189 @@
+"""The ``hitbox`` command line: ``plugins``, ``check``, ``demo`` and commands plugins add.
+
+Bad input is reported on one line with exit code 2, never with a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from hitbox._backend import BatchBackend, Healthcheck, InvalidationBus, LockingBackend
+from hitbox._errors import HitboxError
+from hitbox.plugins import PluginManager, get_plugin_manager
+
+__all__ = ["build_cli", "main"]
+
+EXIT_BAD_INPUT = 2
+EXIT_UNHEALTHY = 1
+
+
+def _fail(message: str) -> None:
+    click.echo(f"hitbox: error: {message}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
+def _plugin_rows(manager: PluginManager) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for backend in manager.backends.specs():
+        rows.append(
+            {
+                "kind": "backend",
+                "name": backend.name,
+                "plugin": backend.origin.plugin,
+                "distribution": backend.origin.distribution,
+                "version": backend.origin.version,
+                "schemes": list(backend.schemes),
+                "description": backend.description,
+            }
+        )
+    for serializer in manager.serializers.specs():
+        rows.append(
+            {
+                "kind": "serializer",
+                "name": serializer.name,
+                "plugin": serializer.origin.plugin,
+                "distribution": serializer.origin.distribution,
+                "version": serializer.origin.version,
+                "schemes": [],
+                "description": serializer.description,
+            }
+        )
+    for strategy in manager.key_strategies.specs():
+        rows.append(
+            {
+                "kind": "key_strategy",
+                "name": strategy.name,
+                "plugin": strategy.origin.plugin,
+                "distribution": strategy.origin.distribution,
+                "version": strategy.origin.version,
+                "schemes": [],
+                "description": strategy.description,
+            }
+        )
+    return rows
+
+
+@click.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def plugins_command(as_json: bool) -> None:
+    """List installed backends, serializers and key strategies, with their distributions."""
+    manager = get_plugin_manager()
+    rows = _plugin_rows(manager)
+    if as_json:
+        click.echo(json.dumps({"plugins": rows}, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Hitbox plugins")
+    for column in ("kind", "name", "distribution", "version", "URL schemes"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["kind"],
+            row["name"],
+            row["distribution"] or "-",
+            row["version"] or "-",
+            ", ".join(row["schemes"]) or "-",
+        )
+    Console().print(table)
+
+
+async def _check(config: dict[str, Any]) -> tuple[bool, str]:
+    from hitbox.config import cache_kwargs
+
+    kwargs = cache_kwargs(config)
+    backend = kwargs["backend"]
+    capabilities = [
+        name
+        for name, protocol in (
+            ("batch", BatchBackend),
+            ("locking", LockingBackend),
+            ("invalidation-bus", InvalidationBus),
+            ("healthcheck", Healthcheck),
+        )
+        if isinstance(backend, protocol)
+    ]
+    summary = (
+        f"backend {backend.label!r} ({type(backend).__name__}); "
+        f"capabilities: {', '.join(capabilities) or 'none'}"
+    )
+    try:
+        if isinstance(backend, Healthcheck):
+            healthy = await asyncio.wait_for(backend.ping(), timeout=5)
+        else:
+            # No ping: a read of a key nobody writes proves the backend answers.
+            await asyncio.wait_for(backend.get("hitbox:check:probe"), timeout=5)
+            healthy = True
+    except Exception as exc:  # any failure means unhealthy; the message says which
+        return False, f"{summary}; unreachable: {exc!r}"
+    finally:
+        await backend.aclose()
+    return healthy, summary + ("; ping ok" if healthy else "; ping failed")
+
+
+@click.command("check")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), help="TOML file.")
+@click.option("--url", "url", help="Backend URL, e.g. memory://?max_entries=100.")
+def check_command(config_path: str | None, url: str | None) -> None:
+    """Validate a configuration and ping its backend (exit 0 healthy, 1 unhealthy, 2 invalid)."""
+    from hitbox.config import config_from_url, env_overrides, load_file
+
+    if config_path and url:
+        _fail("give either --config or --url, not both")
+    if config_path:
+        config = load_file(config_path)
+    elif url:
+        config = config_from_url(url)
+    else:
+        config = env_overrides()
+    healthy, summary = asyncio.run(_check(config))
+    click.echo(("ok: " if healthy else "unhealthy: ") + summary)
+    if not healthy:
+        sys.exit(EXIT_UNHEALTHY)
+
+
+def build_cli(manager: PluginManager | None = None) -> click.Group:
+    """The ``hitbox`` click group with built-in and plugin-provided commands."""
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="hitbox-core", prog_name="hitbox")
+    def cli() -> None:
+        """Hitbox: a platform for building caching systems."""
+
+    cli.add_command(plugins_command)
+    cli.add_command(check_command)
+    try:
+        from hitbox._demo import demo
+    except ImportError:  # the demo arrives with the state machine; keep the CLI usable
+        pass
+    else:
+        cli.add_command(demo)
+    (manager or get_plugin_manager()).hook.hitbox_add_commands(cli=cli)
+    return cli
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``hitbox`` script."""
+    try:
+        cli = build_cli()
+        cli.main(
+            args=list(argv) if argv is not None else None, prog_name="hitbox", standalone_mode=False
+        )
+    except click.exceptions.Abort:
+        click.echo("hitbox: aborted", err=True)
+        sys.exit(130)
+    except click.UsageError as exc:
+        _fail(exc.format_message())
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        _fail(exc.format_message())
+    except HitboxError as exc:
+        _fail(str(exc))

@@ -1,0 +1,342 @@
+"""Configuration: select every piece by name, validate with pydantic, fail with one line.
+
+A configuration is a mapping (from code, a TOML file or ``HITBOX_*`` environment
+variables) with these top-level fields::
+
+    backend = "memory"                     # a name, a URL, or a table with "name"/"url"
+    serializer = "cbor"                    # a registered serializer name
+    key_strategy = "default"               # a name, or a table {name = ..., options...}
+    namespace = "shop"                     # key prefix (passed to the key strategy)
+    version = 3                            # key version prefix
+    signing_key = "..."                    # HMAC-SHA256 key for stored envelopes
+    [policy]                               # hitbox.Policy fields
+    ttl = 60
+
+Each backend validates its own section with its own :class:`hitbox.BackendConfig` model.
+Every error is a :class:`hitbox.ConfigError` whose message names the field and the value.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, final
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from hitbox._backend import Backend
+from hitbox._errors import ConfigError
+from hitbox.keys import KeyStrategy
+from hitbox.plugins import PluginManager, get_plugin_manager
+from hitbox.policy import Policy
+from hitbox.serializers import Serializer
+
+__all__ = [
+    "DEFAULT_BACKEND",
+    "DEFAULT_SERIALIZER",
+    "CacheConfig",
+    "cache_kwargs",
+    "config_from_url",
+    "env_overrides",
+    "load_file",
+    "resolve_backend",
+    "resolve_key_strategy",
+    "resolve_serializer",
+    "validation_error",
+]
+
+DEFAULT_BACKEND = "memory"
+"""The embedded default backend (``hitbox-backend-memory``)."""
+
+DEFAULT_SERIALIZER = "cbor"
+"""The default serializer: compact binary, no pickle."""
+
+ENV_PREFIX = "HITBOX_"
+
+
+@final
+class CacheConfig(BaseModel):
+    """The top level of a Hitbox configuration. Sections are validated by their owners."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backend: str | dict[str, Any] = DEFAULT_BACKEND
+    """A backend name (``"memory"``), a URL (``"redis://localhost/0"``) or a table with
+    ``name`` and/or ``url`` plus the backend's own fields."""
+
+    serializer: str = DEFAULT_SERIALIZER
+    """A registered serializer name: ``cbor``, ``json``, ``msgpack``, ``raw``, ``pickle``..."""
+
+    key_strategy: str | dict[str, Any] = "default"
+    """A registered key strategy name, or a table with ``name`` and its options."""
+
+    namespace: str = ""
+    """Prefix of every key, so several applications can share one backend."""
+
+    version: str | int | None = None
+    """Key version prefix: bump it to orphan every entry written by older code."""
+
+    signing_key: SecretStr | None = None
+    """HMAC-SHA256 key for stored envelopes (bytes-storing backends)."""
+
+    policy: dict[str, Any] = Field(default_factory=dict)
+    """Fields of :class:`hitbox.Policy`."""
+
+    @field_validator("backend")
+    @classmethod
+    def _backend_not_empty(cls, value: str | dict[str, Any]) -> str | dict[str, Any]:
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("must name a backend or give a URL")
+        return value
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
+    """Turn a pydantic error into a one-line :class:`ConfigError` naming field and value."""
+    parts = []
+    first_field: str | None = None
+    first_value: object = None
+    for error in exc.errors():
+        loc = ".".join(str(part) for part in error["loc"])
+        field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        if first_field is None:
+            first_field, first_value = field, error.get("input")
+        if error["type"] == "extra_forbidden":
+            parts.append(f"{field}: unknown setting")
+        elif error["type"] == "missing":
+            parts.append(f"{field}: required setting is missing")
+        else:
+            parts.append(f"{field}: {error['msg']} (got {error.get('input')!r})")
+    return ConfigError(
+        "invalid configuration: " + "; ".join(parts), field=first_field, value=first_value
+    )
+
+
+def _parse(data: Mapping[str, Any] | CacheConfig) -> CacheConfig:
+    if isinstance(data, CacheConfig):
+        return data
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"invalid configuration: expected a mapping, got {type(data).__name__}",
+            field="",
+            value=data,
+        )
+    try:
+        return CacheConfig.model_validate(dict(data))
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def resolve_backend(
+    spec: Backend | str | Mapping[str, Any],
+    plugins: PluginManager | None = None,
+    *,
+    signing_key: str | None = None,
+) -> Backend:
+    """Build a backend from an instance, a registered name, a URL, or a section mapping."""
+    if isinstance(spec, Backend):
+        return spec
+    plugins = plugins or get_plugin_manager()
+    section: dict[str, Any]
+    if isinstance(spec, str):
+        section = {"url": spec} if "://" in spec else {"name": spec}
+    elif isinstance(spec, Mapping):
+        section = dict(spec)
+    else:
+        raise ConfigError(
+            f"backend: expected a name, URL, mapping or Backend, got {type(spec).__name__}",
+            field="backend",
+            value=spec,
+        )
+    name = section.pop("name", None)
+    url = section.pop("url", None)
+    if url is not None and not isinstance(url, str):
+        raise ConfigError(
+            f"backend.url: expected a string (got {url!r})", field="backend.url", value=url
+        )
+    if name is None and url is None:
+        raise ConfigError("backend: give a 'name' or a 'url'", field="backend", value=spec)
+    if url is not None:
+        scheme = urlsplit(url).scheme
+        if not scheme:
+            raise ConfigError(
+                f"backend.url: {url!r} has no scheme (expected e.g. memory://, redis://)",
+                field="backend.url",
+                value=url,
+            )
+        by_scheme = plugins.backends.for_scheme(scheme)
+        if name is not None and name != by_scheme.name:
+            raise ConfigError(
+                f"backend: name {name!r} does not match URL scheme {scheme!r} "
+                f"(registered to {by_scheme.name!r})",
+                field="backend.name",
+                value=name,
+            )
+        backend_spec = by_scheme
+    else:
+        if not isinstance(name, str):
+            raise ConfigError(
+                f"backend.name: expected a string (got {name!r})", field="backend.name", value=name
+            )
+        backend_spec = plugins.backends.get(name)
+    config_model = backend_spec.config
+    if signing_key is not None and "signing_key" in config_model.model_fields:
+        section.setdefault("signing_key", signing_key)
+    try:
+        if url is not None:
+            config = config_model.from_url(url, **section)
+        else:
+            config = config_model.model_validate(section)
+    except ValidationError as exc:
+        raise validation_error(exc, prefix="backend") from None
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(
+            f"backend.url: {exc} (got {url!r})", field="backend.url", value=url
+        ) from None
+    backend = backend_spec.factory(config)
+    if not backend.label:
+        backend.label = backend_spec.name
+    return backend
+
+
+def resolve_serializer(spec: Serializer | str, plugins: PluginManager | None = None) -> Serializer:
+    """A serializer instance from an instance or a registered name."""
+    if not isinstance(spec, str):
+        if not isinstance(spec, Serializer):
+            raise ConfigError(
+                f"serializer: {type(spec).__name__} does not implement dumps/loads",
+                field="serializer",
+                value=spec,
+            )
+        return spec
+    registry = (plugins or get_plugin_manager()).serializers
+    return registry.get(spec).factory()
+
+
+def resolve_key_strategy(
+    spec: KeyStrategy | str | Mapping[str, Any] | None,
+    plugins: PluginManager | None = None,
+    **defaults: Any,
+) -> KeyStrategy:
+    """A key strategy from an instance, a name, or ``{"name": ..., **options}``.
+
+    ``defaults`` (namespace, version) fill options the section leaves unset.
+    """
+    if spec is not None and not isinstance(spec, (str, Mapping)):
+        return spec
+    options: dict[str, Any] = {}
+    name = "default"
+    if isinstance(spec, str):
+        name = spec
+    elif isinstance(spec, Mapping):
+        options = dict(spec)
+        name = options.pop("name", "default")
+    for option, value in defaults.items():
+        if value is not None and value != "":
+            options.setdefault(option, value)
+    registry = (plugins or get_plugin_manager()).key_strategies
+    factory = registry.get(name).factory
+    try:
+        return factory(**options)
+    except TypeError as exc:
+        raise ConfigError(f"key_strategy: {exc}", field="key_strategy", value=options) from None
+
+
+def cache_kwargs(
+    config: Mapping[str, Any] | CacheConfig, plugins: PluginManager | None = None
+) -> dict[str, Any]:
+    """Keyword arguments for :class:`hitbox.Cache` built from a configuration mapping."""
+    parsed = _parse(config)
+    plugins = plugins or get_plugin_manager()
+    signing_key = parsed.signing_key.get_secret_value() if parsed.signing_key else None
+    return {
+        "backend": resolve_backend(parsed.backend, plugins, signing_key=signing_key),
+        "serializer": resolve_serializer(parsed.serializer, plugins),
+        "key_strategy": resolve_key_strategy(
+            parsed.key_strategy, plugins, namespace=parsed.namespace, version=parsed.version
+        ),
+        "policy": Policy.validated(parsed.policy),
+        "plugins": plugins,
+    }
+
+
+def config_from_url(url: str, **fields: Any) -> dict[str, Any]:
+    """A configuration mapping whose backend is ``url``; ``fields`` add top-level settings."""
+    if not isinstance(url, str) or "://" not in url:
+        raise ConfigError(
+            f"url: expected a backend URL such as memory:// or redis://host:6379/0 (got {url!r})",
+            field="url",
+            value=url,
+        )
+    return {**fields, "backend": url}
+
+
+def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Settings from ``HITBOX_*`` variables; ``__`` separates nested fields.
+
+    ``HITBOX_BACKEND=redis://...``, ``HITBOX_POLICY__TTL=30``,
+    ``HITBOX_BACKEND__MAX_ENTRIES=1000``. ``HITBOX_DISABLE_PLUGINS`` and
+    ``HITBOX_REQUIRE_SERVICES`` are not settings and are skipped. Values are strings;
+    the models convert them.
+    """
+    environ = os.environ if environ is None else environ
+    result: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(path):
+            raise ConfigError(f"{name}: malformed variable name", field=name, value=value)
+        target = result
+        for part in path[:-1]:
+            existing = target.get(part)
+            if not isinstance(existing, dict):
+                existing = {}
+                target[part] = existing
+            target = existing
+        target[path[-1]] = value
+    return result
+
+
+_NOT_SETTINGS = frozenset({"HITBOX_DISABLE_PLUGINS", "HITBOX_REQUIRE_SERVICES", "HITBOX_CONFIG"})
+
+
+def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for name, value in overrides.items():
+        current = merged.get(name)
+        if isinstance(value, Mapping) and isinstance(current, Mapping):
+            merged[name] = _merge(dict(current), value)
+        elif isinstance(value, Mapping) and isinstance(current, str) and name == "backend":
+            # A backend given as a name or URL in the file, refined field by field in env.
+            key = "url" if "://" in current else "name"
+            merged[name] = _merge({key: current}, value)
+        else:
+            merged[name] = value
+    return merged
+
+
+def load_file(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Read a TOML configuration (the whole file, or its ``[hitbox]`` table) plus env overrides."""
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(
+            f"config file {str(file)!r}: {exc.strerror}", field="path", value=str(file)
+        ) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(
+            f"config file {str(file)!r}: invalid TOML: {exc}", field="path", value=str(file)
+        ) from None
+    if isinstance(data.get("hitbox"), dict):
+        data = data["hitbox"]
+    return _merge(data, env_overrides(environ))
