@@ -1,0 +1,145 @@
+"""Configuration: every malformed input gets one line naming the field and the value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import hitbox
+from hitbox.config import cache_kwargs, config_from_url, env_overrides, load_file, resolve_backend
+from hitbox.plugins import PluginManager
+
+
+@pytest.fixture
+def plugins() -> PluginManager:
+    return PluginManager()
+
+
+def _error(config: Any, plugins: PluginManager) -> hitbox.ConfigError:
+    with pytest.raises(hitbox.ConfigError) as caught:
+        cache_kwargs(config, plugins)
+    message = str(caught.value)
+    assert "\n" not in message, "errors must fit on one line"
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "fragment"),
+    [
+        ({"backend": "nope"}, "backend", "unknown backend 'nope'; installed: "),
+        ({"backend": "zzz://host"}, "url", "unknown URL scheme 'zzz'"),
+        ({"backend": ""}, "backend", "backend: Value error, must name a backend or give a URL"),
+        ({"backend": {"url": "memory"}}, "backend", "unknown backend 'memory://'"),
+        ({"backend": {"url": "://x"}}, "backend.url", "has no scheme"),
+        ({"backend": {"max_entries": 5}}, "backend", "give a 'name' or a 'url'"),
+        ({"backend": {"name": 7}}, "backend.name", "expected a string (got 7)"),
+        ({"backend": {"url": 7}}, "backend.url", "expected a string (got 7)"),
+        ({"backend": {"name": "example", "url": "memory://"}}, "backend.name", "does not match"),
+        ({"backend": {"name": "memory", "max_entries": "lots"}}, "backend.max_entries", "'lots'"),
+        ({"backend": {"name": "memory", "colour": "red"}}, "backend.colour", "unknown setting"),
+        ({"backend": "memory://?max_entries=-5"}, "backend.max_entries", "'-5'"),
+        ({"backend": "example://?max_entries=0"}, "backend.max_entries", "greater than 0"),
+        ({"backnd": "memory"}, "backnd", "backnd: unknown setting"),
+        ({"serializer": "yaml"}, "serializer", "unknown serializer 'yaml'"),
+        ({"serializer": 3}, "serializer", "serializer: Input should be a valid string (got 3)"),
+        ({"key_strategy": "fancy"}, "key_strategy", "unknown key strategy 'fancy'"),
+        ({"policy": {"ttl": -1}}, "policy.ttl", "(got -1)"),
+        ({"policy": {"ttl": "soon"}}, "policy.ttl", "'soon'"),
+        ({"policy": {"lock": "global"}}, "policy.lock", "'global'"),
+        ({"policy": {"tll": 5}}, "policy.tll", "unknown setting"),
+        ({"policy": "fast"}, "policy", "'fast'"),
+        ({"signing_key": 5}, "signing_key", "(got 5)"),
+        ({"backend": 42}, "backend", "(got 42)"),
+    ],
+)
+def test_malformed_config_names_field_and_value(
+    config: dict[str, Any], field: str, fragment: str, plugins: PluginManager
+) -> None:
+    error = _error(config, plugins)
+    assert fragment in str(error)
+    assert error.field == field
+
+
+def test_not_a_mapping(plugins: PluginManager) -> None:
+    error = _error(["memory"], plugins)
+    assert str(error) == "invalid configuration: expected a mapping, got list"
+
+
+def test_missing_backend_distribution_names_package() -> None:
+    plugins = PluginManager(disabled={"memory"})
+    error = _error({"backend": "memory"}, plugins)
+    assert "(pip install hitbox-backend-memory)" in str(error)
+
+
+def test_valid_config_builds_every_piece(plugins: PluginManager) -> None:
+    kwargs = cache_kwargs(
+        {
+            "backend": {"name": "example", "max_entries": 10},
+            "serializer": "json",
+            "namespace": "shop",
+            "version": 3,
+            "policy": {"ttl": 5, "max_stale": 2},
+        },
+        plugins,
+    )
+    assert kwargs["backend"].label == "example"
+    assert kwargs["serializer"].name == "json"
+    assert kwargs["policy"].ttl == 5
+    assert kwargs["key_strategy"].make_key("k").startswith("shop:")
+
+
+def test_url_and_section_fields_combine(plugins: PluginManager) -> None:
+    backend = resolve_backend({"url": "example://?max_entries=3", "max_entries": 4}, plugins)
+    assert backend._max_entries == 4  # type: ignore[attr-defined]
+
+
+def test_signing_key_reaches_bytes_backends(plugins: PluginManager) -> None:
+    kwargs = cache_kwargs({"backend": "example://", "signing_key": "s3cret"}, plugins)
+    assert kwargs["backend"]._codec is not None  # type: ignore[attr-defined]
+
+
+def test_config_from_url_rejects_non_urls() -> None:
+    with pytest.raises(hitbox.ConfigError, match=r"url: expected a backend URL .*got 'memory'"):
+        config_from_url("memory")
+
+
+def test_env_overrides_nest_on_double_underscore() -> None:
+    env = {
+        "HITBOX_BACKEND": "memory://",
+        "HITBOX_POLICY__TTL": "30",
+        "HITBOX_DISABLE_PLUGINS": "x",
+        "OTHER": "1",
+    }
+    assert env_overrides(env) == {"backend": "memory://", "policy": {"ttl": "30"}}
+    with pytest.raises(hitbox.ConfigError, match="HITBOX_POLICY____TTL: malformed"):
+        env_overrides({"HITBOX_POLICY____TTL": "1"})
+
+
+def test_load_file_with_env_override(tmp_path: Path, plugins: PluginManager) -> None:
+    path = tmp_path / "hitbox.toml"
+    path.write_text('backend = "example://"\n[policy]\nttl = 60\nmax_stale = 5\n')
+    config = load_file(path, {"HITBOX_POLICY__TTL": "7", "HITBOX_BACKEND__MAX_ENTRIES": "9"})
+    assert config == {
+        "backend": {"url": "example://", "max_entries": "9"},
+        "policy": {"ttl": "7", "max_stale": 5},
+    }
+    kwargs = cache_kwargs(config, plugins)
+    assert kwargs["policy"].ttl == 7.0
+    assert kwargs["backend"]._max_entries == 9  # type: ignore[attr-defined]
+
+
+def test_load_file_reads_hitbox_table(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[hitbox]\nserializer = "json"\n')
+    assert load_file(path, {}) == {"serializer": "json"}
+
+
+def test_load_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(hitbox.ConfigError, match=r"config file '.*missing.toml': No such file"):
+        load_file(tmp_path / "missing.toml", {})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("backend = \n")
+    with pytest.raises(hitbox.ConfigError, match="invalid TOML"):
+        load_file(bad, {})
