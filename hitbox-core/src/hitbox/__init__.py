@@ -25,10 +25,13 @@ from hitbox._errors import (
     SerializationError,
     UnknownPluginError,
 )
+from hitbox._events import CacheEvent
 from hitbox._request import CacheableRequest
 from hitbox._value import NO_VALUE, CachedValue
+from hitbox.fsm import State
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import hookimpl
+from hitbox.policy import Policy
 from hitbox.serializers import Serializer
 
 __version__ = "0.1.0"
@@ -39,6 +42,7 @@ __all__ = [
     "BackendConfig",
     "BackendError",
     "BatchBackend",
+    "CacheEvent",
     "CacheableRequest",
     "CachedValue",
     "ConfigError",
@@ -51,8 +55,10 @@ __all__ = [
     "KeyStrategyError",
     "LockingBackend",
     "PluginError",
+    "Policy",
     "SerializationError",
     "Serializer",
+    "State",
     "UnknownPluginError",
     "__version__",
     "hookimpl",

@@ -1,0 +1,63 @@
+"""What the cache tells observers: :class:`CacheEvent`, one per state-machine run.
+
+Events go to plugins implementing the ``hitbox_cache_event(event)`` hook (metrics,
+tracing, logging). Whether any plugin listens is decided once, when a cache is built;
+with no listener, no event object is ever created.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, final
+
+from hitbox.fsm import State
+
+__all__ = ["CacheEvent", "Operation"]
+
+Operation = Literal["cached", "fetch", "get", "refresh"]
+"""Which entry point started the run: a decorated function, :meth:`Cache.fetch`,
+:meth:`Cache.get`, or a background refresh of a stale entry."""
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class CacheEvent:
+    """One run of the cache state machine, as observers see it.
+
+    ``path`` lists every state the run went through, in order, ending with
+    :attr:`State.RESPONSE` (e.g. ``(PENDING, MISS, LOCKED, RESPONSE)``); each adjacent
+    pair is one transition. A background refresh records only its second half, starting
+    at :attr:`State.MISS`.
+
+    Durations are seconds measured with :func:`time.perf_counter`. ``upstream_duration``
+    is ``None`` when this run did not call the upstream. ``error`` describes the backend
+    failure (or undecodable entry) that sent the run to ``ERROR`` or ``MISS``;
+    ``upstream_error`` names the exception the upstream raised, if any (it was re-raised
+    to the caller unless a stale entry was served instead).
+    """
+
+    key: str
+    path: tuple[State, ...]
+    backend: str
+    operation: Operation
+    duration: float
+    upstream_duration: float | None = None
+    error: str | None = None
+    upstream_error: str | None = None
+
+    @property
+    def outcome(self) -> State:
+        """The state that decided the answer: the last one before ``RESPONSE``."""
+        for state in reversed(self.path):
+            if state is not State.RESPONSE:
+                return state
+        return State.RESPONSE
+
+    @property
+    def upstream_called(self) -> bool:
+        """Whether this run called the upstream itself."""
+        return self.upstream_duration is not None
+
+    def describe(self) -> str:
+        """The path as text, e.g. ``"PENDING → MISS → RESPONSE"``."""
+        return " → ".join(state.name for state in self.path)
