@@ -4,8 +4,6 @@ The public API lives here; backends and plugins import only names exported from 
 module (never private ``hitbox._*`` modules), exactly as a third-party plugin would.
 """
 
-from __future__ import annotations
-
 from hitbox._backend import (
     Backend,
     BatchBackend,
@@ -37,7 +35,6 @@ from hitbox.serializers import Serializer
 __version__ = "0.1.0"
 
 __all__ = [
-    "NO_VALUE",
     "Backend",
     "BackendConfig",
     "BackendError",
@@ -54,6 +51,7 @@ __all__ = [
     "KeyStrategy",
     "KeyStrategyError",
     "LockingBackend",
+    "NO_VALUE",
     "PluginError",
     "Policy",
     "SerializationError",
