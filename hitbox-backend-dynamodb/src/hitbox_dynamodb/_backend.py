@@ -1,0 +1,339 @@
+"""The DynamoDB backend: single-item reads and writes, leases, and the shared client.
+
+One aiobotocore client per backend, created on first use (so constructing a backend does
+no I/O) and closed by :meth:`DynamoDBBackend.aclose`. Timeouts are short and retries few
+(see :class:`~hitbox_dynamodb.DynamoDBConfig`): on throttling, network errors or timeouts
+the client's error is raised and the core answers from the upstream (fail-open).
+Batch operations live in :mod:`hitbox_dynamodb._batch`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack
+from typing import Any, Final, Protocol
+
+import hitbox
+from botocore.exceptions import ClientError
+
+from hitbox_dynamodb import _batch, _items
+from hitbox_dynamodb._config import DynamoDBConfig
+from hitbox_dynamodb._items import (
+    COMPRESSION,
+    EXPIRES_AT_MS,
+    OWNER,
+    PAYLOAD,
+    PK,
+    data_pk,
+    expiry_attributes,
+    lock_pk,
+)
+
+__all__ = ["Codec", "DynamoDBBackend", "error_code", "open_client"]
+
+logger = logging.getLogger("hitbox_dynamodb")
+
+_LOCK_CONDITION: Final = "attribute_not_exists(#pk) OR #exp <= :now OR #owner = :token"
+
+
+class Codec(Protocol):
+    """What the backend needs from an envelope codec (:class:`hitbox.EnvelopeCodec`)."""
+
+    def encode(self, value: hitbox.CachedValue) -> bytes:
+        """The envelope bytes of ``value``."""
+        ...
+
+    def decode(self, data: bytes) -> hitbox.CachedValue:
+        """The value in ``data``; raises :class:`hitbox.CorruptEntry` if it is malformed."""
+        ...
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ``ClientError`` (empty for other exceptions)."""
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def _is_item_too_large(exc: ClientError) -> bool:
+    message = str(exc.response.get("Error", {}).get("Message", ""))
+    return error_code(exc) == "ValidationException" and "size" in message.lower()
+
+
+class DynamoDBBackend(hitbox.Backend):
+    """A :class:`hitbox.Backend` storing entries as items of one DynamoDB table.
+
+    Build it from a config (``DynamoDBBackend(DynamoDBConfig(table="cache"))``) or from
+    keyword settings (``DynamoDBBackend(table="cache", region="eu-west-1")``).
+
+    Also a :class:`hitbox.BatchBackend` (BatchGetItem / BatchWriteItem), a
+    :class:`hitbox.LockingBackend` (conditional put and delete) and a
+    :class:`hitbox.Healthcheck`. ``codec`` defaults to :class:`hitbox.EnvelopeCodec` with
+    the config's ``signing_key``; ``clock`` (unix seconds) decides expiry and lock leases
+    and exists for tests.
+
+    Values too large for one item are not cached: the backend logs a warning, counts them
+    in :attr:`oversized_skipped` and deletes any older entry under the key, so a reader
+    never gets the value the new one was meant to replace.
+    """
+
+    is_local = False
+    stores_objects = False
+    label = "dynamodb"
+
+    def __init__(
+        self,
+        config: DynamoDBConfig | None = None,
+        *,
+        codec: Codec | None = None,
+        clock: Callable[[], float] = time.time,
+        **settings: Any,
+    ) -> None:
+        if config is None:
+            config = DynamoDBConfig(**settings)
+        elif settings:
+            config = config.model_copy(update=settings)
+        self.config: DynamoDBConfig = config
+        self._codec: Codec = codec if codec is not None else _default_codec(config)
+        self._clock = clock
+        self._table = config.table
+        self.sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+        """How batch retries wait between attempts (replaced in tests)."""
+        self._client: Any = None
+        self._stack: AsyncExitStack | None = None
+        self._client_lock = asyncio.Lock()
+        self.oversized_skipped = 0
+        """How many values were too large to cache since the backend was created."""
+
+    def __repr__(self) -> str:
+        return f"DynamoDBBackend(table={self._table!r}, region={self.config.region!r})"
+
+    @property
+    def table(self) -> str:
+        """The DynamoDB table holding the entries."""
+        return self._table
+
+    @property
+    def consistent_read(self) -> bool:
+        """Whether reads are strongly consistent (``consistent_read`` in the config)."""
+        return self.config.consistent_read
+
+    def _now(self) -> float:
+        return self._clock()
+
+    # -- client lifecycle ------------------------------------------------------------
+
+    async def _get_client(self) -> Any:
+        client = self._client
+        if client is not None:
+            return client
+        async with self._client_lock:
+            if self._client is None:
+                self._client = await self._open_client()
+            return self._client
+
+    async def _open_client(self) -> Any:
+        stack = AsyncExitStack()
+        try:
+            client = await stack.enter_async_context(open_client(self.config))
+            if self.config.create_table:
+                from hitbox_dynamodb._table import create_table
+
+                await create_table(client, self._table)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        return client
+
+    async def aclose(self) -> None:
+        """Close the client and its connection pool. Idempotent; a later call reopens."""
+        async with self._client_lock:
+            stack, self._stack, self._client = self._stack, None, None
+            if stack is not None:
+                await stack.aclose()
+
+    async def _call(self, operation: str, **kwargs: Any) -> Any:
+        client = await self._get_client()
+        try:
+            return await getattr(client, operation)(**kwargs)
+        except ClientError as exc:
+            if error_code(exc) == "ResourceNotFoundException":
+                raise hitbox.BackendError(
+                    f"DynamoDB table {self._table!r} does not exist: run "
+                    f"`hitbox dynamodb create-table {self._table}` or set create_table=true"
+                ) from exc
+            raise
+
+    # -- entries ---------------------------------------------------------------------
+
+    async def get(self, key: str) -> hitbox.CachedValue | None:
+        """The entry under ``key``, or None if missing or expired (checked by this read)."""
+        response = await self._call(
+            "get_item",
+            TableName=self._table,
+            Key={PK: {"S": data_pk(key)}},
+            ConsistentRead=self.config.consistent_read,
+        )
+        item = response.get("Item")
+        if item is None:
+            return None
+        return self._decode(item, self._clock())
+
+    def _decode(self, item: Mapping[str, Any], now: float) -> hitbox.CachedValue | None:
+        if _items.is_expired(item, now):
+            return None
+        return self._codec.decode(_items.payload_of(item))
+
+    async def set(self, key: str, value: hitbox.CachedValue, ttl: float) -> None:
+        """Store ``value`` for ``ttl`` seconds; oversized values are skipped (see class doc)."""
+        item = self._build_item(key, value, ttl)
+        if item is None:
+            await self.delete(key)
+            return
+        try:
+            await self._call("put_item", TableName=self._table, Item=item)
+        except ClientError as exc:
+            # Our size estimate is exact for what we write; this is the safety net.
+            if not _is_item_too_large(exc):
+                raise
+            self._skip_oversized(key, _items.estimate_item_size(item))
+            await self.delete(key)
+
+    def _build_item(
+        self, key: str, value: hitbox.CachedValue, ttl: float
+    ) -> dict[str, dict[str, Any]] | None:
+        """The item storing ``value``, or None (after a warning) if it would be too large."""
+        payload = self._codec.encode(value)
+        item: dict[str, dict[str, Any]] = {PK: {"S": data_pk(key)}}
+        method = self.config.compression
+        if method != "none" and len(payload) >= self.config.compress_threshold:
+            compressed = _items.compress(method, payload)
+            if len(compressed) < len(payload):
+                payload = compressed
+                item[COMPRESSION] = {"S": method}
+        item[PAYLOAD] = {"B": payload}
+        item.update(expiry_attributes(self._clock() + ttl))
+        size = _items.estimate_item_size(item)
+        if size > self.config.max_item_size:
+            self._skip_oversized(key, size)
+            return None
+        return item
+
+    def _skip_oversized(self, key: str, size: int) -> None:
+        self.oversized_skipped += 1
+        logger.warning(
+            "not caching %r in DynamoDB table %r: the item would be %d bytes, over the "
+            "%d-byte limit (enable compression or cache less)",
+            key,
+            self._table,
+            size,
+            self.config.max_item_size,
+        )
+
+    async def delete(self, key: str) -> None:
+        """Remove the entry under ``key`` (a missing key is fine)."""
+        await self._call("delete_item", TableName=self._table, Key={PK: {"S": data_pk(key)}})
+
+    # -- batches (hitbox.BatchBackend) ----------------------------------------------
+
+    async def get_many(self, keys: Sequence[str]) -> list[hitbox.CachedValue | None]:
+        """Entries for ``keys`` in order (BatchGetItem, 100 keys per request).
+
+        None where missing, expired or undecodable: one corrupt entry is a miss for its
+        key, not a failure of the batch.
+        """
+        return await _batch.get_many(self, keys)
+
+    async def set_many(self, items: Mapping[str, tuple[hitbox.CachedValue, float]]) -> None:
+        """Store each ``key -> (value, ttl)`` (BatchWriteItem, 25 writes per request)."""
+        await _batch.set_many(self, items)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove every key in ``keys`` (BatchWriteItem, 25 deletes per request)."""
+        await _batch.delete_many(self, keys)
+
+    # -- locks -----------------------------------------------------------------------
+
+    async def acquire_lock(self, key: str, ttl: float) -> str | None:
+        """Take the lease for ``key`` for ``ttl`` seconds: a token, or None if it is held.
+
+        A conditional put succeeds if no lock item exists, the existing one has expired,
+        or it carries our own token (so a retried request does not lock us out).
+        """
+        token = secrets.token_hex(16)
+        now = self._clock()
+        item = {PK: {"S": lock_pk(key)}, OWNER: {"S": token}, **expiry_attributes(now + ttl)}
+        try:
+            await self._call(
+                "put_item",
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=_LOCK_CONDITION,
+                ExpressionAttributeNames={"#pk": PK, "#exp": EXPIRES_AT_MS, "#owner": OWNER},
+                ExpressionAttributeValues={
+                    ":now": {"N": str(int(now * 1000))},
+                    ":token": {"S": token},
+                },
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return None
+            raise
+        return token
+
+    async def release_lock(self, key: str, token: str) -> None:
+        """Delete the lease for ``key`` if ``token`` still owns it; otherwise do nothing."""
+        try:
+            await self._call(
+                "delete_item",
+                TableName=self._table,
+                Key={PK: {"S": lock_pk(key)}},
+                ConditionExpression="#owner = :token",
+                ExpressionAttributeNames={"#owner": OWNER},
+                ExpressionAttributeValues={":token": {"S": token}},
+            )
+        except ClientError as exc:
+            if error_code(exc) != "ConditionalCheckFailedException":
+                raise
+
+    # -- health ----------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        """True if the table answers a read; a missing table raises :class:`hitbox.BackendError`."""
+        await self._call("get_item", TableName=self._table, Key={PK: {"S": "hitbox:ping"}})
+        return True
+
+
+def open_client(config: DynamoDBConfig) -> AbstractAsyncContextManager[Any]:
+    """An aiobotocore DynamoDB client set up from ``config`` (use with ``async with``).
+
+    Timeouts and retries follow the config; credentials come from the AWS chain.
+    """
+    from aiobotocore.config import AioConfig
+    from aiobotocore.session import AioSession
+
+    session = AioSession(profile=config.profile)
+    context: AbstractAsyncContextManager[Any] = session.create_client(
+        "dynamodb",
+        region_name=config.region,
+        endpoint_url=config.endpoint_url,
+        config=AioConfig(
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+            max_pool_connections=config.max_pool_connections,
+            # Legacy mode backs off from 50 ms for DynamoDB (standard mode: up to 1 s),
+            # which is what a cache can afford.
+            retries={"mode": "legacy", "total_max_attempts": config.max_attempts},
+        ),
+    )
+    return context
+
+
+def _default_codec(config: DynamoDBConfig) -> Codec:
+    codec: Codec = hitbox.EnvelopeCodec(signing_key=config.signing_key_bytes())
+    return codec
