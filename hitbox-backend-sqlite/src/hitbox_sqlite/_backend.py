@@ -1,0 +1,337 @@
+"""The SQLite backend: a persistent, multi-process cache in one file, off the event loop.
+
+Threads, not the event loop, talk to SQLite: one writer thread owns the only writing
+connection of this process (so in-process writers queue instead of contending for the
+file lock), and a small pool of reader threads each own a reader connection. Across
+processes, WAL mode plus immediate write transactions and a busy timeout keep every
+process making progress (see :mod:`hitbox_sqlite._store`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, TypeVar, final
+
+from hitbox import Backend, CachedValue, EnvelopeCodec
+
+from hitbox_sqlite import _store
+from hitbox_sqlite._config import SQLiteConfig, Synchronous
+
+__all__ = ["SQLiteBackend"]
+
+Clock = Callable[[], float]
+_T = TypeVar("_T")
+
+logger = logging.getLogger("hitbox_sqlite")
+
+# Reads remembered for LRU bookkeeping between writes; beyond this many, extra reads are
+# not recorded (eviction then leans on write times, which is still LRU-ish).
+_MAX_TOUCHED = 10_000
+
+
+@final
+class SQLiteBackend(Backend):
+    """Cache entries in a SQLite database file (or ``":memory:"``).
+
+    Entries are stored as :class:`hitbox.EnvelopeCodec` envelopes with an expiry column;
+    expired rows are invisible to reads and purged in bounded batches every
+    ``purge_interval`` seconds. Optional caps (``max_entries``, ``max_bytes``) evict the
+    least recently used rows. Implements :class:`hitbox.BatchBackend`,
+    :class:`hitbox.LockingBackend` and :class:`hitbox.Healthcheck`.
+
+    ``clock`` returns unix seconds (``time.time`` by default); expiry, purges and lock
+    leases all read it, so tests can move time by hand.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_timeout: float = 30.0,
+        readers: int = 4,
+        max_entries: int | None = None,
+        max_bytes: int | None = None,
+        purge_interval: float = 60.0,
+        purge_batch: int = 1000,
+        synchronous: Synchronous = "normal",
+        signing_key: bytes | None = None,
+        codec: EnvelopeCodec | None = None,
+        clock: Clock = time.time,
+    ) -> None:
+        self._config = SQLiteConfig.model_validate(
+            {
+                "path": path,
+                "busy_timeout": busy_timeout,
+                "readers": readers,
+                "max_entries": max_entries,
+                "max_bytes": max_bytes,
+                "purge_interval": purge_interval,
+                "purge_batch": purge_batch,
+                "synchronous": synchronous,
+            }
+        )
+        self._codec = codec if codec is not None else EnvelopeCodec(signing_key=signing_key)
+        self._clock = clock
+        self._capped = max_entries is not None or max_bytes is not None
+        self._touched: dict[str, float] = {}
+        self._next_purge = 0.0
+        self._ready = False
+        self._closed = False
+        self._init_future: Future[None] | None = None
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._local = threading.local()
+        self._writer_conn: sqlite3.Connection | None = None
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="hitbox-sqlite-writer")
+        # An in-memory database exists only inside its one connection: reads share it.
+        self._reader = (
+            self._writer
+            if self._config.in_memory
+            else ThreadPoolExecutor(self._config.readers, thread_name_prefix="hitbox-sqlite-reader")
+        )
+
+    @classmethod
+    def from_config(cls, config: SQLiteConfig, *, clock: Clock = time.time) -> SQLiteBackend:
+        """Build a backend from a validated :class:`SQLiteConfig`."""
+        return cls(
+            config.path,
+            busy_timeout=config.busy_timeout,
+            readers=config.readers,
+            max_entries=config.max_entries,
+            max_bytes=config.max_bytes,
+            purge_interval=config.purge_interval,
+            purge_batch=config.purge_batch,
+            synchronous=config.synchronous,
+            signing_key=config.signing_key_bytes(),
+            clock=clock,
+        )
+
+    @property
+    def config(self) -> SQLiteConfig:
+        """The validated settings of this backend."""
+        return self._config
+
+    def __repr__(self) -> str:
+        return f"SQLiteBackend(path={self._config.path!r})"
+
+    # -- threads and connections ------------------------------------------------------
+
+    def _open(self) -> sqlite3.Connection:
+        conn = _store.connect(
+            self._config.path,
+            busy_timeout=self._config.busy_timeout,
+            synchronous=self._config.synchronous,
+        )
+        with self._connections_lock:
+            self._connections.append(conn)
+        return conn
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        # Only ever called on the writer thread.
+        if self._writer_conn is None:
+            self._writer_conn = self._open()
+        return self._writer_conn
+
+    def _reader_connection(self) -> sqlite3.Connection:
+        if self._config.in_memory:
+            return self._writer_connection()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            conn.execute("PRAGMA query_only = ON")
+            self._local.conn = conn
+        return conn
+
+    async def _run(self, executor: ThreadPoolExecutor, call: Callable[[], _T]) -> _T:
+        if not self._ready:
+            await self._initialize()
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    async def _initialize(self) -> None:
+        # A concurrent future, not an asyncio lock: the backend may outlive an event loop.
+        if self._init_future is None:
+            self._init_future = self._writer.submit(self._init_sync)
+        future = self._init_future
+        try:
+            await asyncio.wrap_future(future)
+        except BaseException:
+            if self._init_future is future and future.done():
+                self._init_future = None  # let the next call try again
+            raise
+        self._ready = True
+
+    def _init_sync(self) -> None:
+        _store.init_schema(self._writer_connection(), wal=not self._config.in_memory)
+
+    def _read(self, keys: Sequence[str]) -> Callable[[], dict[str, bytes]]:
+        now = self._clock()
+        return lambda: _store.read(self._reader_connection(), keys, now)
+
+    def _write_call(self, rows: list[tuple[str, bytes, float]]) -> Callable[[], None]:
+        now = self._clock()
+        touched = self._take_touched()
+        purge = now >= self._next_purge
+        if purge:
+            self._next_purge = now + self._config.purge_interval
+        config = self._config
+
+        def run() -> None:
+            conn = self._writer_connection()
+            if purge:
+                _store.purge_expired(conn, now, config.purge_batch)
+            _store.write(
+                conn,
+                rows,
+                now,
+                touched=touched,
+                max_entries=config.max_entries,
+                max_bytes=config.max_bytes,
+            )
+
+        return run
+
+    def _take_touched(self) -> dict[str, float] | None:
+        if not self._touched:
+            return None
+        touched, self._touched = self._touched, {}
+        return touched
+
+    def _note_reads(self, keys: Sequence[str]) -> None:
+        if self._capped and len(self._touched) < _MAX_TOUCHED:
+            now = self._clock()
+            for key in keys:
+                self._touched[key] = now
+
+    def _decode(self, envelope: bytes | None) -> CachedValue | None:
+        return None if envelope is None else self._codec.decode(envelope)
+
+    def _encode(self, key: str, value: CachedValue, ttl: float) -> tuple[str, bytes, float] | None:
+        envelope = self._codec.encode(value)
+        max_bytes = self._config.max_bytes
+        if max_bytes is not None and len(key) + len(envelope) > max_bytes:
+            logger.warning(
+                "not caching %r: entry of %d bytes exceeds max_bytes=%d",
+                key,
+                len(key) + len(envelope),
+                max_bytes,
+            )
+            return None
+        return key, envelope, ttl
+
+    # -- Backend ----------------------------------------------------------------------
+
+    async def get(self, key: str) -> CachedValue | None:
+        """The live entry under ``key``, or ``None``; :class:`hitbox.CorruptEntry` if garbled."""
+        found = await self._run(self._reader, self._read((key,)))
+        envelope = found.get(key)
+        if envelope is not None:
+            self._note_reads((key,))
+        return self._decode(envelope)
+
+    async def set(self, key: str, value: CachedValue, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds (an oversized one is dropped)."""
+        await self.set_many({key: (value, ttl)})
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``; a missing key is fine."""
+        await self.delete_many((key,))
+
+    async def aclose(self) -> None:
+        """Finish queued work, close every connection and stop the threads. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self._shutdown)
+
+    def _shutdown(self) -> None:
+        self._writer.shutdown(wait=True)
+        self._reader.shutdown(wait=True)
+        with self._connections_lock:
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            conn.close()
+
+    # -- BatchBackend -----------------------------------------------------------------
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedValue | None]:
+        """Entries for ``keys`` in order, ``None`` where missing; one query per 900 keys."""
+        if not keys:
+            return []
+        found = await self._run(self._reader, self._read(list(keys)))
+        self._note_reads(list(found))
+        return [self._decode(found.get(key)) for key in keys]
+
+    async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
+        """Store each ``key -> (value, ttl)`` in one transaction."""
+        if not items:
+            return
+        rows: list[tuple[str, bytes, float]] = []
+        oversized: list[str] = []
+        for key, (value, ttl) in items.items():
+            row = self._encode(key, value, ttl)
+            if row is None:
+                oversized.append(key)
+            else:
+                rows.append(row)
+        if oversized:
+            # The new value replaces the old one even when it cannot be stored.
+            await self.delete_many(oversized)
+        if rows:
+            await self._run(self._writer, self._write_call(rows))
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove every key in ``keys`` in one transaction."""
+        if keys:
+            keys = list(keys)
+            await self._run(self._writer, lambda: _store.delete(self._writer_connection(), keys))
+
+    # -- LockingBackend ---------------------------------------------------------------
+
+    async def acquire_lock(self, key: str, ttl: float) -> str | None:
+        """Take the lease on ``key`` for ``ttl`` seconds: a token, or ``None`` if held."""
+        token = secrets.token_hex(16)
+        now = self._clock()
+        taken = await self._run(
+            self._writer,
+            lambda: _store.acquire_lock(self._writer_connection(), key, token, ttl, now),
+        )
+        return token if taken else None
+
+    async def release_lock(self, key: str, token: str) -> None:
+        """Release the lease on ``key`` if ``token`` still owns it."""
+        await self._run(
+            self._writer, lambda: _store.release_lock(self._writer_connection(), key, token)
+        )
+
+    # -- Healthcheck and maintenance --------------------------------------------------
+
+    async def ping(self) -> bool:
+        """True when the database answers a query."""
+        row = await self._run(
+            self._reader, lambda: self._reader_connection().execute("SELECT 1").fetchone()
+        )
+        return bool(row == (1,))
+
+    async def purge_expired(self, limit: int | None = None) -> int:
+        """Delete up to ``limit`` (default ``purge_batch``) expired entries now; count removed."""
+        now = self._clock()
+        batch = self._config.purge_batch if limit is None else limit
+        return await self._run(
+            self._writer,
+            lambda: _store.purge_expired(self._writer_connection(), now, batch),
+        )
+
+    async def stats(self) -> dict[str, Any]:
+        """``{"entries": n, "bytes": n}`` stored now, expired rows not yet purged included."""
+        entries, size = await self._run(
+            self._reader, lambda: _store.stats(self._reader_connection())
+        )
+        return {"entries": entries, "bytes": size}
