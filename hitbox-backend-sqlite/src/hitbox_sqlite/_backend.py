@@ -100,7 +100,7 @@ class SQLiteBackend(Backend):
     @classmethod
     def from_config(cls, config: SQLiteConfig, *, clock: Clock = time.time) -> SQLiteBackend:
         """Build a backend from a validated :class:`SQLiteConfig`."""
-        return cls(
+        backend = cls(
             config.path,
             busy_timeout=config.busy_timeout,
             readers=config.readers,
@@ -112,6 +112,8 @@ class SQLiteBackend(Backend):
             signing_key=config.signing_key_bytes(),
             clock=clock,
         )
+        backend._config = config  # keeps the signing key, which __init__ takes as bytes
+        return backend
 
     @property
     def config(self) -> SQLiteConfig:
