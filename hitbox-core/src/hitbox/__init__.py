@@ -12,7 +12,9 @@ from hitbox._backend import (
     InvalidationBus,
     LockingBackend,
 )
+from hitbox._clock import Clock, ManualClock, SystemClock
 from hitbox._config_base import BackendConfig
+from hitbox._decorator import CachedFunction
 from hitbox._errors import (
     BackendError,
     ConfigError,
@@ -25,8 +27,10 @@ from hitbox._errors import (
 )
 from hitbox._events import CacheEvent
 from hitbox._request import CacheableRequest
+from hitbox._stats import Stats
 from hitbox._value import NO_VALUE, CachedValue
-from hitbox.fsm import State
+from hitbox.cache import Cache
+from hitbox.fsm import InvalidTransition, State
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import hookimpl
 from hitbox.policy import Policy
@@ -39,24 +43,31 @@ __all__ = [
     "BackendConfig",
     "BackendError",
     "BatchBackend",
+    "Cache",
     "CacheEvent",
     "CacheableRequest",
+    "CachedFunction",
     "CachedValue",
+    "Clock",
     "ConfigError",
     "CorruptEntry",
     "Healthcheck",
     "HitboxError",
+    "InvalidTransition",
     "Invalidation",
     "InvalidationBus",
     "KeyStrategy",
     "KeyStrategyError",
     "LockingBackend",
+    "ManualClock",
     "NO_VALUE",
     "PluginError",
     "Policy",
     "SerializationError",
     "Serializer",
     "State",
+    "Stats",
+    "SystemClock",
     "UnknownPluginError",
     "__version__",
     "hookimpl",

@@ -10,11 +10,14 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Final, final
+from typing import TYPE_CHECKING, Final, final
 
 from hitbox._errors import HitboxError
 
-__all__ = ["TRANSITIONS", "InvalidTransition", "Run", "State"]
+if TYPE_CHECKING:
+    from hitbox._value import CachedValue
+
+__all__ = ["TRANSITIONS", "InvalidTransition", "Run", "State", "classify"]
 
 
 @final
@@ -72,14 +75,19 @@ class Run:
 
     ``Run()`` starts in ``PENDING``; ``Run(State.MISS)`` starts a background refresh,
     which is the second half of a run. :meth:`to` checks each step against
-    :data:`TRANSITIONS`.
+    :data:`TRANSITIONS`. The run also notes what observers want to know: the backend
+    problem that sent it to ``ERROR`` (or ``MISS``), and the upstream call's duration and
+    exception.
     """
 
-    __slots__ = ("path", "state")
+    __slots__ = ("error", "path", "state", "upstream_duration", "upstream_error")
 
     def __init__(self, start: State = State.PENDING) -> None:
         self.state = start
         self.path: list[State] = [start]
+        self.error: str | None = None
+        self.upstream_duration: float | None = None
+        self.upstream_error: str | None = None
 
     def to(self, state: State) -> None:
         """Move to ``state``; raise :class:`InvalidTransition` if the table forbids it."""
@@ -98,3 +106,19 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run({' → '.join(state.name for state in self.path)})"
+
+
+def classify(entry: CachedValue | None, now: float) -> State:
+    """Where a read leads at time ``now``: ``HIT``, ``STALE`` or ``MISS``.
+
+    Fresh before ``fresh_until``, stale before ``stale_until``, of no use after. An
+    expired entry may still serve as a ``stale_if_error`` fallback; that is the caller's
+    decision, not this function's.
+    """
+    if entry is None:
+        return State.MISS
+    if now < entry.fresh_until:
+        return State.HIT
+    if now < entry.stale_until:
+        return State.STALE
+    return State.MISS

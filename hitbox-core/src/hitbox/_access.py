@@ -1,0 +1,222 @@
+"""Guarded access to a backend: the :class:`~hitbox._machine.Io` the cache gives its machine.
+
+Every operation goes through the circuit breaker and, for backends that are not
+in-process, a ``backend_timeout`` from the cache's clock. Failures are counted, logged
+(rate-limited) and turned into :class:`BackendError` for the machine, which then calls
+the upstream; writes swallow their failures. Values are serialized here, entries are
+checked against their tags' invalidation markers here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar, final
+
+from hitbox._backend import Backend, BatchBackend, LockingBackend
+from hitbox._breaker import CircuitBreaker, FailureLog
+from hitbox._clock import Clock
+from hitbox._errors import BackendError, CorruptEntry
+from hitbox._machine import Call, describe
+from hitbox._stats import Counters
+from hitbox._tags import TagMarkers
+from hitbox._value import NO_VALUE, CachedValue
+from hitbox.policy import Policy
+from hitbox.serializers import Serializer
+
+__all__ = ["BackendAccess"]
+
+_T = TypeVar("_T")
+
+
+@final
+class BackendAccess:
+    """One backend as the state machine sees it: guarded, timed, serialized, tag-aware."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        serializer: Serializer,
+        clock: Clock,
+        counters: Counters,
+        policy: Policy,
+        tags: TagMarkers,
+    ) -> None:
+        self.backend = backend
+        self.serializer = serializer
+        self.clock = clock
+        self.counters = counters
+        self.tags = tags
+        self.label = str(getattr(backend, "label", "") or type(backend).__name__)
+        # Traits and capabilities are read once, here, never per call.
+        self.is_local = bool(backend.is_local)
+        self.stores_objects = bool(backend.stores_objects)
+        self.can_batch = isinstance(backend, BatchBackend)
+        self.can_lock = isinstance(backend, LockingBackend)
+        self.breaker = CircuitBreaker(policy.failure_threshold, policy.cooldown, clock.now)
+        self.log = FailureLog(self.label)
+        self.default_timeout = policy.backend_timeout
+
+    async def _guarded(
+        self,
+        operation: str,
+        limit: float,
+        method: Callable[..., Awaitable[_T]],
+        *args: Any,
+    ) -> _T:
+        breaker = self.breaker
+        if not breaker.allow():
+            self.counters.skipped += 1
+            raise BackendError(f"{operation} skipped: circuit breaker open")
+        try:
+            if self.is_local:
+                result = await method(*args)
+            else:
+                async with self.clock.timeout(limit):
+                    result = await method(*args)
+        except Exception as exc:
+            self.counters.errors += 1
+            opened = breaker.failure()
+            reason = (
+                f"timed out after {limit}s" if isinstance(exc, TimeoutError) else describe(exc)
+            )
+            message = f"{operation} failed ({reason}); calling the upstream instead"
+            if opened:
+                message += (
+                    f"; circuit breaker open: backend skipped for {breaker.cooldown}s "
+                    f"after {breaker.failures} consecutive failures"
+                )
+                self.log.warn("breaker", message)
+            else:
+                self.log.warn(operation, message)
+            raise BackendError(f"{operation} failed: {reason}") from exc
+        except BaseException:
+            breaker.abandon()
+            raise
+        breaker.success()
+        return result
+
+    async def read(self, call: Call) -> CachedValue | None:
+        """The entry for ``call.key``; ``None`` if absent or invalidated by one of its tags."""
+        timeout = call.policy.backend_timeout
+        entry = await self._guarded("get", timeout, self.backend.get, call.key)
+        if entry is None:
+            return None
+        if type(entry) is not CachedValue:
+            raise CorruptEntry(f"backend returned a {type(entry).__name__}, not a CachedValue")
+        if entry.tags and await self._invalidated_by_tags(entry, timeout):
+            return None
+        return entry
+
+    async def _invalidated_by_tags(self, entry: CachedValue, limit: float) -> bool:
+        try:
+            keys = self.tags.keys(entry.tags)
+        except Exception as exc:  # a key strategy refusing a tag: cannot verify the entry
+            raise CorruptEntry(f"cannot build tag keys: {describe(exc)}") from exc
+        markers: Sequence[object]
+        if self.can_batch:
+            markers = await self._guarded("get_many", limit, self.backend.get_many, keys)  # type: ignore[attr-defined]
+        else:
+            markers = [await self._guarded("get", limit, self.backend.get, key) for key in keys]
+        return TagMarkers.invalidated(entry, markers)
+
+    def decode(self, entry: CachedValue, call: Call) -> Any:
+        """The entry's value: the kept object in object mode, else deserialized and typed."""
+        value = entry.value
+        if value is not NO_VALUE and self.stores_objects:
+            return value
+        try:
+            return self.serializer.loads(entry.data, call.type_hint())
+        except Exception as exc:
+            raise CorruptEntry(f"cannot decode entry {call.key!r}: {describe(exc)}") from exc
+
+    def encode(self, call: Call, value: Any, created_at: float) -> CachedValue | None:
+        """The entry to store for ``value``, or ``None`` (logged) if it cannot be serialized.
+
+        Object-mode backends get the value itself too; ``data`` is filled either way, so
+        a value that one backend could not store is refused by every backend alike.
+        """
+        try:
+            data = self.serializer.dumps(value)
+        except Exception as exc:
+            self.counters.errors += 1
+            self.log.warn(
+                "serialize",
+                f"value for {call.key!r} not stored: {self.serializer.name} cannot encode it "
+                f"({describe(exc)})",
+            )
+            return None
+        policy = call.policy
+        fresh_until = self.clock.now() + policy.ttl
+        return CachedValue(
+            data,
+            created_at,
+            fresh_until,
+            fresh_until + policy.max_stale,
+            call.tags,
+            value if self.stores_objects else NO_VALUE,
+        )
+
+    async def store(self, call: Call, value: Any, created_at: float) -> bool:
+        """Serialize and write ``value``; failures are counted, logged and swallowed."""
+        entry = self.encode(call, value, created_at)
+        if entry is None:
+            return False
+        policy = call.policy
+        try:
+            await self._guarded(
+                "set", policy.backend_timeout, self.backend.set, call.key, entry, policy.lifetime
+            )
+        except BackendError:
+            return False
+        return True
+
+    async def acquire_lock(self, call: Call) -> str | None:
+        """Take the backend's lock for ``call.key`` (lease: ``lock_timeout``)."""
+        policy = call.policy
+        backend: Any = self.backend
+        token = await self._guarded(
+            "acquire_lock",
+            policy.backend_timeout,
+            backend.acquire_lock,
+            call.key,
+            policy.lock_timeout,
+        )
+        return None if token is None else str(token)
+
+    async def release_lock(self, call: Call, token: str) -> None:
+        """Release the lock; a failure only means the lease runs out by itself."""
+        backend: Any = self.backend
+        with contextlib.suppress(BackendError):
+            await self._guarded(
+                "release_lock", call.policy.backend_timeout, backend.release_lock, call.key, token
+            )
+
+    async def delete(self, keys: Sequence[str]) -> bool:
+        """Delete ``keys``; whether the backend confirmed it."""
+        timeout = self.default_timeout
+        try:
+            if self.can_batch and len(keys) > 1:
+                await self._guarded("delete_many", timeout, self.backend.delete_many, list(keys))  # type: ignore[attr-defined]
+            else:
+                for key in keys:
+                    await self._guarded("delete", timeout, self.backend.delete, key)
+        except BackendError:
+            return False
+        return True
+
+    async def mark_tags(self, tags: Sequence[str]) -> bool:
+        """Write invalidation markers for ``tags`` (now); whether the backend confirmed it."""
+        marker = self.tags.marker(self.clock.now())
+        ttl, timeout = self.tags.ttl, self.default_timeout
+        keys = self.tags.keys(tags)
+        try:
+            if self.can_batch and len(keys) > 1:
+                items = dict.fromkeys(keys, (marker, ttl))
+                await self._guarded("set_many", timeout, self.backend.set_many, items)  # type: ignore[attr-defined]
+            else:
+                for key in keys:
+                    await self._guarded("set", timeout, self.backend.set, key, marker, ttl)
+        except BackendError:
+            return False
+        return True

@@ -1,0 +1,362 @@
+"""The cache algorithm: one run of the state machine, written against an I/O interface.
+
+:class:`Machine` knows the states and the order of things — read, classify, decode,
+single-flight, distributed lock, upstream, store, stale refresh, stale-if-error — but
+not how a backend is reached: that is the :class:`Io` it is given (the cache supplies
+one that adds timeouts, the circuit breaker, serialization and tags). Tests drive the
+machine with a fake ``Io`` and a :class:`~hitbox._clock.ManualClock` and assert exact
+state paths.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Final, Protocol, final
+
+from hitbox._clock import Clock
+from hitbox._errors import BackendError, CorruptEntry
+from hitbox._events import Operation
+from hitbox._singleflight import RETRY, TIMED_OUT, BackgroundTasks, Flight, FlightTable
+from hitbox._stats import Counters
+from hitbox._value import CachedValue
+from hitbox.fsm import Run, State, classify
+from hitbox.policy import Policy
+
+__all__ = ["UNREAD", "Call", "Io", "Machine", "describe"]
+
+logger = logging.getLogger("hitbox")
+
+POLL_INITIAL: Final = 0.005
+"""First backoff (seconds) when polling for a value another process is computing."""
+POLL_MAX: Final = 0.1
+"""Longest backoff between two polls."""
+
+
+@final
+class _Unread:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNREAD"
+
+
+UNREAD: Final = _Unread()
+"""Passed as ``entry`` when the backend has not been read yet for this run."""
+
+_NOTHING: Final = object()
+
+
+def _no_hint() -> Any:
+    return None
+
+
+@final
+@dataclass(slots=True)
+class Call:
+    """Everything one run needs to know about the call being cached.
+
+    ``upstream`` produces the value (the decorated function with its arguments bound,
+    or a request's upstream). ``type_hint()`` returns the type to restore values as (or
+    ``None``); it is a callable so the hint can be resolved lazily, once.
+    """
+
+    key: str
+    policy: Policy
+    upstream: Callable[[], Awaitable[Any]]
+    type_hint: Callable[[], Any] = _no_hint
+    tags: tuple[str, ...] = ()
+    operation: Operation = "cached"
+
+
+class Io(Protocol):
+    """The backend side of a run, as the machine needs it.
+
+    ``read`` raises :class:`BackendError` when the backend failed (or is switched off)
+    and :class:`CorruptEntry` when it returned something unusable; ``decode`` raises
+    :class:`CorruptEntry`. ``store`` and ``release_lock`` never raise.
+    """
+
+    can_lock: bool
+    """Whether the backend has the ``LockingBackend`` capability."""
+
+    async def read(self, call: Call) -> CachedValue | None:
+        """The entry for ``call.key`` (``None`` if absent or invalidated by a tag)."""
+        ...
+
+    def decode(self, entry: CachedValue, call: Call) -> Any:
+        """The value held by ``entry``, restored as ``call.type_hint()``."""
+        ...
+
+    async def store(self, call: Call, value: Any, created_at: float) -> bool:
+        """Write ``value`` under ``call.key``; whether it was stored."""
+        ...
+
+    async def acquire_lock(self, call: Call) -> str | None:
+        """A lock token for ``call.key`` with a ``lock_timeout`` lease, or ``None``."""
+        ...
+
+    async def release_lock(self, call: Call, token: str) -> None:
+        """Release the lock taken with ``token``."""
+        ...
+
+
+def describe(exc: BaseException) -> str:
+    """A short one-line description of ``exc`` for logs and events."""
+    text = str(exc)
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
+
+
+Observer = Callable[[Call, Run, float], None]
+"""Called after every run (``call``, its ``run``, duration in seconds) when set."""
+
+
+@final
+class Machine:
+    """Runs calls through the state machine. One per cache; holds no per-call state."""
+
+    def __init__(
+        self,
+        io: Io,
+        clock: Clock,
+        counters: Counters,
+        *,
+        max_background: int = 64,
+        observer: Observer | None = None,
+    ) -> None:
+        self.io = io
+        self.clock = clock
+        self.counters = counters
+        self.flights = FlightTable()
+        self.background = BackgroundTasks(max_background)
+        self.observer = observer
+
+    async def execute(self, call: Call, entry: CachedValue | _Unread | None = UNREAD) -> Any:
+        """Run ``call`` (``entry``: what a fast path already read) and report to the observer."""
+        run = Run()
+        observer = self.observer
+        if observer is None:
+            return await self.run(call, run, entry)
+        started = time.perf_counter()
+        try:
+            return await self.run(call, run, entry)
+        finally:
+            observer(call, run, time.perf_counter() - started)
+
+    async def run(self, call: Call, run: Run, entry: CachedValue | _Unread | None = UNREAD) -> Any:
+        """One run from ``PENDING`` to ``RESPONSE``, recorded in ``run``."""
+        io, counters = self.io, self.counters
+        if isinstance(entry, _Unread):
+            try:
+                entry = await io.read(call)
+            except CorruptEntry as exc:
+                return await self._corrupt(call, run, exc)
+            except BackendError as exc:
+                run.error = str(exc)
+                run.to(State.ERROR)
+                return await self._fill(call, run, None)
+        now = self.clock.now()
+        try:
+            state = classify(entry, now)
+        except TypeError as exc:  # an entry whose fields are not numbers
+            return await self._corrupt(call, run, exc)
+        if state is not State.MISS:
+            assert entry is not None
+            try:
+                value = io.decode(entry, call)
+            except CorruptEntry as exc:
+                run.to(state)
+                return await self._corrupt(call, run, exc)
+            run.to(state)
+            if state is State.HIT:
+                counters.hits += 1
+            else:
+                counters.stale += 1
+                self.refresh(call)
+            run.to(State.RESPONSE)
+            return value
+        run.to(State.MISS)
+        counters.misses += 1
+        fallback = None
+        if entry is not None and now < entry.stale_until + call.policy.stale_if_error:
+            fallback = entry
+        return await self._fill(call, run, fallback)
+
+    async def _corrupt(self, call: Call, run: Run, exc: BaseException) -> Any:
+        self.counters.errors += 1
+        self.counters.misses += 1
+        run.error = describe(exc)
+        run.to(State.MISS)
+        return await self._fill(call, run, None)
+
+    async def _fill(self, call: Call, run: Run, fallback: CachedValue | None) -> Any:
+        """MISS or ERROR: lead the key's flight, or wait for the leader (LOCKED)."""
+        if call.policy.lock == "none":
+            return await self._produce(call, run, fallback, None)
+        clock, flights = self.clock, self.flights
+        deadline = clock.now() + call.policy.lock_timeout
+        waited = False
+        while True:
+            flight = flights.get(call.key)
+            if flight is None:
+                return await self._lead(call, run, fallback, flights.start(call.key))
+            run.to(State.LOCKED)
+            if not waited:
+                self.counters.locked += 1
+                waited = True
+            outcome = await flight.wait(clock, deadline - clock.now())
+            if outcome is RETRY:
+                run.to(State.MISS)
+                continue
+            if outcome is TIMED_OUT:
+                return await self._produce(call, run, fallback, None)
+            run.to(State.RESPONSE)
+            return outcome
+
+    async def _lead(
+        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
+    ) -> Any:
+        try:
+            if call.policy.lock == "distributed" and self.io.can_lock:
+                return await self._lead_distributed(call, run, fallback, flight)
+            return await self._produce(call, run, fallback, flight)
+        finally:
+            # Waiters not served by now (exception, cancellation, refused value) retry.
+            self.flights.finish(flight)
+
+    async def _lead_distributed(
+        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
+    ) -> Any:
+        """Take the backend lock, or poll with backoff for the value its holder stores."""
+        io, clock = self.io, self.clock
+        try:
+            token = await io.acquire_lock(call)
+        except BackendError as exc:
+            run.error = str(exc)
+            run.to(State.ERROR)
+            return await self._produce(call, run, fallback, flight)
+        if token is not None:
+            return await self._produce_locked(call, run, fallback, flight, token)
+        run.to(State.LOCKED)
+        self.counters.locked += 1
+        deadline = clock.now() + call.policy.lock_timeout
+        delay = POLL_INITIAL
+        while (remaining := deadline - clock.now()) > 0:
+            await clock.sleep(min(delay, remaining))
+            delay = min(delay * 2, POLL_MAX)
+            try:
+                entry = await io.read(call)
+                if entry is not None and classify(entry, clock.now()) is State.HIT:
+                    value = io.decode(entry, call)
+                    flight.resolve(value)
+                    run.to(State.RESPONSE)
+                    return value
+                token = await io.acquire_lock(call)
+            except (CorruptEntry, TypeError) as exc:
+                self.counters.errors += 1
+                run.error = describe(exc)
+                continue
+            except BackendError as exc:
+                run.error = str(exc)
+                run.to(State.ERROR)
+                return await self._produce(call, run, fallback, flight)
+            if token is not None:  # the holder gave up without storing: take over
+                run.to(State.MISS)
+                return await self._produce_locked(call, run, fallback, flight, token)
+        return await self._produce(call, run, fallback, flight)
+
+    async def _produce_locked(
+        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight, token: str
+    ) -> Any:
+        try:
+            return await self._produce(call, run, fallback, flight)
+        finally:
+            await self.io.release_lock(call, token)
+
+    async def _produce(
+        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight | None
+    ) -> Any:
+        """Call the upstream, share and store its value; fall back to stale if it fails."""
+        self.counters.upstream_calls += 1
+        # The entry is as old as the data: a tag invalidated while the upstream runs must
+        # invalidate what this call stores.
+        created_at = self.clock.now()
+        started = time.perf_counter()
+        try:
+            value = await call.upstream()
+        except Exception as exc:
+            run.upstream_duration = time.perf_counter() - started
+            run.upstream_error = describe(exc)
+            served = self._stale_if_error(call, run, fallback)
+            if served is not _NOTHING:
+                return served
+            run.to(State.RESPONSE)
+            raise
+        run.upstream_duration = time.perf_counter() - started
+        if self._cacheable(value, call.policy):
+            invalidated = False
+            if flight is not None:
+                flight.resolve(value)
+                invalidated = flight.invalidated
+            if not invalidated:
+                await self.io.store(call, value, created_at)
+        run.to(State.RESPONSE)
+        return value
+
+    def _stale_if_error(self, call: Call, run: Run, fallback: CachedValue | None) -> Any:
+        if fallback is None:
+            return _NOTHING
+        if self.clock.now() >= fallback.stale_until + call.policy.stale_if_error:
+            return _NOTHING
+        try:
+            value = self.io.decode(fallback, call)
+        except CorruptEntry:
+            return _NOTHING
+        run.to(State.STALE)
+        run.to(State.RESPONSE)
+        self.counters.stale += 1
+        return value
+
+    def _cacheable(self, value: Any, policy: Policy) -> bool:
+        if value is None and not policy.cache_none:
+            return False
+        predicate = policy.cacheable
+        if predicate is None:
+            return True
+        try:
+            return bool(predicate(value))
+        except Exception as exc:
+            logger.warning("hitbox: cacheable predicate raised %s; not storing", describe(exc))
+            return False
+
+    def refresh(self, call: Call) -> bool:
+        """Refresh ``call.key`` in the background unless a flight for it is running or
+        the background limit is reached; whether a refresh started."""
+        if call.key in self.flights or not self.background.has_room():
+            return False
+        flight = self.flights.start(call.key)
+        refresh_call = dataclasses.replace(call, operation="refresh")
+        if not self.background.spawn(self._refresh(refresh_call, flight)):
+            self.flights.finish(flight)
+            return False
+        self.counters.refreshes += 1
+        return True
+
+    async def _refresh(self, call: Call, flight: Flight) -> None:
+        run = Run(State.MISS)
+        started = time.perf_counter()
+        try:
+            await self._lead(call, run, None, flight)
+        except Exception as exc:
+            logger.warning("hitbox: background refresh of %r failed: %s", call.key, describe(exc))
+        finally:
+            if self.observer is not None:
+                self.observer(call, run, time.perf_counter() - started)
+
+    async def aclose(self) -> None:
+        """Cancel background refreshes and wait for them to stop."""
+        await self.background.aclose()

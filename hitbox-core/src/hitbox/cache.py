@@ -1,0 +1,426 @@
+"""The caching API: :class:`Cache`.
+
+A cache is composed, not configured: a backend, a serializer, a key strategy, a
+:class:`~hitbox.Policy` and a clock. Every operation is one run of the state machine
+(:mod:`hitbox.fsm`); backend failures never reach the caller (the upstream answers).
+
+Example::
+
+    cache = hitbox.Cache(MemoryBackend(max_entries=10_000), policy=hitbox.Policy(ttl=60))
+
+    @cache.cached(key="user:{user_id}", tags=["user:{user_id}"])
+    async def get_user(user_id: int) -> User: ...
+
+    await cache.invalidate_tags("user:42")
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, ParamSpec, Self, TypeVar, final, overload
+
+from hitbox import config as _config
+from hitbox._access import BackendAccess
+from hitbox._backend import Backend
+from hitbox._clock import Clock, SystemClock
+from hitbox._decorator import CachedFunction, build_wrapper
+from hitbox._errors import BackendError, CorruptEntry
+from hitbox._events import CacheEvent
+from hitbox._machine import Call, Machine, describe
+from hitbox._request import CacheableRequest
+from hitbox._stats import Counters, Stats
+from hitbox._tags import DEFAULT_TAG_TTL, TagMarkers
+from hitbox.fsm import Run, State, classify
+from hitbox.keys import KeyStrategy
+from hitbox.plugins import PluginManager, get_plugin_manager
+from hitbox.policy import LockMode, Policy
+from hitbox.serializers import Serializer
+
+__all__ = ["Cache"]
+
+logger = logging.getLogger("hitbox")
+
+P = ParamSpec("P")
+R = TypeVar("R")
+RequestT = TypeVar("RequestT", bound=CacheableRequest[Any])
+
+_MAX_TTL_POLICIES = 256
+
+
+async def _no_upstream() -> None:
+    return None
+
+
+@final
+class Cache:
+    """A cache: decorate functions with :meth:`cached`, or serve requests with :meth:`fetch`.
+
+    ``backend``, ``serializer`` and ``key_strategy`` are objects or registered names
+    (``"memory"``, ``"cbor"``, ``"default"``). ``policy`` is a :class:`Policy` or a mapping
+    of its fields; decorators and requests may override fields per call. ``clock``
+    defaults to the system clock (tests pass a :class:`hitbox.ManualClock`). ``plugins``
+    defaults to the process-wide plugin manager; whether any plugin listens to
+    ``hitbox_cache_event`` is decided here, once. At most ``max_background`` stale
+    refreshes run at a time. Tag invalidation markers live ``tag_ttl`` seconds.
+
+    Use ``async with cache:`` or call :meth:`aclose` to stop background refreshes and
+    close the backend.
+    """
+
+    def __init__(
+        self,
+        backend: Backend | str | Mapping[str, Any] = _config.DEFAULT_BACKEND,
+        *,
+        serializer: Serializer | str = _config.DEFAULT_SERIALIZER,
+        key_strategy: KeyStrategy | str | Mapping[str, Any] | None = None,
+        policy: Policy | Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        plugins: PluginManager | None = None,
+        max_background: int = 64,
+        tag_ttl: float = DEFAULT_TAG_TTL,
+    ) -> None:
+        self._plugins = plugins if plugins is not None else get_plugin_manager()
+        self._backend = _config.resolve_backend(backend, self._plugins)
+        self._serializer = _config.resolve_serializer(serializer, self._plugins)
+        self._keys = _config.resolve_key_strategy(key_strategy, self._plugins)
+        if policy is None:
+            policy = Policy()
+        elif not isinstance(policy, Policy):
+            policy = Policy.validated(policy)
+        self._policy = policy
+        self._clock: Clock = clock if clock is not None else SystemClock()
+        self._counters = Counters()
+        self._access = BackendAccess(
+            self._backend,
+            self._serializer,
+            self._clock,
+            self._counters,
+            policy,
+            TagMarkers(self._keys.make_key, tag_ttl),
+        )
+        self._listening = self._plugins.has_event_listeners()
+        self._machine = Machine(
+            self._access,
+            self._clock,
+            self._counters,
+            max_background=max_background,
+            observer=self._observe if self._listening else None,
+        )
+        self._ttl_policies: dict[float, Policy] = {}
+        self._closed = False
+
+    # -- construction from configuration ------------------------------------------------
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], *, plugins: PluginManager | None = None, **options: Any
+    ) -> Cache:
+        """A cache from a configuration mapping (see :mod:`hitbox.config`).
+
+        ``options`` (``clock``, ``max_background``, ``tag_ttl``) pass through to
+        :class:`Cache`.
+        """
+        return cls(**_config.cache_kwargs(config, plugins), **options)
+
+    @classmethod
+    def from_url(cls, url: str, *, plugins: PluginManager | None = None, **settings: Any) -> Cache:
+        """A cache whose backend is ``url`` (``"memory://?max_entries=10000"``).
+
+        ``settings`` are further top-level configuration fields (``policy={"ttl": 30}``,
+        ``serializer="json"``, ``namespace="shop"``).
+        """
+        return cls.from_config(_config.config_from_url(url, **settings), plugins=plugins)
+
+    @classmethod
+    def from_file(
+        cls, path: str | os.PathLike[str], *, plugins: PluginManager | None = None
+    ) -> Cache:
+        """A cache from a TOML file (its ``[hitbox]`` table or the whole file);
+        ``HITBOX_*`` environment variables override the file."""
+        return cls.from_config(_config.load_file(path), plugins=plugins)
+
+    # -- the decorator ------------------------------------------------------------------
+
+    @overload
+    def cached(self, func: Callable[P, Awaitable[R]], /) -> CachedFunction[P, R]: ...
+
+    @overload
+    def cached(
+        self,
+        func: None = None,
+        /,
+        *,
+        key: str | None = None,
+        tags: Iterable[str] = (),
+        ttl: float | timedelta | None = None,
+        max_stale: float | timedelta | None = None,
+        stale_if_error: float | timedelta | None = None,
+        lock: LockMode | None = None,
+        lock_timeout: float | None = None,
+        cache_none: bool | None = None,
+        cacheable: Callable[[Any], bool] | None = None,
+    ) -> Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]: ...
+
+    def cached(
+        self,
+        func: Callable[P, Awaitable[R]] | None = None,
+        /,
+        *,
+        key: str | None = None,
+        tags: Iterable[str] = (),
+        ttl: float | timedelta | None = None,
+        max_stale: float | timedelta | None = None,
+        stale_if_error: float | timedelta | None = None,
+        lock: LockMode | None = None,
+        lock_timeout: float | None = None,
+        cache_none: bool | None = None,
+        cacheable: Callable[[Any], bool] | None = None,
+    ) -> CachedFunction[P, R] | Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]:
+        """Cache an ``async def`` function: ``@cache.cached`` or ``@cache.cached(ttl=...)``.
+
+        ``key`` is a template over the function's parameters (``"user:{user_id}"``);
+        without one the key strategy encodes the function's name and all its arguments.
+        ``tags`` are templates too; :meth:`invalidate_tags` drops every entry carrying
+        one. The other keywords override the cache's :class:`Policy` for this function.
+        Cached values are restored as the function's return annotation. The wrapper
+        keeps the signature and adds ``cache_key(...)`` and ``invalidate(...)``.
+        """
+        policy = self._policy.merged(
+            ttl=ttl,
+            max_stale=max_stale,
+            stale_if_error=stale_if_error,
+            lock=lock,
+            lock_timeout=lock_timeout,
+            cache_none=cache_none,
+            cacheable=cacheable,
+        )
+        tag_templates = (tags,) if isinstance(tags, str) else tuple(tags)
+
+        def decorate(target: Callable[P, Awaitable[R]]) -> CachedFunction[P, R]:
+            if not inspect.iscoroutinefunction(target):
+                raise TypeError(
+                    f"@cache.cached needs an async def function; "
+                    f"{getattr(target, '__qualname__', target)!r} is not one"
+                )
+            return build_wrapper(
+                target,
+                key_fn=self._keys.compile(target, key),
+                tags_fn=self._keys.compile_tags(target, tag_templates) if tag_templates else None,
+                policy=policy,
+                machine=self._machine,
+                access=self._access,
+                fast_hits=(
+                    self._access.is_local and self._access.stores_objects and not self._listening
+                ),
+                invalidate=self._invalidate_key,
+            )
+
+        return decorate if func is None else decorate(func)
+
+    # -- requests -----------------------------------------------------------------------
+
+    async def fetch(self, request: RequestT, upstream: Callable[[RequestT], Awaitable[R]]) -> R:
+        """The response for ``request``: from the cache, or from ``upstream(request)``.
+
+        The key is ``request.cache_key()`` (namespaced by the key strategy) and the
+        freshness lifetime ``request.cache_ttl()``; a lifetime of zero or less bypasses
+        the cache. Optional request attributes: ``response_type`` (restore cached
+        responses as that type) and ``cache_tags()`` (tags for :meth:`invalidate_tags`).
+        """
+        ttl = request.cache_ttl()
+        seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
+        if not seconds > 0:
+            self._counters.upstream_calls += 1
+            return await upstream(request)
+        tags_method = getattr(request, "cache_tags", None)
+        response_type = getattr(request, "response_type", None)
+
+        async def call_upstream() -> R:
+            return await upstream(request)
+
+        call = Call(
+            self._keys.make_key(request.cache_key()),
+            self._policy_for_ttl(seconds),
+            call_upstream,
+            lambda: response_type,
+            tuple(tags_method()) if tags_method is not None else (),
+            "fetch",
+        )
+        result: R = await self._machine.execute(call)
+        return result
+
+    def _policy_for_ttl(self, ttl: float) -> Policy:
+        policy = self._ttl_policies.get(ttl)
+        if policy is None:
+            if len(self._ttl_policies) >= _MAX_TTL_POLICIES:
+                self._ttl_policies.clear()
+            policy = self._ttl_policies[ttl] = self._policy.merged(ttl=ttl)
+        return policy
+
+    # -- direct access ------------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
+        """The fresh value stored under ``key`` (a raw key, namespaced here), or ``default``.
+
+        Stale and expired entries count as absent; backend failures return ``default``.
+        """
+        call = Call(self._keys.make_key(key), self._policy, _no_upstream, lambda: type_hint)
+        call.operation = "get"
+        run = Run()
+        started = time.perf_counter()
+        try:
+            try:
+                entry = await self._access.read(call)
+                if classify(entry, self._clock.now()) is State.HIT:
+                    assert entry is not None
+                    run.to(State.HIT)
+                    value = self._access.decode(entry, call)
+                    self._counters.hits += 1
+                    run.to(State.RESPONSE)
+                    return value
+            except BackendError as exc:
+                run.error = str(exc)
+                run.to(State.ERROR)
+                run.to(State.RESPONSE)
+                return default
+            except (CorruptEntry, TypeError) as exc:
+                self._counters.errors += 1
+                run.error = describe(exc)
+            run.to(State.MISS)
+            self._counters.misses += 1
+            run.to(State.RESPONSE)
+            return default
+        finally:
+            if self._listening:
+                self._observe(call, run, time.perf_counter() - started)
+
+    async def set(
+        self,
+        key: str,
+        value: Any,
+        *,
+        ttl: float | timedelta | None = None,
+        max_stale: float | timedelta | None = None,
+        stale_if_error: float | timedelta | None = None,
+        tags: Iterable[str] = (),
+    ) -> bool:
+        """Store ``value`` under ``key`` (a raw key); whether the backend confirmed it.
+
+        A call of the same key already running will not overwrite this value.
+        """
+        policy = self._policy.merged(ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error)
+        made = self._keys.make_key(key)
+        self._machine.flights.invalidate(made)
+        call = Call(
+            made, policy, _no_upstream, tags=(tags,) if isinstance(tags, str) else tuple(tags)
+        )
+        return await self._access.store(call, value, self._clock.now())
+
+    async def invalidate(self, *keys: str) -> bool:
+        """Drop the entries under ``keys`` (raw keys); whether the backend confirmed it.
+
+        A call of one of these keys already running will not store its result.
+        """
+        made = [self._keys.make_key(key) for key in keys]
+        for key in made:
+            self._machine.flights.invalidate(key)
+        return await self._access.delete(made)
+
+    async def _invalidate_key(self, key: str) -> bool:
+        self._machine.flights.invalidate(key)
+        return await self._access.delete([key])
+
+    async def invalidate_tags(self, *tags: str) -> bool:
+        """Invalidate every entry carrying one of ``tags``, on every backend and process
+        sharing the store; whether the backend confirmed it."""
+        if not tags:
+            return True
+        return await self._access.mark_tags(tags)
+
+    # -- observability and lifecycle ----------------------------------------------------
+
+    def stats(self) -> Stats:
+        """Counters since creation: hits, misses, stale, locked, errors, upstream calls."""
+        return self._counters.snapshot()
+
+    @property
+    def policy(self) -> Policy:
+        """The cache's default policy."""
+        return self._policy
+
+    @property
+    def backend(self) -> Backend:
+        """The backend entries live in."""
+        return self._backend
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the cache reads time from."""
+        return self._clock
+
+    @property
+    def breaker_state(self) -> str:
+        """The circuit breaker: ``"closed"``, ``"open"`` or ``"half-open"``."""
+        return self._access.breaker.state
+
+    @property
+    def background_tasks(self) -> int:
+        """Background refreshes running now."""
+        return len(self._machine.background)
+
+    def _observe(self, call: Call, run: Run, duration: float) -> None:
+        event = CacheEvent(
+            key=call.key,
+            path=tuple(run.path),
+            backend=self._access.label,
+            operation=call.operation,
+            duration=duration,
+            upstream_duration=run.upstream_duration,
+            error=run.error,
+            upstream_error=run.upstream_error,
+        )
+        try:
+            self._plugins.hook.hitbox_cache_event(event=event)
+        except Exception as exc:
+            self._access.log.warn("event", f"a hitbox_cache_event plugin raised {describe(exc)}")
+
+    async def aclose(self) -> None:
+        """Cancel background refreshes and close the backend. Idempotent.
+
+        Afterwards the cache is bypassed: calls go straight to the upstream.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        self._access.breaker.force_open()
+        await self._machine.aclose()
+        try:
+            await self._backend.aclose()
+        except Exception as exc:
+            logger.warning(
+                "hitbox: closing backend %s failed: %s", self._access.label, describe(exc)
+            )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"Cache(backend={self._access.label!r}, serializer="
+            f"{getattr(self._serializer, 'name', type(self._serializer).__name__)!r}, "
+            f"policy={self._policy!r})"
+        )
