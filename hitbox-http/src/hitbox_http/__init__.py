@@ -1,1 +1,42 @@
-"""Hitbox HTTP layer (work in progress)."""
+"""Hitbox HTTP: RFC 9111 caching as a protocol layer over the Hitbox core.
+
+The sans-I/O core (:class:`HttpCacheSpec` with its parsers) decides what to serve,
+forward, store, freshen and invalidate; integrations do the I/O.
+"""
+
+from __future__ import annotations
+
+from hitbox_http._cache_status import CacheStatus
+from hitbox_http._config import DEFAULT_HEURISTIC_STATUSES, DEFAULT_UNKEYED_HEADERS, HttpPolicy
+from hitbox_http._dates import format_http_date, parse_http_date
+from hitbox_http._directives import RequestDirectives, ResponseDirectives
+from hitbox_http._fields import EntityTag, parse_age, parse_entity_tag, parse_vary
+from hitbox_http._headers import Headers
+from hitbox_http._models import Request, Response, StoredResponse
+from hitbox_http._spec import Forward, Hit, HttpCacheSpec, ResponsePlan
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DEFAULT_HEURISTIC_STATUSES",
+    "DEFAULT_UNKEYED_HEADERS",
+    "CacheStatus",
+    "EntityTag",
+    "Forward",
+    "Headers",
+    "Hit",
+    "HttpCacheSpec",
+    "HttpPolicy",
+    "Request",
+    "RequestDirectives",
+    "Response",
+    "ResponseDirectives",
+    "ResponsePlan",
+    "StoredResponse",
+    "__version__",
+    "format_http_date",
+    "parse_age",
+    "parse_entity_tag",
+    "parse_http_date",
+    "parse_vary",
+]

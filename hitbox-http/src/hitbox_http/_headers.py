@@ -1,0 +1,167 @@
+"""An immutable, ordered, case-insensitive multi-map of HTTP header fields.
+
+Field names are kept lower-cased (as ASGI and HTTP/2 carry them); values are ``str``
+decoded as latin-1, so any byte an origin sends survives a round trip unchanged.
+Repeated fields keep their order and are never merged implicitly: list-based fields are
+combined only where a parser asks for it (RFC 9110 §5.3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import final, overload
+
+__all__ = ["Headers", "split_list"]
+
+
+@final
+class Headers:
+    """Header fields in the order they were received, names lower-cased.
+
+    Example::
+
+        headers = Headers([("Content-Type", "text/plain"), ("Vary", "Accept")])
+        headers.get("content-type")         # "text/plain"
+        headers.set("Age", "3").get("age")  # a new Headers; the original is unchanged
+    """
+
+    __slots__ = ("_items",)
+
+    _items: tuple[tuple[str, str], ...]
+
+    def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
+        self._items = tuple((name.lower(), value) for name, value in items)
+
+    @classmethod
+    def _trusted(cls, items: tuple[tuple[str, str], ...]) -> Headers:
+        # Skips lower-casing: callers pass names that are already lower-case.
+        headers = cls.__new__(cls)
+        headers._items = items
+        return headers
+
+    @classmethod
+    def from_raw(cls, raw: Iterable[tuple[bytes, bytes]]) -> Headers:
+        """Headers from ASGI-style ``(name, value)`` byte pairs."""
+        return cls._trusted(
+            tuple((name.decode("latin-1").lower(), value.decode("latin-1")) for name, value in raw)
+        )
+
+    def raw(self) -> list[tuple[bytes, bytes]]:
+        """The fields as ASGI-style byte pairs."""
+        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self._items]
+
+    @overload
+    def get(self, name: str) -> str | None: ...
+    @overload
+    def get(self, name: str, default: str) -> str: ...
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of field ``name`` (case-insensitive), or ``default``."""
+        name = name.lower()
+        for key, value in self._items:
+            if key == name:
+                return value
+        return default
+
+    def get_all(self, name: str) -> list[str]:
+        """Every value of field ``name``, one per field line, in order."""
+        name = name.lower()
+        return [value for key, value in self._items if key == name]
+
+    def get_list(self, name: str) -> list[str]:
+        """The members of a list-based field, all field lines combined (RFC 9110 §5.6.1).
+
+        Empty members are dropped and commas inside quoted strings do not split.
+        """
+        members: list[str] = []
+        for value in self.get_all(name):
+            members.extend(split_list(value))
+        return members
+
+    def __contains__(self, name: object) -> bool:
+        if not isinstance(name, str):
+            return False
+        name = name.lower()
+        return any(key == name for key, _ in self._items)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Headers):
+            return NotImplemented
+        return self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._items)!r})"
+
+    def names(self) -> set[str]:
+        """The distinct field names present."""
+        return {key for key, _ in self._items}
+
+    def set(self, name: str, value: str) -> Headers:
+        """A copy where field ``name`` has exactly one line, ``value``, at the end."""
+        name = name.lower()
+        kept = tuple(item for item in self._items if item[0] != name)
+        return Headers._trusted((*kept, (name, value)))
+
+    def add(self, name: str, value: str) -> Headers:
+        """A copy with one more ``name: value`` line at the end."""
+        return Headers._trusted((*self._items, (name.lower(), value)))
+
+    def without(self, *names: str) -> Headers:
+        """A copy without any line of the given fields."""
+        drop = {name.lower() for name in names}
+        if not drop.intersection(self.names()):
+            return self
+        return Headers._trusted(tuple(item for item in self._items if item[0] not in drop))
+
+    def updated(self, newer: Headers, *, keep: Iterable[str] = ()) -> Headers:
+        """A copy where every field present in ``newer`` replaces all lines of that field.
+
+        Fields named in ``keep`` are never replaced. Used to freshen a stored response
+        from a 304 (RFC 9111 §3.2).
+        """
+        keep_set = {name.lower() for name in keep}
+        replaced = newer.names() - keep_set
+        if not replaced:
+            return self
+        kept = tuple(item for item in self._items if item[0] not in replaced)
+        added = tuple(item for item in newer._items if item[0] in replaced)
+        return Headers._trusted(kept + added)
+
+
+def split_list(value: str) -> list[str]:
+    """Split one list-based field value on commas outside quoted strings.
+
+    Members are stripped of optional whitespace; empty members are dropped, as
+    RFC 9110 §5.6.1 requires of recipients. Tolerant: an unterminated quoted string
+    runs to the end of the value.
+    """
+    if '"' not in value:
+        return [member for part in value.split(",") if (member := part.strip(" \t"))]
+    members: list[str] = []
+    start = 0
+    in_quotes = False
+    escaped = False
+    for index, char in enumerate(value):
+        if escaped:
+            escaped = False
+        elif in_quotes and char == "\\":
+            escaped = True
+        elif char == '"':
+            in_quotes = not in_quotes
+        elif char == "," and not in_quotes:
+            member = value[start:index].strip(" \t")
+            if member:
+                members.append(member)
+            start = index + 1
+    member = value[start:].strip(" \t")
+    if member:
+        members.append(member)
+    return members
