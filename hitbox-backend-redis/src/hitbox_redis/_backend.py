@@ -1,0 +1,341 @@
+"""The Redis backend: envelope storage, batching, locks, the invalidation bus, health.
+
+Entries are stored as envelope bytes (:class:`hitbox.EnvelopeCodec`) under the cache key
+with ``PX`` set to the ``ttl`` the cache passes -- the entry's full lifetime (fresh, stale
+and stale-if-error windows together). The backend raises redis-py's errors; the cache
+turns them into upstream calls (fail-open). Every call is bounded: by the socket, connect
+and pool timeouts in standalone mode, and by ``operation_timeout`` in cluster and
+sentinel mode, where redis-py follows redirects and rediscovers nodes internally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, Self, final
+
+from hitbox import Backend, CachedValue, CorruptEntry, Invalidation
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+
+from hitbox_redis._batching import ReadCoalescer
+from hitbox_redis._bus import InvalidationChannel
+from hitbox_redis._client import build_client
+from hitbox_redis._config import RedisConfig
+from hitbox_redis._keys import group_by_slot, lock_key
+
+if TYPE_CHECKING:
+    from redis.commands.core import AsyncScript
+
+__all__ = ["Codec", "RedisBackend"]
+
+_RELEASE_LUA = """
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+    return redis.call("DEL", KEYS[1])
+end
+return 0
+"""
+"""Delete the lock only if it still holds the caller's token (compare-and-delete)."""
+
+_Result = CachedValue | None | CorruptEntry
+
+
+class Codec(Protocol):
+    """What the backend needs from an envelope codec (:class:`hitbox.EnvelopeCodec`)."""
+
+    def encode(self, value: CachedValue) -> bytes:
+        """The envelope bytes of ``value``."""
+        ...
+
+    def decode(self, data: bytes) -> CachedValue:
+        """The entry in ``data``; raises :class:`hitbox.CorruptEntry` if malformed."""
+        ...
+
+
+def _milliseconds(seconds: float, what: str) -> int:
+    if not seconds > 0:  # also rejects NaN
+        raise ValueError(f"{what} must be a positive number of seconds (got {seconds!r})")
+    return max(1, math.ceil(seconds * 1000))
+
+
+@final
+class RedisBackend(Backend):
+    """Cache entries in Redis (standalone, Cluster or Sentinel).
+
+    Build it from a config or URL (``RedisBackend.from_url("redis://localhost/0")``), or
+    hand it a redis-py client you configured yourself (``RedisBackend(client=...)``; the
+    backend then leaves closing that client to you).
+
+    Capabilities: ``BatchBackend`` (MGET / pipelines, split per hash slot in cluster
+    mode), ``LockingBackend`` (``SET NX PX`` and a compare-and-delete script),
+    ``InvalidationBus`` (pub/sub) and ``Healthcheck``.
+    """
+
+    is_local = False
+    stores_objects = False
+
+    def __init__(
+        self,
+        config: RedisConfig | None = None,
+        *,
+        client: Redis | RedisCluster | None = None,
+        codec: Codec | None = None,
+    ) -> None:
+        self.config = config if config is not None else RedisConfig()
+        self._owns_client = client is None
+        self.client: Redis | RedisCluster = (
+            client if client is not None else build_client(self.config)
+        )
+        self._is_cluster = isinstance(self.client, RedisCluster)
+        # redis-py's lazy cluster discovery races when many first commands start at once
+        # (connections get closed under them), so the backend discovers nodes itself,
+        # once, before the first command.
+        self._deadline = (
+            self.config.operation_timeout
+            if self._is_cluster or self.config.mode != "standalone"
+            else None
+        )
+        self._needs_discovery = self._is_cluster
+        self._discovery_lock = asyncio.Lock()
+        if codec is None:
+            from hitbox.codec import EnvelopeCodec
+
+            key = self.config.signing_key
+            codec = EnvelopeCodec(key.get_secret_value().encode() if key else None)
+        self._codec: Codec = codec
+        self._coalescer: ReadCoalescer[_Result] | None = (
+            ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
+            if self.config.auto_batch
+            else None
+        )
+        self._release: AsyncScript = self.client.register_script(_RELEASE_LUA)
+        self._bus = InvalidationChannel(
+            self.config.invalidation_channel,
+            uuid.uuid4().hex,
+            self.client.publish,
+            self._make_pubsub,
+        )
+        self._closed = False
+
+    @classmethod
+    def from_config(cls, config: RedisConfig) -> Self:
+        """A backend built from a validated :class:`RedisConfig`."""
+        return cls(config)
+
+    @classmethod
+    def from_url(cls, url: str, **overrides: Any) -> Self:
+        """A backend for ``url`` (``redis://``, ``rediss://``, ``redis+cluster://``,
+        ``redis+sentinel://``); ``overrides`` set or replace config fields."""
+        return cls(RedisConfig.from_url(url, **overrides))
+
+    # -- Backend --------------------------------------------------------------------
+
+    async def get(self, key: str) -> CachedValue | None:
+        """The entry under ``key`` or ``None``; :class:`hitbox.CorruptEntry` if undecodable."""
+        if self._coalescer is not None:
+            result = await self._coalescer.get(key)
+        else:
+            result = (await self._fetch([key]))[0]
+        if isinstance(result, CorruptEntry):
+            raise CorruptEntry(str(result)) from None
+        return result
+
+    async def set(self, key: str, value: CachedValue, ttl: float) -> None:
+        """Store ``value`` under ``key`` with ``PX`` = ``ttl`` (the entry's full lifetime)."""
+        data = self._codec.encode(value)
+        px = _milliseconds(ttl, "ttl")
+        self._forget(key)
+        await self._command("SET", key, data, "PX", px)
+        self._forget(key)
+
+    async def delete(self, key: str) -> None:
+        """Remove ``key``."""
+        self._forget(key)
+        await self._command("DEL", key)
+        self._forget(key)
+
+    async def aclose(self) -> None:
+        """Stop subscriptions and batching; close the client if the backend built it."""
+        if self._closed:
+            return
+        self._closed = True
+        self._bus.close()
+        if self._coalescer is not None:
+            await self._coalescer.aclose()
+        if self._owns_client:
+            await self.client.aclose()
+
+    # -- BatchBackend ---------------------------------------------------------------
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedValue | None]:
+        """Entries for ``keys`` in order (MGET; one pipeline of MGETs per slot in cluster)."""
+        if not keys:
+            return []
+        distinct = list(dict.fromkeys(keys))
+        by_key = dict(zip(distinct, await self._fetch(distinct), strict=True))
+        results: list[CachedValue | None] = []
+        for key in keys:
+            result = by_key[key]
+            if isinstance(result, CorruptEntry):
+                raise CorruptEntry(f"entry {key!r}: {result}") from None
+            results.append(result)
+        return results
+
+    async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
+        """Store every ``key -> (value, ttl)`` in one pipeline (split per node in cluster)."""
+        if not items:
+            return
+        commands = [
+            (key, self._codec.encode(value), _milliseconds(ttl, f"ttl of {key!r}"))
+            for key, (value, ttl) in items.items()
+        ]
+        for key in items:
+            self._forget(key)
+        async with self._bounded():
+            pipe = self.client.pipeline(transaction=False)
+            for key, data, px in commands:
+                pipe.execute_command("SET", key, data, "PX", px)
+            await pipe.execute()
+        for key in items:
+            self._forget(key)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove every key in ``keys`` (DEL per chunk; per slot in cluster mode)."""
+        if not keys:
+            return
+        for key in keys:
+            self._forget(key)
+        size = self.config.max_batch_size
+        async with self._bounded():
+            for start in range(0, len(keys), size):
+                await self.client.delete(*keys[start : start + size])
+        for key in keys:
+            self._forget(key)
+
+    # -- LockingBackend -------------------------------------------------------------
+
+    async def acquire_lock(self, key: str, ttl: float) -> str | None:
+        """``SET <lock key> <token> NX PX <ttl>``; the token on success, ``None`` if held."""
+        token = secrets.token_urlsafe(16)
+        px = _milliseconds(ttl, "lock ttl")
+        acquired = await self._command("SET", self.lock_key(key), token, "NX", "PX", px)
+        return token if acquired else None
+
+    async def release_lock(self, key: str, token: str) -> None:
+        """Delete the lock if ``token`` still owns it (atomic, in a Lua script)."""
+        async with self._bounded():
+            await self._release(keys=[self.lock_key(key)], args=[token])
+
+    def lock_key(self, key: str) -> str:
+        """The Redis key of ``key``'s lock (same hash slot as ``key``)."""
+        return lock_key(key, self.config.lock_prefix)
+
+    # -- InvalidationBus ------------------------------------------------------------
+
+    async def publish_invalidation(
+        self, keys: Sequence[str] = (), tags: Sequence[str] = ()
+    ) -> None:
+        """Publish an invalidation of ``keys`` and ``tags`` to the other instances."""
+        async with self._bounded():
+            await self._bus.publish(keys, tags)
+
+    def subscribe_invalidations(self) -> AsyncIterator[Invalidation]:
+        """Invalidations published by other instances, until :meth:`aclose`.
+
+        The subscription reconnects by itself; messages published while it is
+        disconnected are lost (pub/sub keeps no history).
+        """
+        return self._bus.subscribe()
+
+    @property
+    def origin(self) -> str:
+        """This instance's identity on the invalidation bus."""
+        return self._bus.origin
+
+    # -- Healthcheck ----------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        """``PING`` (every primary in cluster mode); raises if the server does not answer."""
+        async with self._bounded():
+            if isinstance(self.client, RedisCluster):
+                await self.client.ping(target_nodes=RedisCluster.PRIMARIES)
+            else:
+                await self.client.ping()
+        return True
+
+    # -- internals ------------------------------------------------------------------
+
+    def _forget(self, key: str) -> None:
+        if self._coalescer is not None:
+            self._coalescer.forget(key)
+
+    @contextlib.asynccontextmanager
+    async def _bounded(self) -> AsyncIterator[None]:
+        """A deadline around calls whose client may retry internally (cluster, sentinel),
+        and node discovery before the first cluster command."""
+        async with asyncio.timeout(self._deadline):
+            if self._needs_discovery:
+                await self._discover()
+            yield
+
+    async def _discover(self) -> None:
+        async with self._discovery_lock:
+            if self._needs_discovery:
+                await self.client.initialize()
+                self._needs_discovery = False
+
+    async def _command(self, *args: Any) -> Any:
+        if self._deadline is None:
+            return await self.client.execute_command(*args)
+        async with self._bounded():
+            return await self.client.execute_command(*args)
+
+    async def _fetch(self, keys: list[str]) -> list[_Result]:
+        """Read and decode ``keys`` (distinct) in as few round trips as the topology allows."""
+        raw = await self._read(keys)
+        decode = self._codec.decode
+        results: list[_Result] = []
+        for data in raw:
+            if data is None:
+                results.append(None)
+                continue
+            try:
+                results.append(decode(data))
+            except CorruptEntry as exc:
+                results.append(exc)
+        return results
+
+    async def _read(self, keys: list[str]) -> list[bytes | None]:
+        if len(keys) == 1:
+            return [await self._command("GET", keys[0])]
+        size = self.config.max_batch_size
+        if self._is_cluster:
+            groups = [
+                chunk[start : start + size]
+                for chunk in group_by_slot(keys).values()
+                for start in range(0, len(chunk), size)
+            ]
+        else:
+            groups = [keys[start : start + size] for start in range(0, len(keys), size)]
+        if len(groups) == 1:
+            return list(await self._command("MGET", *groups[0]))
+        async with self._bounded():
+            pipe = self.client.pipeline(transaction=False)
+            for group in groups:
+                pipe.execute_command("MGET", *group)
+            replies = await pipe.execute()
+        by_key: dict[str, bytes | None] = {}
+        for group, reply in zip(groups, replies, strict=True):
+            by_key.update(zip(group, reply, strict=True))
+        return [by_key[key] for key in keys]
+
+    def _make_pubsub(self, attempt: int) -> Any:
+        if isinstance(self.client, RedisCluster):
+            nodes = self.client.get_nodes()
+            node = nodes[attempt % len(nodes)] if nodes else None
+            return self.client.pubsub(node=node, ignore_subscribe_messages=True)
+        return self.client.pubsub(ignore_subscribe_messages=True)

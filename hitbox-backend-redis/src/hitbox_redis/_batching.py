@@ -1,0 +1,161 @@
+"""Automatic batching of concurrent reads, independent of Redis (so it is tested alone).
+
+High-concurrency services issue many single-key reads at once. :class:`ReadCoalescer`
+turns every read started in the same event-loop turn into one ``fetch(keys)`` call -- one
+round trip -- and lets a read of a key that is already on its way share that answer.
+
+How a turn is collected: the first read of a turn becomes the batch's *leader*. It yields
+once (``await asyncio.sleep(0)``), which lets every other task that is ready in this turn
+run and join the batch, then fetches all keys and hands each waiter its result. The
+leader does the I/O itself, so a lone sequential caller pays one yield, not a task.
+
+Consistency: :meth:`ReadCoalescer.forget` detaches a key from the read in flight, so a
+read that starts after a write of that key never shares an answer fetched before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar, final
+
+__all__ = ["ReadCoalescer"]
+
+T = TypeVar("T")
+
+
+@final
+class _Batch(Generic[T]):
+    """Keys of one round trip and, per key, the futures of the readers that joined it."""
+
+    __slots__ = ("waiters",)
+
+    def __init__(self, first_key: str) -> None:
+        self.waiters: dict[str, list[asyncio.Future[T]]] = {first_key: []}
+
+    def settle(self, keys: Sequence[str], results: Sequence[T]) -> None:
+        for key, result in zip(keys, results, strict=True):
+            for waiter in self.waiters[key]:
+                if not waiter.done():
+                    waiter.set_result(result)
+
+    def fail(self, error: BaseException) -> None:
+        for waiters in self.waiters.values():
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_exception(error)
+
+    def cancel(self) -> None:
+        for waiters in self.waiters.values():
+            for waiter in waiters:
+                waiter.cancel()
+
+    def pending_keys(self) -> list[str]:
+        return [k for k, ws in self.waiters.items() if any(not w.done() for w in ws)]
+
+
+@final
+class ReadCoalescer(Generic[T]):
+    """Coalesces concurrent ``get(key)`` calls into batched ``fetch(keys)`` calls.
+
+    ``fetch`` receives distinct keys (at most ``max_batch`` of them) and returns one
+    result per key, in order; whatever it raises reaches every reader of that batch.
+    Readers may be cancelled individually without disturbing the others.
+    """
+
+    __slots__ = ("_fetch", "_inflight", "_max_batch", "_open", "_open_size", "_rescues")
+
+    def __init__(
+        self, fetch: Callable[[list[str]], Awaitable[Sequence[T]]], *, max_batch: int = 512
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
+        self._fetch = fetch
+        self._max_batch = max_batch
+        self._open: _Batch[T] | None = None
+        self._open_size = 0
+        self._inflight: dict[str, _Batch[T]] = {}
+        self._rescues: set[asyncio.Task[None]] = set()
+
+    async def get(self, key: str) -> T:
+        """The result for ``key``, fetched together with the other reads of this turn."""
+        batch = self._inflight.get(key) or self._open
+        if batch is None:
+            return await self._lead(key)
+        waiters = batch.waiters.get(key)
+        if waiters is None:
+            waiters = batch.waiters[key] = []
+            self._open_size += 1
+            if self._open_size >= self._max_batch:
+                self._open = None  # full: the next new key starts another batch
+        waiter: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        waiters.append(waiter)
+        return await waiter
+
+    def forget(self, key: str) -> None:
+        """Detach ``key`` from reads in flight: later reads fetch it afresh (after a write)."""
+        self._inflight.pop(key, None)
+
+    async def aclose(self) -> None:
+        """Cancel reads that were re-issued for cancelled leaders."""
+        for task in list(self._rescues):
+            task.cancel()
+        if self._rescues:
+            await asyncio.gather(*self._rescues, return_exceptions=True)
+
+    async def _lead(self, key: str) -> T:
+        batch: _Batch[T] = _Batch(key)
+        self._open = batch
+        self._open_size = 1
+        try:
+            await asyncio.sleep(0)  # let the other tasks of this turn join the batch
+        except asyncio.CancelledError:
+            if self._open is batch:
+                self._open = None
+            self._rescue(batch)
+            raise
+        if self._open is batch:
+            self._open = None
+        keys = list(batch.waiters)
+        inflight = self._inflight
+        for k in keys:
+            inflight[k] = batch
+        try:
+            results = await self._fetch(keys)
+        except asyncio.CancelledError:
+            self._detach(batch, keys)
+            self._rescue(batch)
+            raise
+        except BaseException as error:
+            self._detach(batch, keys)
+            batch.fail(error)
+            raise
+        self._detach(batch, keys)
+        batch.settle(keys, results)
+        return results[0]
+
+    def _detach(self, batch: _Batch[T], keys: list[str]) -> None:
+        inflight = self._inflight
+        for k in keys:
+            if inflight.get(k) is batch:
+                del inflight[k]
+
+    def _rescue(self, batch: _Batch[T]) -> None:
+        """The leader was cancelled mid-fetch: fetch again for the readers still waiting."""
+        if not batch.pending_keys():
+            return
+        task = asyncio.get_running_loop().create_task(self._refetch(batch))
+        self._rescues.add(task)
+        task.add_done_callback(self._rescues.discard)
+
+    async def _refetch(self, batch: _Batch[T]) -> None:
+        keys = batch.pending_keys()
+        try:
+            results = await self._fetch(keys)
+        except asyncio.CancelledError:
+            batch.cancel()
+            raise
+        except Exception as error:
+            batch.fail(error)
+            return
+        batch.settle(keys, results)

@@ -1,0 +1,110 @@
+"""Building redis-py clients from a :class:`RedisConfig`, with the cache-suited defaults.
+
+redis-py 8 is tuned for a database client: 5 s socket timeouts, up to 10 retries with
+exponential backoff (cluster too), and an async pool of 100 connections that raises
+``MaxConnectionsError`` when exhausted. For a cache every one of those turns a Redis
+problem into a slow request, so the clients built here use:
+
+- ``socket_timeout`` / ``socket_connect_timeout`` of 50 ms;
+- at most ``retries`` (default 1) *immediate* retries, only after a connection error
+  (a restarted server closed the pooled socket), never after a timeout;
+- a :class:`redis.asyncio.BlockingConnectionPool` of 50 connections that waits at most
+  20 ms for a free connection (standalone); cluster pools are bounded per node;
+- RESP3 and hiredis (when installed) for parsing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from hitbox_redis._config import RedisConfig
+
+__all__ = ["build_client", "connection_kwargs", "retry_policy"]
+
+
+def retry_policy(config: RedisConfig) -> Retry:
+    """``config.retries`` immediate retries on connection errors only."""
+    return Retry(NoBackoff(), config.retries, supported_errors=(RedisConnectionError,))
+
+
+def connection_kwargs(config: RedisConfig) -> dict[str, Any]:
+    """Keyword arguments shared by every connection the backend opens."""
+    kwargs: dict[str, Any] = {
+        "username": config.username,
+        "password": config.password.get_secret_value() if config.password else None,
+        "socket_timeout": config.socket_timeout,
+        "socket_connect_timeout": config.socket_connect_timeout,
+        "socket_keepalive": config.socket_keepalive,
+        "health_check_interval": config.health_check_interval,
+        "protocol": config.protocol,
+        "client_name": config.client_name,
+        "retry": retry_policy(config),
+    }
+    if config.ssl:
+        kwargs.update(
+            ssl_ca_certs=config.ssl_ca_certs,
+            ssl_certfile=config.ssl_certfile,
+            ssl_keyfile=config.ssl_keyfile,
+            ssl_cert_reqs=config.ssl_cert_reqs,
+            ssl_check_hostname=config.ssl_check_hostname,
+        )
+    return kwargs
+
+
+def build_client(config: RedisConfig) -> Redis | RedisCluster:
+    """The client that serves cache operations, per ``config.mode``. Connects lazily."""
+    if config.mode == "cluster":
+        return _cluster(config)
+    if config.mode == "sentinel":
+        client: Redis = _sentinel(config).master_for(
+            str(config.service_name), max_connections=config.max_connections
+        )
+        return client
+    pool = BlockingConnectionPool(
+        max_connections=config.max_connections,
+        timeout=config.pool_timeout,
+        connection_class=SSLConnection if config.ssl else Connection,
+        host=config.host,
+        port=config.port,
+        db=config.db,
+        **connection_kwargs(config),
+    )
+    return Redis.from_pool(pool)
+
+
+def _cluster(config: RedisConfig) -> RedisCluster:
+    kwargs = connection_kwargs(config)
+    kwargs.pop("health_check_interval")
+    if config.ssl:
+        kwargs["ssl"] = True
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in config.node_addresses()],
+        max_connections=config.max_connections,
+        require_full_coverage=False,
+        **kwargs,
+    )
+
+
+def _sentinel(config: RedisConfig) -> Sentinel:
+    kwargs = connection_kwargs(config)
+    if config.ssl:
+        kwargs["ssl"] = True
+    sentinel_kwargs = {
+        "socket_timeout": config.socket_timeout,
+        "socket_connect_timeout": config.socket_connect_timeout,
+        "password": (
+            config.sentinel_password.get_secret_value() if config.sentinel_password else None
+        ),
+        "retry": retry_policy(config),
+    }
+    return Sentinel(  # type: ignore[no-untyped-call]
+        config.node_addresses(), sentinel_kwargs=sentinel_kwargs, db=config.db, **kwargs
+    )
