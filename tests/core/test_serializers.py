@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import enum
@@ -13,10 +14,6 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from pydantic import BaseModel, Field
-
 from hitbox import SerializationError, Serializer, serializers
 from hitbox.plugins import SerializerRegistry
 from hitbox.serializers import (
@@ -26,6 +23,9 @@ from hitbox.serializers import (
     PickleSerializer,
     RawSerializer,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel, Field
 
 CBOR, MSGPACK, JSON, RAW, PICKLE = (
     CborSerializer(),
@@ -235,7 +235,8 @@ def test_raw_passes_bytes_through() -> None:
     assert RAW.dumps(bytearray(data)) == data
     assert RAW.dumps(memoryview(data)) == data
     assert RAW.loads(data) == data
-    assert type(RAW.loads(bytearray(data))) is bytes
+    loose: Any = bytearray(data)  # backends may hand over any buffer
+    assert type(RAW.loads(loose)) is bytes
     assert RAW.loads(b"caf\xc3\xa9", type_hint=str) == "café"
 
 
@@ -388,11 +389,11 @@ class _NoImportUnpickler(pickle.Unpickler):
 def test_loads_of_random_bytes_raises_only_serialization_error(
     serializer: Serializer, data: bytes, hint: Any
 ) -> None:
-    with mock.patch.object(pickle, "Unpickler", _NoImportUnpickler):
-        try:
-            serializer.loads(data, type_hint=hint)
-        except SerializationError:
-            pass
+    with (
+        mock.patch.object(pickle, "Unpickler", _NoImportUnpickler),
+        contextlib.suppress(SerializationError),
+    ):
+        serializer.loads(data, type_hint=hint)
 
 
 @pytest.mark.parametrize("serializer", [CBOR, MSGPACK, JSON], ids=lambda s: s.name)
@@ -405,7 +406,5 @@ def test_loads_of_damaged_encodings_raises_only_serialization_error(
     data[position % len(data)] ^= 1 << bit
     damaged = bytes(data[: len(data) - cut % len(data)])
     for hint in (None, User):
-        try:
+        with contextlib.suppress(SerializationError):
             serializer.loads(damaged, type_hint=hint)
-        except SerializationError:
-            pass
