@@ -81,8 +81,8 @@ async def test_resolve_backend_from_section_with_signing_key(tmp_path: Path) -> 
     backend = resolve_backend(
         {"name": "sqlite", "path": str(tmp_path / "s.db")},
         PluginManager(),
-        signing_key="secret",
+        signing_key="a-secret-of-sixteen-bytes-or-more",
     )
     assert isinstance(backend, SQLiteBackend)
-    assert backend.config.signing_key_bytes() == b"secret"
+    assert backend.config.signing_key_bytes() == b"a-secret-of-sixteen-bytes-or-more"
     await backend.aclose()

@@ -119,14 +119,14 @@ async def test_garbled_envelope_raises_corrupt_entry(db_path: str) -> None:
 
 
 async def test_entries_signed_with_another_key_are_corrupt(db_path: str) -> None:
-    writer = SQLiteBackend(db_path, signing_key=b"key-one")
+    writer = SQLiteBackend(db_path, signing_key=b"first-signing-key-0123456789")
     await writer.set("k", make_value(b"signed"), 600)
     await writer.aclose()
-    reader = SQLiteBackend(db_path, signing_key=b"key-two")
+    reader = SQLiteBackend(db_path, signing_key=b"second-signing-key-0123456789")
     with pytest.raises(CorruptEntry):
         await reader.get("k")
     await reader.aclose()
-    same = SQLiteBackend(db_path, signing_key=b"key-one")
+    same = SQLiteBackend(db_path, signing_key=b"first-signing-key-0123456789")
     stored = await same.get("k")
     assert stored is not None
     assert stored.data == b"signed"

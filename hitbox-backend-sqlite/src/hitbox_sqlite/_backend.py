@@ -19,7 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar, final
 
-from hitbox import Backend, CachedValue, EnvelopeCodec
+from hitbox import Backend, CachedValue
+from hitbox.codec import EnvelopeCodec
 
 from hitbox_sqlite import _store
 from hitbox_sqlite._config import SQLiteConfig, Synchronous
