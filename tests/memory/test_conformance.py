@@ -22,7 +22,7 @@ class FakeClock:
 class TestMemoryConformance(BackendConformance):
     """Every backend behaviour, both modes, with a fake clock so expiry tests run instantly."""
 
-    @pytest.fixture(params=["object"])
+    @pytest.fixture(params=["object", "bytes"])
     async def backend(self, request: pytest.FixtureRequest) -> AsyncIterator[MemoryBackend]:
         self.clock = FakeClock()
         backend = MemoryBackend(max_entries=1000, mode=request.param, clock=self.clock)

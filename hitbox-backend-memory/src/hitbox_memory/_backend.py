@@ -1,34 +1,46 @@
-"""The memory backend: a bounded, thread-safe, in-process store of cache entries."""
+"""The memory backend: :class:`BoundedStore` behind the :class:`hitbox.Backend` contract.
+
+The hit path is the point of this module. A hit on a protected (or, with ``lru``, any)
+entry takes no lock: one dict lookup, an exact expiry check, an LRU reorder in C and a
+bump of the entry's pending hit counter. Everything else (writes, misses, hits on new or
+probationary entries, expiry) runs under one :class:`threading.Lock`; no operation awaits
+while holding it, so the backend is safe from many threads and many event loops at once.
+"""
 
 from __future__ import annotations
 
 import secrets
-import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, final
 
 from hitbox import Backend, CachedValue, ConfigError
+from hitbox.codec import EnvelopeCodec
 
 from hitbox_memory._config import MemoryConfig, Mode, PolicyName
+from hitbox_memory._store import MAX_HITS, BoundedStore
 
 __all__ = ["MemoryBackend"]
 
-Clock = Callable[[], float]
+Weigher = Callable[[str, CachedValue], int]
+"""``weigher(key, value) -> int``: what an entry counts against ``max_bytes``."""
 
-_VALUE: Final = 0
-_EXPIRES: Final = 1
-_WEIGHT: Final = 2
+_LOCK_PURGE_EVERY: Final = 1024
 
 
 @final
-class MemoryBackend(Backend):
-    """An in-process backend bounded by entry count and/or bytes.
+class MemoryBackend(BoundedStore, Backend):
+    """An in-process backend bounded by entry count and/or bytes, with W-TinyLFU eviction.
 
-    Object mode (the default) keeps each :class:`CachedValue` as given, decoded value
-    included, so a hit runs no codec. Bytes mode keeps the envelope bytes, like a remote
-    backend would. ``clock`` returns unix seconds (``time.time`` by default).
+    ``mode="object"`` (the default) keeps each :class:`CachedValue` as given, decoded
+    ``value`` included, so a hit runs no codec. ``mode="bytes"`` keeps the envelope bytes
+    of :class:`hitbox.codec.EnvelopeCodec` (signed if ``signing_key`` is set), like a
+    remote backend. ``weigher`` defaults to the stored payload's size in bytes.
+    ``clock`` returns unix seconds (``time.time`` by default; tests inject their own).
+
+    Besides the async :class:`hitbox.Backend` API it offers ``get_sync``, ``set_sync`` and
+    ``delete_sync`` for threads without an event loop, and the :class:`hitbox.BatchBackend`
+    and :class:`hitbox.LockingBackend` capabilities.
     """
 
     is_local = True
@@ -40,37 +52,35 @@ class MemoryBackend(Backend):
         *,
         policy: PolicyName = "tinylfu",
         mode: Mode = "object",
-        clock: Clock = time.time,
-        weigher: Callable[[str, CachedValue], int] | None = None,
-        codec: Any = None,
+        clock: Callable[[], float] = time.time,
+        weigher: Weigher | None = None,
+        codec: EnvelopeCodec | None = None,
+        signing_key: bytes | None = None,
     ) -> None:
         config = MemoryConfig.model_validate_config(
             {"max_entries": max_entries, "max_bytes": max_bytes, "policy": policy, "mode": mode}
         )
+        super().__init__(
+            max_entries=config.max_entries,
+            max_bytes=config.max_bytes,
+            policy=config.policy,
+            clock=clock,
+        )
         self._config = config
         self.stores_objects = config.mode == "object"
-        self._max_entries = config.max_entries
-        self._max_bytes = config.max_bytes
-        self._clock = clock
+        if self.stores_objects and (codec is not None or signing_key is not None):
+            raise ConfigError(
+                "codec and signing_key apply to mode='bytes' only", field="mode", value=mode
+            )
+        self._codec = codec or (None if self.stores_objects else EnvelopeCodec(signing_key))
         self._weigher = weigher
-        self._codec = codec
-        if config.mode == "bytes" and codec is None:
-            try:
-                from hitbox import EnvelopeCodec  # type: ignore[attr-defined]
-            except ImportError:
-                raise ConfigError(
-                    "mode='bytes' needs hitbox.EnvelopeCodec (a newer hitbox-core)",
-                    field="mode",
-                    value=mode,
-                ) from None
-            self._codec = EnvelopeCodec()
-        self._data: OrderedDict[str, list[Any]] = OrderedDict()
-        self._bytes = 0
         self._locks: dict[str, tuple[str, float]] = {}
-        self._mutex = threading.Lock()
+        self._lock_grants = 0
 
     @classmethod
-    def from_config(cls, config: MemoryConfig, *, clock: Clock = time.time) -> MemoryBackend:
+    def from_config(
+        cls, config: MemoryConfig, *, clock: Callable[[], float] = time.time
+    ) -> MemoryBackend:
         """Build a backend from a validated :class:`MemoryConfig`."""
         return cls(
             config.max_entries,
@@ -78,6 +88,7 @@ class MemoryBackend(Backend):
             policy=config.policy,
             mode=config.mode,
             clock=clock,
+            signing_key=config.signing_key_bytes() if config.mode == "bytes" else None,
         )
 
     @property
@@ -85,75 +96,87 @@ class MemoryBackend(Backend):
         """The validated settings of this backend."""
         return self._config
 
-    # -- sync API (for thread users) --------------------------------------------------
+    # -- sync API (any thread) --------------------------------------------------------
 
     def get_sync(self, key: str) -> CachedValue | None:
-        """Return the live entry under ``key`` or ``None`` (callable from any thread)."""
-        with self._mutex:
-            entry = self._data.get(key)
-            if entry is None:
+        """The live entry under ``key`` or ``None``; safe from any thread."""
+        entry = self._fast.get(key)
+        if entry is not None and entry.epoch is self._epoch and entry.expires_at > self._clock():
+            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
+                self._fast.move_to_end(key)
+            except KeyError:  # evicted by another thread since the lookup
+                pass
+            if entry.hits < MAX_HITS:
+                entry.hits += 1
+            stored = entry.stored
+        else:
+            stored = self._get_slow(key)
+            if stored is None:
                 return None
-            if entry[_EXPIRES] <= self._clock():
-                self._remove(key)
-                return None
-            self._data.move_to_end(key)
-            stored = entry[_VALUE]
-        if self._codec is not None:
-            decoded: CachedValue = self._codec.decode(stored)
-            return decoded
-        result: CachedValue = stored
-        return result
+        if self._codec is None:
+            result: CachedValue = stored
+            return result
+        return self._codec.decode(stored)
+
+    def _get_slow(self, key: str) -> Any:
+        with self.mutex:
+            entry = self.lookup_locked(key, self._clock())
+            return None if entry is None else entry.stored
 
     def set_sync(self, key: str, value: CachedValue, ttl: float) -> None:
-        """Store ``value`` under ``key`` for ``ttl`` seconds (callable from any thread)."""
-        stored: Any = value if self._codec is None else self._codec.encode(value)
-        weight = self._weigh(key, value)
-        if self._max_bytes is not None and weight > self._max_bytes:
-            self.delete_sync(key)
-            return
-        with self._mutex:
-            if key in self._data:
-                self._remove(key)
-            self._data[key] = [stored, self._clock() + ttl, weight]
-            self._bytes += weight
-            self._evict()
+        """Store ``value`` under ``key`` for ``ttl`` seconds; safe from any thread.
+
+        A ``ttl`` of zero or less, or an entry heavier than ``max_bytes``, removes the key.
+        """
+        if self._codec is None:
+            stored: Any = value
+            weight = len(value.data) if self._weigher is None else self._weigher(key, value)
+        else:
+            stored = self._codec.encode(value)
+            weight = len(stored) if self._weigher is None else self._weigher(key, value)
+        with self.mutex:
+            now = self._clock()
+            if ttl > 0:
+                self.put_locked(key, stored, weight, now + ttl, now)
+            else:
+                self.remove_locked(key)
 
     def delete_sync(self, key: str) -> None:
-        """Remove the entry under ``key`` if any (callable from any thread)."""
-        with self._mutex:
-            if key in self._data:
-                self._remove(key)
+        """Remove the entry under ``key`` if any; safe from any thread."""
+        with self.mutex:
+            self.remove_locked(key)
 
-    def _weigh(self, key: str, value: CachedValue) -> int:
-        if self._weigher is not None:
-            return self._weigher(key, value)
-        return len(value.data)
+    def clear(self) -> None:
+        """Drop every entry (locks and frequency history are kept)."""
+        with self.mutex:
+            self.clear_locked()
 
-    def _remove(self, key: str) -> None:
-        entry = self._data.pop(key)
-        self._bytes -= entry[_WEIGHT]
-
-    def _evict(self) -> None:
-        data = self._data
-        while (self._max_entries is not None and len(data) > self._max_entries) or (
-            self._max_bytes is not None and self._bytes > self._max_bytes
-        ):
-            _, entry = data.popitem(last=False)
-            self._bytes -= entry[_WEIGHT]
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    @property
-    def weight(self) -> int:
-        """Sum of the weights of the entries held (bytes with the default weigher)."""
-        return self._bytes
+    def purge_expired(self) -> int:
+        """Drop entries whose TTL has passed now instead of bit by bit; returns how many."""
+        with self.mutex:
+            return self.purge_expired_locked(self._clock())
 
     # -- Backend ----------------------------------------------------------------------
 
     async def get(self, key: str) -> CachedValue | None:
-        """Return the live entry under ``key`` or ``None``."""
-        return self.get_sync(key)
+        """The live entry under ``key`` or ``None`` (the lock-free hit path, inlined)."""
+        entry = self._fast.get(key)
+        if entry is not None and entry.epoch is self._epoch and entry.expires_at > self._clock():
+            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
+                self._fast.move_to_end(key)
+            except KeyError:  # evicted by another thread since the lookup
+                pass
+            if entry.hits < MAX_HITS:
+                entry.hits += 1
+            stored = entry.stored
+        else:
+            stored = self._get_slow(key)
+            if stored is None:
+                return None
+        if self._codec is None:
+            result: CachedValue = stored
+            return result
+        return self._codec.decode(stored)
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Store ``value`` under ``key`` for ``ttl`` seconds, evicting to stay in bounds."""
@@ -167,7 +190,8 @@ class MemoryBackend(Backend):
 
     async def get_many(self, keys: Sequence[str]) -> list[CachedValue | None]:
         """Entries for ``keys`` in order, ``None`` where missing or expired."""
-        return [self.get_sync(key) for key in keys]
+        get = self.get_sync
+        return [get(key) for key in keys]
 
     async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
         """Store each ``key -> (value, ttl)``."""
@@ -176,28 +200,49 @@ class MemoryBackend(Backend):
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         """Remove every key in ``keys``."""
-        for key in keys:
-            self.delete_sync(key)
+        with self.mutex:
+            for key in keys:
+                self.remove_locked(key)
 
     # -- LockingBackend ---------------------------------------------------------------
 
     async def acquire_lock(self, key: str, ttl: float) -> str | None:
-        """Take the lease lock for ``key`` for ``ttl`` seconds; ``None`` if it is held."""
-        now = self._clock()
-        with self._mutex:
+        """Take the lease lock for ``key`` for ``ttl`` seconds; ``None`` while someone holds it.
+
+        Locks live beside the entries (taking one never touches data) and only in this
+        process: they make one process's callers single-flight, not several processes'.
+        """
+        with self.mutex:
+            now = self._clock()
             held = self._locks.get(key)
             if held is not None and held[1] > now:
                 return None
             token = secrets.token_hex(16)
             self._locks[key] = (token, now + ttl)
+            self._lock_grants += 1
+            if self._lock_grants % _LOCK_PURGE_EVERY == 0:
+                self._locks = {k: v for k, v in self._locks.items() if v[1] > now}
             return token
 
     async def release_lock(self, key: str, token: str) -> None:
-        """Release the lock for ``key`` if ``token`` still owns it."""
-        with self._mutex:
+        """Release the lock for ``key`` if (and only if) ``token`` still owns it."""
+        with self.mutex:
             held = self._locks.get(key)
             if held is not None and secrets.compare_digest(held[0], token):
                 del self._locks[key]
 
+    # -- Healthcheck ------------------------------------------------------------------
+
+    async def ping(self) -> bool:
+        """Always True: the store is this process's memory."""
+        return True
+
     async def aclose(self) -> None:
-        """Nothing to release; entries stay readable. Idempotent."""
+        """Nothing to release: entries stay readable. Idempotent."""
+
+    def __repr__(self) -> str:
+        cfg = self._config
+        return (
+            f"MemoryBackend(max_entries={cfg.max_entries}, max_bytes={cfg.max_bytes}, "
+            f"policy={cfg.policy!r}, mode={cfg.mode!r}, entries={len(self)})"
+        )
