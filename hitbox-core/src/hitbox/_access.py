@@ -77,9 +77,7 @@ class BackendAccess:
         except Exception as exc:
             self.counters.errors += 1
             opened = breaker.failure()
-            reason = (
-                f"timed out after {limit}s" if isinstance(exc, TimeoutError) else describe(exc)
-            )
+            reason = f"timed out after {limit}s" if isinstance(exc, TimeoutError) else describe(exc)
             message = f"{operation} failed ({reason}); calling the upstream instead"
             if opened:
                 message += (

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, final
 
@@ -101,6 +101,10 @@ class Io(Protocol):
 
     async def release_lock(self, call: Call, token: str) -> None:
         """Release the lock taken with ``token``."""
+        ...
+
+    async def delete(self, keys: Sequence[str]) -> bool:
+        """Delete ``keys``; whether the backend confirmed it."""
         ...
 
 
@@ -298,12 +302,14 @@ class Machine:
             raise
         run.upstream_duration = time.perf_counter() - started
         if self._cacheable(value, call.policy):
-            invalidated = False
-            if flight is not None:
-                flight.resolve(value)
-                invalidated = flight.invalidated
-            if not invalidated:
+            if flight is None:
                 await self.io.store(call, value, created_at)
+            else:
+                flight.resolve(value)
+                if flight.storable:
+                    await self.io.store(call, value, created_at)
+                    if flight.invalidated:  # invalidated while the write was in flight
+                        await self.io.delete([call.key])
         run.to(State.RESPONSE)
         return value
 

@@ -43,13 +43,21 @@ TIMED_OUT: Final = _Signal("TIMED_OUT")
 class Flight:
     """One in-progress upstream call for one key, which other callers may wait on."""
 
-    __slots__ = ("future", "invalidated", "key")
+    __slots__ = ("future", "invalidated", "key", "superseded")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.invalidated = False
-        """Set when the key is invalidated mid-flight: the result must not be stored."""
+        """The key was invalidated mid-flight: the result must not be stored (and is
+        deleted again if the invalidation raced with the store)."""
+        self.superseded = False
+        """A value was set explicitly mid-flight: the result must not overwrite it."""
+
+    @property
+    def storable(self) -> bool:
+        """Whether the leader may still store its result."""
+        return not (self.invalidated or self.superseded)
 
     @property
     def done(self) -> bool:
@@ -106,10 +114,20 @@ class FlightTable:
         flight.release()
 
     def invalidate(self, key: str) -> None:
-        """Mark the flight for ``key`` (if any) so its result is not stored."""
-        flight = self._flights.get(key)
+        """Detach the flight for ``key`` (if any) and keep its result out of the backend.
+
+        Callers already waiting still get its value (they asked before the
+        invalidation); later callers start a new flight instead of joining this one.
+        """
+        flight = self._flights.pop(key, None)
         if flight is not None:
             flight.invalidated = True
+
+    def supersede(self, key: str) -> None:
+        """Detach the flight for ``key`` (if any): a value was just set explicitly."""
+        flight = self._flights.pop(key, None)
+        if flight is not None:
+            flight.superseded = True
 
     def __len__(self) -> int:
         return len(self._flights)

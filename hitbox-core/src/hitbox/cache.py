@@ -316,7 +316,7 @@ class Cache:
         """
         policy = self._policy.merged(ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error)
         made = self._keys.make_key(key)
-        self._machine.flights.invalidate(made)
+        self._machine.flights.supersede(made)
         call = Call(
             made, policy, _no_upstream, tags=(tags,) if isinstance(tags, str) else tuple(tags)
         )
