@@ -81,7 +81,7 @@ class MemcachedBackend(Backend):
         codec: EnvelopeCodec | None = None,
         on_oversized: OversizedCallback | None = None,
     ) -> None:
-        self._config = MemcachedConfig.model_validate(
+        self._config = MemcachedConfig.validated(
             {
                 "servers": tuple(servers),
                 "key_prefix": key_prefix,

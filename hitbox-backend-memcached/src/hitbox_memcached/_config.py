@@ -111,7 +111,11 @@ class MemcachedConfig(BackendConfig):
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> Self:
         """Build the config from a ``memcached://`` URL; ``overrides`` win over URL fields."""
-        data = {**cls.url_fields(url), **overrides}
+        return cls.validated({**cls.url_fields(url), **overrides})
+
+    @classmethod
+    def validated(cls, data: dict[str, Any]) -> Self:
+        """Validate ``data``, raising a one-line :class:`hitbox.ConfigError` naming the field."""
         try:
             return cls.model_validate(data)
         except ValidationError as exc:

@@ -66,7 +66,7 @@ class SQLiteBackend(Backend):
         codec: EnvelopeCodec | None = None,
         clock: Clock = time.time,
     ) -> None:
-        self._config = SQLiteConfig.model_validate(
+        self._config = SQLiteConfig.validated(
             {
                 "path": path,
                 "busy_timeout": busy_timeout,
