@@ -10,11 +10,16 @@ problem into a slow request, so the clients built here use:
   (a restarted server closed the pooled socket), never after a timeout;
 - a :class:`redis.asyncio.BlockingConnectionPool` of 50 connections that waits at most
   20 ms for a free connection (standalone); cluster pools are bounded per node;
-- RESP3 and hiredis (when installed) for parsing.
+- RESP3 and hiredis (when installed) for parsing;
+- one shared :class:`redis.driver_info.DriverInfo` naming Hitbox: without it redis-py
+  reads its own package metadata for every new connection (milliseconds of CPU each),
+  which made a burst of new connections miss the short connect timeout.
 """
 
 from __future__ import annotations
 
+import functools
+from importlib import metadata
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -23,16 +28,27 @@ from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
+from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hitbox_redis._config import RedisConfig
 
-__all__ = ["build_client", "connection_kwargs", "retry_policy"]
+__all__ = ["build_client", "connection_kwargs", "driver_info", "retry_policy"]
 
 
 def retry_policy(config: RedisConfig) -> Retry:
     """``config.retries`` immediate retries on connection errors only."""
     return Retry(NoBackoff(), config.retries, supported_errors=(RedisConnectionError,))
+
+
+@functools.cache
+def driver_info() -> DriverInfo:
+    """``redis-py(hitbox_v<version>)`` for ``CLIENT SETINFO``, computed once per process."""
+    try:
+        version = metadata.version("hitbox-backend-redis")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        version = "0"
+    return DriverInfo().add_upstream_driver("hitbox", version)
 
 
 def connection_kwargs(config: RedisConfig) -> dict[str, Any]:
@@ -47,6 +63,7 @@ def connection_kwargs(config: RedisConfig) -> dict[str, Any]:
         "protocol": config.protocol,
         "client_name": config.client_name,
         "retry": retry_policy(config),
+        "driver_info": driver_info(),
     }
     if config.ssl:
         kwargs.update(
