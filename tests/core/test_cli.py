@@ -33,7 +33,7 @@ def test_plugins_json_lists_backends_serializers_and_example() -> None:
 
 
 def test_plugins_table_is_readable() -> None:
-    result = _run("plugins")
+    result = _run("plugins", env_extra={"COLUMNS": "200"})
     assert result.returncode == 0, result.stderr
     assert "hitbox-backend-memory" in result.stdout
 
@@ -46,7 +46,7 @@ def test_check_healthy_backend() -> None:
 
 def test_check_bad_config_is_one_line_exit_2(tmp_path: Path) -> None:
     config = tmp_path / "hitbox.toml"
-    config.write_text('[policy]\nttl = -3\n')
+    config.write_text("[policy]\nttl = -3\n")
     result = _run("check", "--config", str(config))
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0

@@ -31,7 +31,7 @@ def _error(config: Any, plugins: PluginManager) -> hitbox.ConfigError:
         ({"backend": "nope"}, "backend", "unknown backend 'nope'; installed: "),
         ({"backend": "zzz://host"}, "url", "unknown URL scheme 'zzz'"),
         ({"backend": ""}, "backend", "backend: Value error, must name a backend or give a URL"),
-        ({"backend": {"url": "memory"}}, "backend", "unknown backend 'memory://'"),
+        ({"backend": {"url": "memory"}}, "backend.url", "'memory' has no scheme"),
         ({"backend": {"url": "://x"}}, "backend.url", "has no scheme"),
         ({"backend": {"max_entries": 5}}, "backend", "give a 'name' or a 'url'"),
         ({"backend": {"name": 7}}, "backend.name", "expected a string (got 7)"),
@@ -96,7 +96,9 @@ def test_url_and_section_fields_combine(plugins: PluginManager) -> None:
 
 
 def test_signing_key_reaches_bytes_backends(plugins: PluginManager) -> None:
-    kwargs = cache_kwargs({"backend": "example://", "signing_key": "s3cret"}, plugins)
+    kwargs = cache_kwargs(
+        {"backend": "example://", "signing_key": "a-signing-key-of-32-characters!!"}, plugins
+    )
     assert kwargs["backend"]._codec is not None  # type: ignore[attr-defined]
 
 

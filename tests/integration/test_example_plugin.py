@@ -47,13 +47,14 @@ def test_example_is_an_independent_distribution() -> None:
     """It lives outside the workspace and depends only on hitbox-core's public API."""
     import importlib.metadata
     import pathlib
+    import re
     import tomllib
 
     root = pathlib.Path(__file__).resolve().parents[2]
     workspace = tomllib.loads((root / "pyproject.toml").read_text())
     assert "examples/hitbox-backend-example" not in workspace["tool"]["uv"]["workspace"]["members"]
     requires = importlib.metadata.requires("hitbox-backend-example") or []
-    assert [r.split(">")[0] for r in requires] == ["hitbox-core"]
+    assert [re.split(r"[<>=!~ ;]", r)[0] for r in requires] == ["hitbox-core"]
     source = root / "examples" / "hitbox-backend-example" / "src" / "hitbox_backend_example"
     lines = sum(len(p.read_text().splitlines()) for p in source.glob("*.py"))
     assert lines < 100

@@ -93,14 +93,24 @@ class CacheConfig(BaseModel):
         return value
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
+
+
 def validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
     """Turn a pydantic error into a one-line :class:`ConfigError` naming field and value."""
     parts = []
+    seen: set[str] = set()
     first_field: str | None = None
     first_value: object = None
     for error in exc.errors():
-        loc = ".".join(str(part) for part in error["loc"])
+        # Union members add their type ("str", "dict[str,any]") to the location: drop them.
+        loc = ".".join(
+            str(p) for p in error["loc"] if str(p) not in _TYPE_TAGS and "[" not in str(p)
+        )
         field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
+        if field in seen:
+            continue
+        seen.add(field)
         if first_field is None:
             first_field, first_value = field, error.get("input")
         if error["type"] == "extra_forbidden":
@@ -191,7 +201,10 @@ def resolve_backend(
             config = config_model.model_validate(section)
     except ValidationError as exc:
         raise validation_error(exc, prefix="backend") from None
-    except ConfigError:
+    except ConfigError as exc:
+        # Backend models may raise their own ConfigError; anchor its field in the section.
+        if exc.field and not exc.field.startswith("backend"):
+            exc.field = f"backend.{exc.field}"
         raise
     except ValueError as exc:
         raise ConfigError(
