@@ -1,0 +1,149 @@
+"""ReadCoalescer alone (no Redis): what is batched, shared, re-fetched and isolated."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from hitbox_redis._batching import ReadCoalescer
+
+
+class FakeStore:
+    """A ``fetch`` that records every batch and can be held open or made to fail."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, str] = {}
+        self.batches: list[list[str]] = []
+        self.gate: asyncio.Event | None = None
+        self.error: Exception | None = None
+
+    async def fetch(self, keys: list[str]) -> list[str | None]:
+        self.batches.append(list(keys))
+        snapshot = [self.data.get(key) for key in keys]
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return snapshot
+
+
+@pytest.fixture
+def store() -> FakeStore:
+    return FakeStore()
+
+
+async def test_reads_of_one_turn_share_one_fetch(store: FakeStore) -> None:
+    store.data = {f"k{i}": f"v{i}" for i in range(50)}
+    reads = ReadCoalescer(store.fetch)
+    results = await asyncio.gather(*(reads.get(f"k{i}") for i in range(50)))
+    assert results == [f"v{i}" for i in range(50)]
+    assert len(store.batches) == 1
+    assert sorted(store.batches[0]) == sorted(store.data)
+
+
+async def test_same_key_in_one_turn_is_fetched_once(store: FakeStore) -> None:
+    store.data = {"hot": "v"}
+    reads = ReadCoalescer(store.fetch)
+    results = await asyncio.gather(*(reads.get("hot") for _ in range(20)), reads.get("cold"))
+    assert results == ["v"] * 20 + [None]
+    assert store.batches == [["hot", "cold"]]
+
+
+async def test_sequential_reads_are_not_delayed_into_one_batch(store: FakeStore) -> None:
+    store.data = {"a": "1", "b": "2"}
+    reads = ReadCoalescer(store.fetch)
+    assert await reads.get("a") == "1"
+    assert await reads.get("b") == "2"
+    assert store.batches == [["a"], ["b"]]
+
+
+async def test_later_read_of_a_key_in_flight_shares_it(store: FakeStore) -> None:
+    store.data = {"k": "old"}
+    store.gate = asyncio.Event()
+    reads = ReadCoalescer(store.fetch)
+    first = asyncio.create_task(reads.get("k"))
+    await asyncio.sleep(0.01)  # the fetch is now in flight
+    second = asyncio.create_task(reads.get("k"))
+    await asyncio.sleep(0)
+    store.gate.set()
+    assert await first == "old"
+    assert await second == "old"
+    assert store.batches == [["k"]]
+
+
+async def test_forget_makes_the_next_read_fetch_afresh(store: FakeStore) -> None:
+    store.data = {"k": "old"}
+    store.gate = asyncio.Event()
+    reads = ReadCoalescer(store.fetch)
+    first = asyncio.create_task(reads.get("k"))
+    await asyncio.sleep(0.01)
+    store.data["k"] = "new"  # a write lands while the first read is in flight...
+    reads.forget("k")  # ...and the backend detaches the key
+    second = asyncio.create_task(reads.get("k"))
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    assert await first == "old"
+    assert await second == "new"
+    assert store.batches == [["k"], ["k"]]
+
+
+async def test_errors_reach_every_reader_of_the_batch(store: FakeStore) -> None:
+    store.error = ConnectionError("down")
+    reads = ReadCoalescer(store.fetch)
+    results = await asyncio.gather(*(reads.get(f"k{i}") for i in range(5)), return_exceptions=True)
+    assert all(isinstance(r, ConnectionError) for r in results)
+    store.error = None
+    store.data = {"k0": "back"}
+    assert await reads.get("k0") == "back"
+
+
+async def test_cancelling_a_follower_leaves_the_others(store: FakeStore) -> None:
+    store.data = {"a": "1", "b": "2"}
+    store.gate = asyncio.Event()
+    reads = ReadCoalescer(store.fetch)
+    leader = asyncio.create_task(reads.get("a"))
+    follower = asyncio.create_task(reads.get("b"))
+    other = asyncio.create_task(reads.get("b"))
+    await asyncio.sleep(0.01)
+    follower.cancel()
+    store.gate.set()
+    assert await leader == "1"
+    assert await other == "2"
+    with pytest.raises(asyncio.CancelledError):
+        await follower
+
+
+@pytest.mark.parametrize("when", ["before sending", "in flight"])
+async def test_cancelled_leader_hands_over_to_its_followers(store: FakeStore, when: str) -> None:
+    store.data = {"a": "1", "b": "2"}
+    store.gate = asyncio.Event()
+    reads = ReadCoalescer(store.fetch)
+    leader = asyncio.create_task(reads.get("a"))
+    await asyncio.sleep(0)  # the leader is now yielding, its batch open
+    followers = [asyncio.create_task(reads.get(k)) for k in ("a", "b")]
+    if when == "before sending":
+        leader.cancel()
+        await asyncio.sleep(0)
+    else:
+        await asyncio.sleep(0.01)
+        leader.cancel()
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    assert await asyncio.wait_for(asyncio.gather(*followers), 5) == ["1", "2"]
+    with pytest.raises(asyncio.CancelledError):
+        await leader
+    await reads.aclose()
+
+
+async def test_max_batch_splits_large_turns(store: FakeStore) -> None:
+    store.data = {f"k{i}": str(i) for i in range(10)}
+    reads = ReadCoalescer(store.fetch, max_batch=4)
+    results = await asyncio.gather(*(reads.get(f"k{i}") for i in range(10)))
+    assert results == [str(i) for i in range(10)]
+    assert [len(batch) for batch in store.batches] == [4, 4, 2]
+
+
+def test_max_batch_must_be_positive(store: FakeStore) -> None:
+    with pytest.raises(ValueError, match="max_batch"):
+        ReadCoalescer(store.fetch, max_batch=0)
