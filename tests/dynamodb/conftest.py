@@ -49,6 +49,11 @@ FAKE_AWS_ENV = {
 }
 
 
+# The machine is shared and the emulators are slow to warm up: tests allow long reads so
+# they never fail on a timeout they do not test.
+PATIENT: dict[str, Any] = {"read_timeout": 30.0, "connect_timeout": 10.0}
+
+
 class FakeClock:
     """A clock the tests move by hand (unix seconds), starting at the real time."""
 
@@ -75,7 +80,7 @@ def fake_aws_credentials() -> Iterator[None]:
 
 def _setup_table(endpoint: str, table: str = TABLE) -> None:
     async def run() -> None:
-        config = DynamoDBConfig(table=table, endpoint_url=endpoint, region=REGION)
+        config = DynamoDBConfig(table=table, endpoint_url=endpoint, region=REGION, **PATIENT)
         async with open_client(config) as client:
             await create_table(client, table, poll_interval=0.02)
 
@@ -165,6 +170,8 @@ async def make_backend(moto_endpoint: str, clock: FakeClock) -> AsyncIterator[An
         settings.setdefault("table", TABLE)
         settings.setdefault("endpoint_url", moto_endpoint)
         settings.setdefault("region", REGION)
+        for name, value in PATIENT.items():
+            settings.setdefault(name, value)
         backend = DynamoDBBackend(clock=clock, **settings)
         made.append(backend)
         return backend
@@ -184,7 +191,7 @@ async def backend(make_backend: Any) -> DynamoDBBackend:
 @pytest.fixture
 async def raw_client(moto_endpoint: str) -> AsyncIterator[Any]:
     """A plain aiobotocore client on the moto server, to look at items directly."""
-    config = DynamoDBConfig(table=TABLE, endpoint_url=moto_endpoint, region=REGION)
+    config = DynamoDBConfig(table=TABLE, endpoint_url=moto_endpoint, region=REGION, **PATIENT)
     async with open_client(config) as client:
         yield client
 
@@ -192,9 +199,3 @@ async def raw_client(moto_endpoint: str) -> AsyncIterator[Any]:
 def unique_key(prefix: str = "k") -> str:
     """A key no other test uses (the servers live for the whole session)."""
     return f"{prefix}:{uuid.uuid4().hex}"
-
-
-if not hasattr(__import__("hitbox"), "EnvelopeCodec"):  # TEMPORARY, until hitbox.codec lands
-    from tests.dynamodb._codec_shim import ShimCodec
-
-    __import__("hitbox").EnvelopeCodec = ShimCodec

@@ -14,7 +14,7 @@ import pytest
 from hitbox.testing import BackendConformance
 from hitbox_dynamodb import DYNAMODB_MAX_ITEM_SIZE, DynamoDBBackend
 
-from tests.dynamodb.conftest import REGION, TABLE, FakeClock
+from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock
 
 
 class _DynamoDBConformance(BackendConformance):
@@ -33,6 +33,7 @@ class _DynamoDBConformance(BackendConformance):
             region=REGION,
             compression=self.compression,
             clock=self.clock,
+            **PATIENT,
         )
 
 

@@ -42,7 +42,7 @@ _LOCK_CONDITION: Final = "attribute_not_exists(#pk) OR #exp <= :now OR #owner = 
 
 
 class Codec(Protocol):
-    """What the backend needs from an envelope codec (:class:`hitbox.EnvelopeCodec`)."""
+    """What the backend needs from an envelope codec (:class:`hitbox.codec.EnvelopeCodec`)."""
 
     def encode(self, value: hitbox.CachedValue) -> bytes:
         """The envelope bytes of ``value``."""
@@ -73,7 +73,7 @@ class DynamoDBBackend(hitbox.Backend):
 
     Also a :class:`hitbox.BatchBackend` (BatchGetItem / BatchWriteItem), a
     :class:`hitbox.LockingBackend` (conditional put and delete) and a
-    :class:`hitbox.Healthcheck`. ``codec`` defaults to :class:`hitbox.EnvelopeCodec` with
+    :class:`hitbox.Healthcheck`. ``codec`` defaults to :class:`hitbox.codec.EnvelopeCodec` with
     the config's ``signing_key``; ``clock`` (unix seconds) decides expiry and lock leases
     and exists for tests.
 
@@ -346,5 +346,6 @@ def open_client(config: DynamoDBConfig) -> AbstractAsyncContextManager[Any]:
 
 
 def _default_codec(config: DynamoDBConfig) -> Codec:
-    codec: Codec = hitbox.EnvelopeCodec(signing_key=config.signing_key_bytes())
-    return codec
+    from hitbox.codec import EnvelopeCodec
+
+    return EnvelopeCodec(signing_key=config.signing_key_bytes())

@@ -8,7 +8,7 @@ attribute                 meaning
 ``pk`` (S)                ``v:`` + cache key for entries, ``l:`` + cache key for locks;
                           keys over 1 KiB are replaced by their SHA-256 (``vh:``/``lh:``)
                           because DynamoDB caps partition keys at 2 KiB
-``payload`` (B)           the envelope bytes (:class:`hitbox.EnvelopeCodec`), maybe
+``payload`` (B)           the envelope bytes (:class:`hitbox.codec.EnvelopeCodec`), maybe
                           compressed
 ``compression`` (S)       ``zlib`` or ``zstd`` when ``payload`` is compressed; absent
                           otherwise
