@@ -10,33 +10,66 @@ from hitbox_http._cache_status import CacheStatus
 from hitbox_http._config import DEFAULT_HEURISTIC_STATUSES, DEFAULT_UNKEYED_HEADERS, HttpPolicy
 from hitbox_http._dates import format_http_date, parse_http_date
 from hitbox_http._directives import RequestDirectives, ResponseDirectives
+from hitbox_http._engine import Exchange, HttpCache, Streamed, UpstreamError
 from hitbox_http._fields import EntityTag, parse_age, parse_entity_tag, parse_vary
 from hitbox_http._headers import Headers
+from hitbox_http._middleware import CacheMiddleware
 from hitbox_http._models import Request, Response, StoredResponse
+from hitbox_http._routes import (
+    KeyPart,
+    Predicate,
+    Route,
+    RouteRequest,
+    body_hash,
+    header,
+    header_value,
+    method,
+    path,
+    path_param,
+    query,
+    query_param,
+)
 from hitbox_http._spec import Forward, Hit, HttpCacheSpec, ResponsePlan
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CacheMiddleware",
+    "CacheStatus",
     "DEFAULT_HEURISTIC_STATUSES",
     "DEFAULT_UNKEYED_HEADERS",
-    "CacheStatus",
     "EntityTag",
+    "Exchange",
     "Forward",
     "Headers",
     "Hit",
+    "HttpCache",
     "HttpCacheSpec",
     "HttpPolicy",
+    "KeyPart",
+    "Predicate",
     "Request",
     "RequestDirectives",
     "Response",
     "ResponseDirectives",
     "ResponsePlan",
+    "Route",
+    "RouteRequest",
     "StoredResponse",
+    "Streamed",
+    "UpstreamError",
     "__version__",
+    "body_hash",
     "format_http_date",
+    "header",
+    "header_value",
+    "method",
     "parse_age",
     "parse_entity_tag",
     "parse_http_date",
     "parse_vary",
+    "path",
+    "path_param",
+    "query",
+    "query_param",
 ]

@@ -143,8 +143,20 @@ class HttpCacheSpec:
             return False
         return selecting_values(request.headers, names) == stored.vary
 
-    def on_request(self, request: Request, stored: Sequence[StoredResponse]) -> Hit | Forward:
-        """Serve from ``stored`` (the responses kept for the request's URI) or forward."""
+    def on_request(
+        self,
+        request: Request,
+        stored: Sequence[StoredResponse],
+        *,
+        variants_exist: bool = False,
+        collapsed: bool = False,
+    ) -> Hit | Forward:
+        """Serve from ``stored`` (the responses kept for the request's URI) or forward.
+
+        ``variants_exist`` says other variants of the URI are stored (a miss is then a
+        ``vary-miss``); ``collapsed`` that this request waited for another one to fetch
+        (RFC 9211 ``collapsed``).
+        """
         method = request.method
         if method not in ("GET", "HEAD"):
             # RFC 9111 §4: a stored response may only be reused if "the request method
@@ -171,7 +183,7 @@ class HttpCacheSpec:
             return Forward(
                 upstream if may_store else request,
                 request,
-                "vary-miss" if stored else "uri-miss",
+                "vary-miss" if stored or variants_exist else "uri-miss",
                 may_store=may_store,
             )
         # RFC 9111 §4.1: "the most recent response (as determined by the Date header
@@ -230,7 +242,8 @@ class HttpCacheSpec:
         else:
             fwd = "stale"
         if fwd is None:
-            return Hit(self._reuse(request, chosen, age, lifetime), chosen)
+            status = self._status(hit=True, ttl=lifetime - age, collapsed=collapsed)
+            return Hit(self._reuse(request, chosen, age, lifetime, status=status), chosen)
         if directives.only_if_cached:
             # §5.2.1.7: "a cache SHOULD either respond using a stored response consistent
             # with the other constraints of the request or respond with a 504 (Gateway
@@ -296,8 +309,12 @@ class HttpCacheSpec:
         *,
         request_time: float,
         response_time: float,
+        too_large: bool = False,
     ) -> ResponsePlan:
-        """Plan the answer to ``forward``'s client, given the origin's response head."""
+        """Plan the answer to ``forward``'s client, given the origin's response head.
+
+        ``too_large`` says the body is known to exceed ``policy.max_body_size``.
+        """
         client = forward.client
         invalidate = invalidated_urls(client, status, headers)
         if "date" not in headers:
@@ -319,7 +336,9 @@ class HttpCacheSpec:
                 return ResponsePlan(stale.status, stale.headers, stale.body)
         store: StoredResponse | None = None
         detail: str | None = None
-        if forward.may_store:
+        if forward.may_store and too_large:
+            detail = "too-large"
+        elif forward.may_store:
             store, detail = stored_template(
                 client,
                 self.request_directives(client),

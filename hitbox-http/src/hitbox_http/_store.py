@@ -1,0 +1,201 @@
+"""Stored responses in a :class:`hitbox.Backend`: lookup by URL and Vary, store, invalidate.
+
+Under a URL's primary key lives either one response record (responses without
+``Vary``: one backend read per hit) or a variant index listing the secondary keys of up
+to ``max_variants`` variants (two reads per hit). The index is updated read-modify-write;
+two processes storing different variants at once may drop one from the index, which
+costs a later miss, never a wrong answer — a variant is always re-checked against the
+request before it is used.
+
+Fail open: every backend error, timeout or corrupt entry counts as "nothing stored" and
+is logged; callers never see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar, final
+
+import hitbox
+
+from hitbox_http._config import HttpPolicy
+from hitbox_http._headers import Headers
+from hitbox_http._keys import primary_key, selecting_values, variant_key
+from hitbox_http._models import Request, StoredResponse
+from hitbox_http._record import (
+    Variant,
+    VariantIndex,
+    decode_entry,
+    encode_index,
+    encode_response,
+)
+from hitbox_http._storing import entry_times
+
+__all__ = ["HttpStore", "Lookup"]
+
+logger = logging.getLogger("hitbox.http")
+T = TypeVar("T")
+
+_EMPTY_HEADERS = Headers()
+
+
+@final
+@dataclass(slots=True)
+class Lookup:
+    """What a lookup found for one request: its primary key and matching responses.
+
+    ``found_any`` tells a URI miss from a Vary miss; ``index`` is the variant index read
+    (so a later store can update it without reading it again).
+    """
+
+    key: str
+    responses: list[StoredResponse] = field(default_factory=list)
+    found_any: bool = False
+    index: VariantIndex | None = None
+
+
+@final
+class HttpStore:
+    """HTTP responses kept in a hitbox backend, under keys derived from the request."""
+
+    __slots__ = ("_timeout", "backend", "clock", "policy")
+
+    def __init__(
+        self,
+        backend: hitbox.Backend,
+        policy: HttpPolicy,
+        *,
+        clock: Callable[[], float],
+        timeout: float | None = 0.25,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy
+        self.clock = clock
+        self._timeout = None if backend.is_local else timeout
+
+    def key_for(self, url: str, headers: Headers) -> str:
+        """The primary key of ``url`` for a request carrying ``headers``."""
+        return primary_key(
+            url,
+            headers,
+            unkeyed_headers=self.policy.unkeyed_headers,
+            max_length=self.policy.max_key_length,
+        )
+
+    async def _call(self, operation: str, key: str, action: Awaitable[T]) -> tuple[bool, T | None]:
+        """``(succeeded, result)`` of one backend operation; failures are logged."""
+        try:
+            if self._timeout is None:
+                return True, await action
+            async with asyncio.timeout(self._timeout):
+                return True, await action
+        except Exception as exc:
+            logger.warning("hitbox-http: backend %s of %r failed: %r", operation, key, exc)
+            return False, None
+
+    async def _read(self, key: str) -> tuple[StoredResponse | VariantIndex, float] | None:
+        _, entry = await self._call("get", key, self.backend.get(key))
+        if entry is None:
+            return None
+        decoded = entry.value
+        if not isinstance(decoded, (StoredResponse, VariantIndex)):
+            try:
+                decoded = decode_entry(entry.data)
+            except hitbox.CorruptEntry as exc:
+                logger.warning("hitbox-http: dropping corrupt entry %r: %s", key, exc)
+                return None
+        return decoded, entry.stale_until
+
+    async def lookup(self, request: Request) -> Lookup:
+        """The stored responses for ``request``'s URI whose Vary values match it."""
+        found = Lookup(self.key_for(request.url, request.headers))
+        read = await self._read(found.key)
+        if read is None:
+            return found
+        entry, _ = read
+        found.found_any = True
+        if isinstance(entry, StoredResponse):
+            found.responses.append(entry)
+            return found
+        found.index = entry
+        listed = {variant.key for variant in entry.variants}
+        seen: set[tuple[str, ...]] = set()
+        for variant in entry.variants:
+            if variant.names in seen:
+                continue
+            seen.add(variant.names)
+            wanted = variant_key(found.key, selecting_values(request.headers, variant.names))
+            if wanted not in listed:
+                continue
+            stored = await self._read(wanted)
+            if stored is not None and isinstance(stored[0], StoredResponse):
+                found.responses.append(stored[0])
+        return found
+
+    def _value(self, stored: StoredResponse) -> tuple[hitbox.CachedValue, float]:
+        fresh_until, stale_until = entry_times(stored, self.policy)
+        value = hitbox.CachedValue(
+            encode_response(stored),
+            stored.response_time,
+            fresh_until,
+            stale_until,
+            value=stored if self.backend.stores_objects else hitbox.NO_VALUE,
+        )
+        return value, stale_until - self.clock()
+
+    async def store(self, lookup: Lookup, stored: StoredResponse) -> bool:
+        """Store ``stored`` (found by ``lookup``'s request); whether it was written."""
+        value, ttl = self._value(stored)
+        if ttl <= 0:
+            return False
+        if not stored.vary:
+            if lookup.index is not None:
+                await self._delete_variants(lookup.index.variants)
+                lookup.index = None
+            written, _ = await self._call(
+                "set", lookup.key, self.backend.set(lookup.key, value, ttl)
+            )
+            return written
+        key = variant_key(lookup.key, stored.vary)
+        written, _ = await self._call("set", key, self.backend.set(key, value, ttl))
+        if not written:
+            return False
+        now = self.clock()
+        names = tuple(name for name, _ in stored.vary)
+        previous = lookup.index.variants if lookup.index is not None else ()
+        variants = [Variant(key, names, now), *(v for v in previous if v.key != key)]
+        evicted = variants[self.policy.max_variants :]
+        if evicted:
+            await self._delete_variants(evicted)
+        index = VariantIndex(tuple(variants[: self.policy.max_variants]))
+        lookup.index = index
+        # The index lives as long as the longest-lived variant it may list.
+        index_ttl = max(ttl, self.policy.validation_window, 60.0)
+        entry = hitbox.CachedValue(
+            encode_index(index),
+            now,
+            now + index_ttl,
+            now + index_ttl,
+            value=index if self.backend.stores_objects else hitbox.NO_VALUE,
+        )
+        written, _ = await self._call(
+            "set", lookup.key, self.backend.set(lookup.key, entry, index_ttl)
+        )
+        return written
+
+    async def _delete_variants(self, variants: tuple[Variant, ...] | list[Variant]) -> None:
+        for variant in variants:
+            await self._call("delete", variant.key, self.backend.delete(variant.key))
+
+    async def invalidate(self, url: str, headers: Headers = _EMPTY_HEADERS) -> None:
+        """Drop every stored response of ``url``: all variants, under the plain key and
+        under the key a request with ``headers`` (its unkeyed fields) would use."""
+        keys = {self.key_for(url, _EMPTY_HEADERS), self.key_for(url, headers)}
+        for key in keys:
+            read = await self._read(key)
+            if read is not None and isinstance(read[0], VariantIndex):
+                await self._delete_variants(read[0].variants)
+            await self._call("delete", key, self.backend.delete(key))
