@@ -1,0 +1,59 @@
+"""Each distribution imports in isolation, with only its own declared dependencies."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+DISTRIBUTIONS = {
+    "hitbox-core": "hitbox, hitbox.cli, hitbox.testing",
+    "hitbox-backend-memory": "hitbox_memory, hitbox_memory.plugin",
+    "hitbox-backend-redis": "hitbox_redis, hitbox_redis.plugin",
+    "hitbox-backend-dynamodb": "hitbox_dynamodb, hitbox_dynamodb.plugin",
+    "hitbox-backend-sqlite": "hitbox_sqlite, hitbox_sqlite.plugin",
+    "hitbox-backend-memcached": "hitbox_memcached, hitbox_memcached.plugin",
+    "hitbox-http": "hitbox_http, hitbox_http.plugin",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("distribution", "modules"), sorted(DISTRIBUTIONS.items()))
+def test_distribution_imports_in_isolation(distribution: str, modules: str) -> None:
+    uv = shutil.which("uv")
+    if uv is None:
+        pytest.skip("uv is not on PATH")
+    extra = ["--extra", "testing"] if distribution == "hitbox-core" else []
+    result = subprocess.run(
+        [
+            uv,
+            "run",
+            "--isolated",
+            "--frozen",
+            "--no-dev",
+            *extra,
+            "--package",
+            distribution,
+            "python",
+            "-c",
+            f"import {modules}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_every_workspace_member_is_checked() -> None:
+    import tomllib
+
+    members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"][
+        "members"
+    ]
+    assert sorted(members) == sorted(DISTRIBUTIONS)
