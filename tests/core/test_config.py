@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 import hitbox
+import pytest
 from hitbox.config import cache_kwargs, config_from_url, env_overrides, load_file, resolve_backend
 from hitbox.plugins import PluginManager
 

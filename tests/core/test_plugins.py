@@ -7,9 +7,8 @@ import sys
 import textwrap
 from typing import Any
 
-import pytest
-
 import hitbox
+import pytest
 from hitbox.plugins import (
     BackendRegistry,
     PluginManager,
@@ -132,7 +131,7 @@ def test_broken_plugin_import_is_reported(monkeypatch: pytest.MonkeyPatch) -> No
         name="broken", value="hitbox_no_such_module.plugin", group="hitbox"
     )
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: [broken])
-    with pytest.raises(hitbox.PluginError, match="plugin 'broken'.*HITBOX_DISABLE_PLUGINS=broken"):
+    with pytest.raises(hitbox.PluginError, match=r"plugin 'broken'.*HITBOX_DISABLE_PLUGINS=broken"):
         PluginManager()
     assert "broken" not in {i.plugin for i in PluginManager(disabled={"broken"}).plugin_infos()}
 

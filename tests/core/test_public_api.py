@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import inspect
 
-import pytest
-
 import hitbox
+import pytest
 
 
 def test_all_is_sorted_and_unique() -> None:
@@ -27,7 +26,9 @@ def test_no_public_module_level_name_is_left_out() -> None:
         for name, obj in vars(hitbox).items()
         if not name.startswith("_") and not inspect.ismodule(obj)
     }
-    assert public <= set(hitbox.__all__), f"exported but not in __all__: {public - set(hitbox.__all__)}"
+    assert public <= set(hitbox.__all__), (
+        f"exported but not in __all__: {public - set(hitbox.__all__)}"
+    )
 
 
 @pytest.mark.parametrize("name", ["Backend", "CachedValue", "HitboxError", "CacheableRequest"])

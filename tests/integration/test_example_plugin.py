@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from hitbox_backend_example import ExampleBackend, ExampleConfig
-
 from hitbox.config import resolve_backend
 from hitbox.plugins import PluginManager
 from hitbox.testing import BackendConformance
+from hitbox_backend_example import ExampleBackend, ExampleConfig
 
 
 class _FakeClock:

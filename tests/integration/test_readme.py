@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from hitbox.config import cache_kwargs, load_file
 
 README = Path(__file__).resolve().parents[2] / "README.md"
