@@ -10,7 +10,8 @@ parameter list: the interpreter binds arguments and applies defaults, and the bo
 concatenates strings, with ``int``/``str`` fast paths before the generic encoder.
 
 Default-key grammar (every encoding is self-delimiting, so distinct argument values give
-distinct keys): ``N`` None, ``T``/``F`` bools, ``i42`` int, ``f1.5`` float (``repr``),
+distinct keys): ``N`` None, ``T``/``F`` bools, ``i42`` int (``I<hex>`` beyond
+``sys.get_int_max_str_digits()``), ``f1.5`` float (``repr``),
 ``s3:abc`` str (length-prefixed), ``b00ff`` bytes (hex), ``u<uuid>``, ``n<decimal>``,
 ``D``/``d``/``t`` + ISO datetime/date/time, ``p<days>_<s>_<us>`` timedelta,
 ``(…)`` tuple, ``[…]`` list, ``{…}`` set (sorted), ``m{k=v,…}`` dict (sorted),
@@ -270,7 +271,8 @@ class _Source:
         while any(param.name.startswith(self.p) for param in params):
             self.p = "_" + self.p
         self.namespace: dict[str, Any] = {
-            f"{self.p}{b.__name__}": b for b in (type, int, str, len, format)
+            f"{self.p}{b.__name__}": b
+            for b in (type, int, str, len, format, ValueError, AttributeError)
         }
         self.lines: list[str] = []
         self._counter = 0
@@ -343,7 +345,10 @@ def _expected_type(param: inspect.Parameter) -> type | None:
     annotation = param.annotation
     if annotation is _P.empty:
         annotation = type(param.default)
-    return {int: int, "int": int, str: str, "str": str}.get(annotation)
+    try:
+        return {int: int, "int": int, str: str, "str": str}.get(annotation)
+    except TypeError:  # an unhashable annotation
+        return None
 
 
 def _default_key_body(src: _Source, key: str, head: str, label: str) -> None:
@@ -373,7 +378,7 @@ def _default_key_body(src: _Source, key: str, head: str, label: str) -> None:
             f"    if {p}type({arg}) is {p}int: {var} = f'i{{{arg}}}'",
             f"    elif {p}type({arg}) is {p}str: {var} = f's{{{p}len({arg})}}:{{{arg}}}'",
             f"    else: {slow}",
-            "except ValueError:  # an int too long for str(): the slow path writes hex",
+            f"except {p}ValueError:  # an int too long for str(): the slow path writes hex",
             f"    {slow}",
         ]
         expected = _expected_type(param)
@@ -392,7 +397,7 @@ def _default_key_body(src: _Source, key: str, head: str, label: str) -> None:
         f"if {' and '.join(guards)}:",
         "    try:",
         f'        {key} = f"{head}{",".join(fast)}"',
-        "    except ValueError:",
+        f"    except {p}ValueError:",
         *(f"        {line}" for line in slow_key),
         "else:",
         *(f"    {line}" for line in slow_key),
@@ -433,7 +438,7 @@ def _template_body(src: _Source, template: str, label: str) -> str:
             fail = src.bind(_attribute_failure(label, field))
             src.lines += [
                 f"try: {var} = {field}",
-                f"except AttributeError as {p}x: raise {fail}({p}x) from {p}x",
+                f"except {p}AttributeError as {p}x: raise {fail}({p}x) from {p}x",
             ]
         else:
             src.lines.append(f"{var} = {field}")
