@@ -7,10 +7,12 @@ end of the session. Tests that kill, freeze or restart a server start a private 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hitbox_redis import RedisBackend
 
 from tests.redis_servers import RedisClusterServers, RedisSentinel, RedisServer, redis_binaries
 from tests.support import service_unavailable
@@ -71,3 +73,24 @@ def redis_sentinel(tmp_path: Path) -> Iterator[RedisSentinel]:
         service_unavailable(f"cannot start redis-sentinel: {exc}")
     yield sentinel
     sentinel.stop()
+
+
+RELAXED = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "operation_timeout": 2.0}
+"""Timeouts for functional tests: the shared 2-core test machine can stall for tens of
+milliseconds, and a functional test must not fail open by accident (fault tests use the
+real defaults)."""
+
+
+@pytest.fixture
+async def make_backend() -> AsyncIterator[Callable[..., RedisBackend]]:
+    """Build backends from a URL (relaxed timeouts unless overridden); closed at the end."""
+    backends: list[RedisBackend] = []
+
+    def make(url: str, **overrides: Any) -> RedisBackend:
+        backend = RedisBackend.from_url(url, **{**RELAXED, **overrides})
+        backends.append(backend)
+        return backend
+
+    yield make
+    for backend in backends:
+        await backend.aclose()

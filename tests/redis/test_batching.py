@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
 from hitbox_redis._batching import ReadCoalescer
 
 

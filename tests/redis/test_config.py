@@ -6,9 +6,8 @@ import pytest
 from hitbox import ConfigError
 from hitbox.config import resolve_backend
 from hitbox.plugins import PluginManager
-from pydantic import ValidationError
-
 from hitbox_redis import RedisConfig, plugin
+from pydantic import ValidationError
 
 
 def test_defaults_suit_a_cache() -> None:

@@ -9,19 +9,16 @@ import pytest
 from hitbox.testing import BackendConformance
 from hitbox_redis import RedisBackend
 
+from tests.redis.conftest import RELAXED
 from tests.redis_servers import RedisClusterServers, RedisSentinel, RedisServer
 
 pytestmark = pytest.mark.services
-
-# Generous timeouts: the shared 2-core test machine can stall for tens of milliseconds,
-# and a conformance test must not fail open by accident.
-_RELAXED = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0, "operation_timeout": 2.0}
 
 
 class TestStandalone(BackendConformance):
     @pytest.fixture
     async def backend(self, redis_server: RedisServer) -> AsyncIterator[RedisBackend]:
-        backend = RedisBackend.from_url(redis_server.url, **_RELAXED)
+        backend = RedisBackend.from_url(redis_server.url, **RELAXED)
         yield backend
         await backend.aclose()
 
@@ -29,7 +26,7 @@ class TestStandalone(BackendConformance):
 class TestStandaloneWithoutAutoBatch(BackendConformance):
     @pytest.fixture
     async def backend(self, redis_server: RedisServer) -> AsyncIterator[RedisBackend]:
-        backend = RedisBackend.from_url(redis_server.url, auto_batch=False, **_RELAXED)
+        backend = RedisBackend.from_url(redis_server.url, auto_batch=False, **RELAXED)
         yield backend
         await backend.aclose()
 
@@ -37,7 +34,7 @@ class TestStandaloneWithoutAutoBatch(BackendConformance):
 class TestStandaloneResp2(BackendConformance):
     @pytest.fixture
     async def backend(self, redis_server: RedisServer) -> AsyncIterator[RedisBackend]:
-        backend = RedisBackend.from_url(redis_server.url + "?protocol=2", **_RELAXED)
+        backend = RedisBackend.from_url(redis_server.url + "?protocol=2", **RELAXED)
         yield backend
         await backend.aclose()
 
@@ -45,7 +42,7 @@ class TestStandaloneResp2(BackendConformance):
 class TestCluster(BackendConformance):
     @pytest.fixture
     async def backend(self, redis_cluster: RedisClusterServers) -> AsyncIterator[RedisBackend]:
-        backend = RedisBackend.from_url(redis_cluster.url, **_RELAXED)
+        backend = RedisBackend.from_url(redis_cluster.url, **RELAXED)
         yield backend
         await backend.aclose()
 
@@ -53,6 +50,6 @@ class TestCluster(BackendConformance):
 class TestSentinel(BackendConformance):
     @pytest.fixture
     async def backend(self, redis_sentinel: RedisSentinel) -> AsyncIterator[RedisBackend]:
-        backend = RedisBackend.from_url(redis_sentinel.url, **_RELAXED)
+        backend = RedisBackend.from_url(redis_sentinel.url, **RELAXED)
         yield backend
         await backend.aclose()

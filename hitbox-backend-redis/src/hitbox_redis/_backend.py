@@ -333,8 +333,10 @@ class RedisBackend(Backend):
             by_key.update(zip(group, reply, strict=True))
         return [by_key[key] for key in keys]
 
-    def _make_pubsub(self, attempt: int) -> Any:
+    async def _make_pubsub(self, attempt: int) -> Any:
         if isinstance(self.client, RedisCluster):
+            async with self._bounded():  # discovers the nodes on first use
+                pass
             nodes = self.client.get_nodes()
             node = nodes[attempt % len(nodes)] if nodes else None
             return self.client.pubsub(node=node, ignore_subscribe_messages=True)

@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, final
 
 from hitbox import Invalidation
@@ -64,7 +64,7 @@ def decode_message(data: bytes | str) -> Invalidation | None:
 class InvalidationChannel:
     """Publishes to and subscribes on one pub/sub channel for one backend instance.
 
-    ``publish`` sends through the backend's command client; ``make_pubsub(attempt)``
+    ``publish`` sends through the backend's command client; ``await make_pubsub(attempt)``
     returns a fresh redis-py ``PubSub`` on that client (cluster mode cycles through the
     nodes with ``attempt``, so a dead node is not retried forever).
     """
@@ -74,7 +74,7 @@ class InvalidationChannel:
         channel: str,
         origin: str,
         publish: Callable[[str, bytes], Any],
-        make_pubsub: Callable[[int], Any],
+        make_pubsub: Callable[[int], Awaitable[Any]],
     ) -> None:
         self.channel = channel
         self.origin = origin
@@ -97,14 +97,15 @@ class InvalidationChannel:
         attempt = 0
         backoff = _BACKOFF_START
         while not self._stop.is_set():
-            pubsub = self._make_pubsub(attempt)
+            pubsub: Any = None
             attempt += 1
             try:
+                pubsub = await self._make_pubsub(attempt - 1)
                 await pubsub.subscribe(self.channel)
                 backoff = _BACKOFF_START
                 async for invalidation in self._listen(pubsub):
                     yield invalidation
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # whatever happened, a live bus keeps trying
                 if self._stop.is_set():
                     break
                 log.warning("invalidation subscription lost (%r); retrying in %.2fs", exc, backoff)
@@ -112,7 +113,8 @@ class InvalidationChannel:
                     await asyncio.wait_for(self._stop.wait(), backoff)  # close cuts it short
                 backoff = min(backoff * 2, _BACKOFF_CAP)
             finally:
-                await _quietly_close(pubsub)
+                if pubsub is not None:
+                    await _quietly_close(pubsub)
 
     async def _listen(self, pubsub: Any) -> AsyncIterator[Invalidation]:
         last_heard = time.monotonic()

@@ -1,0 +1,199 @@
+"""RedisBackend against a real server: storage layout, round trips, cluster splitting."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hitbox import CorruptEntry
+from hitbox.codec import EnvelopeCodec
+from hitbox.testing import make_value
+from hitbox_redis import RedisBackend
+from redis.asyncio import Redis
+
+from tests.redis_servers import RedisClusterServers, RedisServer
+
+pytestmark = pytest.mark.services
+
+MakeBackend = Callable[..., RedisBackend]
+
+
+async def command_calls(client: Any) -> dict[str, int]:
+    """Calls per command since the last ``CONFIG RESETSTAT`` (summed over cluster nodes)."""
+    if isinstance(client, Redis):
+        stats = await client.info("commandstats")
+        return {name: entry["calls"] for name, entry in stats.items()}
+    per_node = await client.info("commandstats", target_nodes=client.ALL_NODES)
+    merged: dict[str, int] = {}
+    for node_stats in per_node.values():
+        for name, entry in node_stats.items():
+            merged[name] = merged.get(name, 0) + entry["calls"]
+    return merged
+
+
+async def reset_stats(client: Any) -> None:
+    if isinstance(client, Redis):
+        await client.config_resetstat()
+    else:
+        await client.config_resetstat(target_nodes=client.ALL_NODES)
+
+
+async def test_entry_is_an_envelope_with_px_of_the_full_lifetime(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url)
+    value = make_value(b"body", ttl=30, max_stale=15, tags=("t",))
+    await backend.set("layout", value, 45.5)
+    raw = Redis.from_url(redis_server.url)
+    try:
+        stored = await raw.get("layout")
+        pttl = await raw.pttl("layout")
+    finally:
+        await raw.aclose()
+    assert stored is not None
+    assert EnvelopeCodec().decode(stored) == value
+    assert 44_000 < pttl <= 45_500
+
+
+async def test_garbage_under_a_key_raises_corrupt_entry(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url)
+    await backend.client.set("garbage", b"\x00not an envelope")
+    await backend.set("fine", make_value(b"ok"), 60)
+    with pytest.raises(CorruptEntry):
+        await backend.get("garbage")
+    with pytest.raises(CorruptEntry, match="garbage"):
+        await backend.get_many(["fine", "garbage"])
+    stored = await backend.get("fine")  # the other readers of a batch are unaffected
+    assert stored is not None
+
+
+async def test_entries_signed_with_another_key_are_corrupt(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    writer = make_backend(redis_server.url, signing_key="k" * 32)
+    same_key = make_backend(redis_server.url, signing_key="k" * 32)
+    other_key = make_backend(redis_server.url, signing_key="x" * 32)
+    unsigned = make_backend(redis_server.url)
+    await writer.set("signed", make_value(b"secret"), 60)
+    stored = await same_key.get("signed")
+    assert stored is not None
+    assert stored.data == b"secret"
+    for reader in (other_key, unsigned):
+        with pytest.raises(CorruptEntry):
+            await reader.get("signed")
+
+
+async def test_rejects_non_positive_ttl(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url)
+    for ttl in (0, -1, float("nan")):
+        with pytest.raises(ValueError, match="ttl must be a positive number"):
+            await backend.set("k", make_value(), ttl)
+
+
+# -- round trips ---------------------------------------------------------------------
+
+
+async def test_concurrent_gets_of_one_turn_are_one_mget(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url)
+    keys = [f"turn:{i}" for i in range(50)]
+    await backend.set_many({k: (make_value(k.encode()), 60.0) for k in keys})
+    await reset_stats(backend.client)
+    results = await asyncio.gather(*(backend.get(k) for k in keys))
+    calls = await command_calls(backend.client)
+    assert [r.data if r else None for r in results] == [k.encode() for k in keys]
+    assert calls.get("cmdstat_mget") == 1
+    assert "cmdstat_get" not in calls
+
+
+async def test_same_key_readers_share_one_lookup(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url)
+    hot = [f"hot:{i}" for i in range(4)]
+    await backend.set_many({k: (make_value(k.encode()), 60.0) for k in hot})
+    await reset_stats(backend.client)
+    results = await asyncio.gather(*(backend.get(hot[i % 4]) for i in range(200)))
+    stats = await backend.client.info("stats")
+    calls = await command_calls(backend.client)
+    assert [r.data if r else None for r in results] == [hot[i % 4].encode() for i in range(200)]
+    assert calls.get("cmdstat_mget") == 1
+    assert stats["keyspace_hits"] == 4  # four keys looked up, not two hundred
+
+
+async def test_without_auto_batch_every_get_is_a_round_trip(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url, auto_batch=False)
+    await reset_stats(backend.client)
+    await asyncio.gather(*(backend.get(f"nb:{i}") for i in range(20)))
+    calls = await command_calls(backend.client)
+    assert calls.get("cmdstat_get") == 20
+    assert "cmdstat_mget" not in calls
+
+
+async def test_read_after_write_never_shares_an_older_read(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url)
+    for round_ in range(20):
+        await backend.set("rw", make_value(str(round_).encode()), 60)
+        stored = await backend.get("rw")
+        assert stored is not None
+        assert stored.data == str(round_).encode()
+
+
+async def test_get_many_splits_into_mget_chunks_in_one_pipeline(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url, max_batch_size=100)
+    keys = [f"many:{i}" for i in range(250)]
+    await backend.set_many({k: (make_value(k.encode()), 60.0) for k in keys[::2]})
+    await reset_stats(backend.client)
+    results = await backend.get_many([*keys, keys[0]])
+    calls = await command_calls(backend.client)
+    expected = [k.encode() if i % 2 == 0 else None for i, k in enumerate(keys)]
+    assert [r.data if r else None for r in results] == [*expected, keys[0].encode()]
+    assert calls.get("cmdstat_mget") == 3
+    await backend.delete_many(keys)
+    assert await backend.get_many(keys[:3]) == [None, None, None]
+
+
+# -- cluster -------------------------------------------------------------------------
+
+
+async def test_cluster_batches_split_per_slot(
+    redis_cluster: RedisClusterServers, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_cluster.url)
+    keys = [f"{{tenant{t}}}:item{i}" for t in range(6) for i in range(10)]
+    await backend.set_many({k: (make_value(k.encode()), 60.0) for k in keys})
+    await reset_stats(backend.client)
+    results = await backend.get_many(keys)
+    assert [r.data if r else None for r in results] == [k.encode() for k in keys]
+    assert (await command_calls(backend.client)).get("cmdstat_mget") == 6  # one per tag
+    await reset_stats(backend.client)
+    concurrent = await asyncio.gather(*(backend.get(k) for k in keys))
+    assert [r.data if r else None for r in concurrent] == [k.encode() for k in keys]
+    assert (await command_calls(backend.client)).get("cmdstat_mget") == 6
+    await backend.delete_many(keys)
+    assert await backend.get_many(keys) == [None] * len(keys)
+
+
+async def test_cluster_keys_spread_over_every_master(
+    redis_cluster: RedisClusterServers, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_cluster.url)
+    keys = [f"spread:{i}" for i in range(200)]
+    await backend.set_many({k: (make_value(k.encode()), 60.0) for k in keys})
+    results = await asyncio.gather(*(backend.get(k) for k in keys))
+    assert [r.data if r else None for r in results] == [k.encode() for k in keys]
+    sizes = [int(node.cli("dbsize").strip()) for node in redis_cluster.nodes]
+    assert all(size > 0 for size in sizes), sizes
