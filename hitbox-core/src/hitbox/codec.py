@@ -60,25 +60,22 @@ _SIG_SIZE: Final = hashlib.sha256().digest_size
 _MAX_TAGS: Final = 0xFFFF
 _MAX_TAG_BYTES: Final = 0xFFFF
 _MAX_PAYLOAD: Final = 0xFFFF_FFFF
+_INF: Final = math.inf
 # The frequent case (no tags) packs the whole header, payload length included, at once.
 _HEAD_NO_TAGS: Final = struct.Struct(">4sBBdddHI")
 
 
-def _check_times(created_at: float, fresh_until: float, stale_until: float) -> str | None:
-    """What is wrong with these times, or ``None``."""
-    if not (
-        math.isfinite(created_at) and math.isfinite(fresh_until) and math.isfinite(stale_until)
-    ):
+def _times_problem(created_at: float, fresh_until: float, stale_until: float) -> str:
+    """What is wrong with times that failed the ``_INF`` chain check (the slow path)."""
+    if not all(math.isfinite(t) for t in (created_at, fresh_until, stale_until)):
         return (
             f"non-finite time (created_at={created_at}, fresh_until={fresh_until}, "
             f"stale_until={stale_until})"
         )
-    if not created_at <= fresh_until <= stale_until:
-        return (
-            f"times out of order (created_at={created_at}, fresh_until={fresh_until}, "
-            f"stale_until={stale_until}; need created_at <= fresh_until <= stale_until)"
-        )
-    return None
+    return (
+        f"times out of order (created_at={created_at}, fresh_until={fresh_until}, "
+        f"stale_until={stale_until}; need created_at <= fresh_until <= stale_until)"
+    )
 
 
 @final
@@ -126,8 +123,12 @@ class EnvelopeCodec:
         refuse: non-finite or out-of-order times, tags that are not encodable text or too
         many or too long, a payload over 4 GiB.
         """
-        problem = _check_times(value.created_at, value.fresh_until, value.stale_until)
-        if problem is not None:
+        created_at = value.created_at
+        fresh_until = value.fresh_until
+        stale_until = value.stale_until
+        # One chained comparison checks order and finiteness (NaN fails every comparison).
+        if not -_INF < created_at <= fresh_until <= stale_until < _INF:
+            problem = _times_problem(created_at, fresh_until, stale_until)
             raise SerializationError(f"cannot encode entry: {problem}")
         data = value.data
         if not isinstance(data, bytes):
@@ -144,7 +145,7 @@ class EnvelopeCodec:
             body = (
                 _HEAD_NO_TAGS.pack(
                     MAGIC, FORMAT_VERSION, flags,
-                    value.created_at, value.fresh_until, value.stale_until, 0, len(data),
+                    created_at, fresh_until, stale_until, 0, len(data),
                 )
                 + data
             )  # fmt: skip
@@ -196,9 +197,8 @@ class EnvelopeCodec:
             raise CorruptEntry(
                 f"truncated envelope: {size} bytes, the header alone is {_HEAD_SIZE}"
             )
-        magic, version, flags, created_at, fresh_until, stale_until, tag_count = _HEAD.unpack_from(
-            data
-        )
+        header = _HEAD.unpack_from(data)
+        magic, version, flags, created_at, fresh_until, stale_until, tag_count = header
         if magic != MAGIC:
             raise CorruptEntry(f"not a hitbox envelope: starts with {magic!r}, expected {MAGIC!r}")
         if version != FORMAT_VERSION:
@@ -221,8 +221,8 @@ class EnvelopeCodec:
                 raise CorruptEntry("bad envelope signature (tampered, or signed with another key)")
         elif flags & _FLAG_SIGNED:
             raise CorruptEntry("signed envelope, but this codec has no signing key to verify it")
-        problem = _check_times(created_at, fresh_until, stale_until)
-        if problem is not None:
+        if not -_INF < created_at <= fresh_until <= stale_until < _INF:
+            problem = _times_problem(created_at, fresh_until, stale_until)
             raise CorruptEntry(f"invalid envelope: {problem}")
         pos = _HEAD_SIZE
         tags: tuple[str, ...] = ()
