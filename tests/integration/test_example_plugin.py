@@ -11,6 +11,7 @@ from hitbox.testing import BackendConformance
 from hitbox_backend_example import ExampleBackend, ExampleConfig
 
 
+# --8<-- [start:conformance]
 class _FakeClock:
     def __init__(self) -> None:
         self.now = 1_700_000_000.0
@@ -29,6 +30,7 @@ class TestExampleConformance(BackendConformance):
 
     async def advance_time(self, seconds: float) -> None:
         self.clock.now += seconds
+# --8<-- [end:conformance]
 
 
 def test_selected_by_name_and_by_url() -> None:
