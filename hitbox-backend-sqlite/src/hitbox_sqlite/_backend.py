@@ -23,6 +23,7 @@ from hitbox import Backend, CachedValue
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_sqlite import _store
+from hitbox_sqlite._batcher import Batcher
 from hitbox_sqlite._config import SQLiteConfig, Synchronous
 
 __all__ = ["SQLiteBackend"]
@@ -82,6 +83,7 @@ class SQLiteBackend(Backend):
         self._clock = clock
         self._capped = max_entries is not None or max_bytes is not None
         self._touched: dict[str, float] = {}
+        self._touched_lock = threading.Lock()
         self._next_purge = 0.0
         self._ready = False
         self._closed = False
@@ -97,6 +99,10 @@ class SQLiteBackend(Backend):
             if self._config.in_memory
             else ThreadPoolExecutor(self._config.readers, thread_name_prefix="hitbox-sqlite-reader")
         )
+        self._reads: Batcher[str, bytes | None] = Batcher(
+            self._reader, self._read_batch, max_in_flight=self._config.readers
+        )
+        self._writes: Batcher[_store.WriteOp, None] = Batcher(self._writer, self._write_batch)
 
     @classmethod
     def from_config(cls, config: SQLiteConfig, *, clock: Clock = time.time) -> SQLiteBackend:
@@ -158,6 +164,8 @@ class SQLiteBackend(Backend):
         return await asyncio.get_running_loop().run_in_executor(executor, call)
 
     async def _initialize(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
         # A concurrent future, not an asyncio lock: the backend may outlive an event loop.
         if self._init_future is None:
             self._init_future = self._writer.submit(self._init_sync)
@@ -173,44 +181,49 @@ class SQLiteBackend(Backend):
     def _init_sync(self) -> None:
         _store.init_schema(self._writer_connection(), wal=not self._config.in_memory)
 
-    def _read(self, keys: Sequence[str]) -> Callable[[], dict[str, bytes]]:
-        now = self._clock()
-        return lambda: _store.read(self._reader_connection(), keys, now)
+    async def _read(self, key: str) -> bytes | None:
+        if not self._ready:
+            await self._initialize()
+        envelope = await self._reads.submit(key)
+        if envelope is not None and self._capped:
+            self._note_reads((key,))
+        return envelope
 
-    def _write_call(self, rows: list[tuple[str, bytes, float]]) -> Callable[[], None]:
+    def _read_batch(self, keys: Sequence[str]) -> list[bytes | None]:
+        # On a reader thread: one query for every key of the batch.
+        found = _store.read(self._reader_connection(), list(dict.fromkeys(keys)), self._clock())
+        return [found.get(key) for key in keys]
+
+    async def _write(self, op: _store.WriteOp) -> None:
+        if not self._ready:
+            await self._initialize()
+        await self._writes.submit(op)
+
+    def _write_batch(self, ops: Sequence[_store.WriteOp]) -> list[BaseException | None]:
+        # On the writer thread: every op of the batch in one transaction.
         now = self._clock()
-        touched = self._take_touched()
-        purge = now >= self._next_purge
-        if purge:
+        purge_limit = 0
+        if now >= self._next_purge:
             self._next_purge = now + self._config.purge_interval
-        config = self._config
-
-        def run() -> None:
-            conn = self._writer_connection()
-            if purge:
-                _store.purge_expired(conn, now, config.purge_batch)
-            _store.write(
-                conn,
-                rows,
-                now,
-                touched=touched,
-                max_entries=config.max_entries,
-                max_bytes=config.max_bytes,
-            )
-
-        return run
-
-    def _take_touched(self) -> dict[str, float] | None:
-        if not self._touched:
-            return None
-        touched, self._touched = self._touched, {}
-        return touched
+            purge_limit = self._config.purge_batch
+        with self._touched_lock:
+            touched, self._touched = self._touched, {}
+        return _store.apply_writes(
+            self._writer_connection(),
+            ops,
+            now,
+            touched=touched,
+            purge_limit=purge_limit,
+            max_entries=self._config.max_entries,
+            max_bytes=self._config.max_bytes,
+        )
 
     def _note_reads(self, keys: Sequence[str]) -> None:
-        if self._capped and len(self._touched) < _MAX_TOUCHED:
-            now = self._clock()
-            for key in keys:
-                self._touched[key] = now
+        now = self._clock()
+        with self._touched_lock:
+            if len(self._touched) < _MAX_TOUCHED:
+                for key in keys:
+                    self._touched[key] = now
 
     def _decode(self, envelope: bytes | None) -> CachedValue | None:
         return None if envelope is None else self._codec.decode(envelope)
@@ -232,19 +245,19 @@ class SQLiteBackend(Backend):
 
     async def get(self, key: str) -> CachedValue | None:
         """The live entry under ``key``, or ``None``; :class:`hitbox.CorruptEntry` if garbled."""
-        found = await self._run(self._reader, self._read((key,)))
-        envelope = found.get(key)
-        if envelope is not None:
-            self._note_reads((key,))
-        return self._decode(envelope)
+        return self._decode(await self._read(key))
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Store ``value`` under ``key`` for ``ttl`` seconds (an oversized one is dropped)."""
-        await self.set_many({key: (value, ttl)})
+        row = self._encode(key, value, ttl)
+        if row is None:
+            await self._write(("delete", (key,)))  # the new value replaces the old one
+        else:
+            await self._write(("set", (row,)))
 
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is fine."""
-        await self.delete_many((key,))
+        await self._write(("delete", (key,)))
 
     async def aclose(self) -> None:
         """Finish queued work, close every connection and stop the threads. Idempotent."""
@@ -268,14 +281,14 @@ class SQLiteBackend(Backend):
         """Entries for ``keys`` in order, ``None`` where missing; one query per 900 keys."""
         if not keys:
             return []
-        found = await self._run(self._reader, self._read(list(keys)))
-        self._note_reads(list(found))
-        return [self._decode(found.get(key)) for key in keys]
+        keys = list(keys)
+        found = await self._run(self._reader, lambda: self._read_batch(keys))
+        if self._capped:
+            self._note_reads([key for key, envelope in zip(keys, found, strict=True) if envelope])
+        return [self._decode(envelope) for envelope in found]
 
     async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
         """Store each ``key -> (value, ttl)`` in one transaction."""
-        if not items:
-            return
         rows: list[tuple[str, bytes, float]] = []
         oversized: list[str] = []
         for key, (value, ttl) in items.items():
@@ -285,16 +298,14 @@ class SQLiteBackend(Backend):
             else:
                 rows.append(row)
         if oversized:
-            # The new value replaces the old one even when it cannot be stored.
-            await self.delete_many(oversized)
+            await self._write(("delete", oversized))  # new values replace old ones
         if rows:
-            await self._run(self._writer, self._write_call(rows))
+            await self._write(("set", rows))
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         """Remove every key in ``keys`` in one transaction."""
         if keys:
-            keys = list(keys)
-            await self._run(self._writer, lambda: _store.delete(self._writer_connection(), keys))
+            await self._write(("delete", list(keys)))
 
     # -- LockingBackend ---------------------------------------------------------------
 

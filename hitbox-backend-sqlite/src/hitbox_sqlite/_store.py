@@ -15,14 +15,15 @@ processes from ever seeing "database is locked" live in one place:
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, Literal
 
 __all__ = [
     "SCHEMA_VERSION",
+    "WriteOp",
     "acquire_lock",
+    "apply_writes",
     "connect",
-    "delete",
     "evict",
     "init_schema",
     "purge_expired",
@@ -30,7 +31,6 @@ __all__ = [
     "release_lock",
     "stats",
     "touch",
-    "write",
 ]
 
 SCHEMA_VERSION: Final = 1
@@ -181,41 +181,68 @@ class _Transaction:
         return self._conn
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._conn.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:  # some errors roll back by themselves
+            self._conn.execute("ROLLBACK")
 
 
-def write(
+WriteOp = tuple[Literal["set", "delete"], Sequence[Any]]
+"""``("set", [(key, envelope, ttl), ...])`` or ``("delete", [key, ...])``."""
+
+
+def apply_writes(
     conn: sqlite3.Connection,
-    rows: Iterable[tuple[str, bytes, float]],
+    ops: Sequence[WriteOp],
     now: float,
     *,
     touched: Mapping[str, float] | None = None,
+    purge_limit: int = 0,
     max_entries: int | None = None,
     max_bytes: int | None = None,
-) -> None:
-    """Upsert ``(key, envelope, ttl)`` rows in one transaction, then enforce the caps.
+) -> list[BaseException | None]:
+    """Apply ``ops`` in order in one transaction (one commit); an error per op, or ``None``.
 
-    ``touched`` (key -> last read time) is flushed into ``accessed_at`` first, so eviction
-    sees recent reads without every read having been a write.
+    First ``touched`` (key -> last read time) is flushed into ``accessed_at`` so eviction
+    sees recent reads, and up to ``purge_limit`` expired rows are deleted; after the ops
+    the caps are enforced. If the batch fails on one op's data (not on the database), the
+    ops are retried one transaction each, so only the bad one fails.
     """
-    with _Transaction(conn):
-        if touched:
-            touch(conn, touched)
+    try:
+        with _Transaction(conn):
+            if touched:
+                touch(conn, touched)
+            if purge_limit:
+                _purge(conn, now, purge_limit)
+            for op in ops:
+                _apply(conn, op, now)
+            if max_entries is not None or max_bytes is not None:
+                evict(conn, now, max_entries=max_entries, max_bytes=max_bytes)
+    except sqlite3.OperationalError as exc:
+        # Locked, busy, disk full, read-only...: every op would fail the same way.
+        return [exc] * len(ops)
+    except Exception as exc:
+        if len(ops) == 1:
+            return [exc]
+        return [
+            apply_writes(conn, (op,), now, max_entries=max_entries, max_bytes=max_bytes)[0]
+            for op in ops
+        ]
+    return [None] * len(ops)
+
+
+def _apply(conn: sqlite3.Connection, op: WriteOp, now: float) -> None:
+    kind, args = op
+    if kind == "set":
         conn.executemany(
             _UPSERT,
             (
                 (key, now + ttl, now, len(key) + len(envelope), envelope)
-                for key, envelope, ttl in rows
+                for key, envelope, ttl in args
             ),
         )
-        if max_entries is not None or max_bytes is not None:
-            evict(conn, now, max_entries=max_entries, max_bytes=max_bytes)
-
-
-def delete(conn: sqlite3.Connection, keys: Sequence[str]) -> None:
-    """Remove ``keys`` in one transaction; missing keys are fine."""
-    with _Transaction(conn):
-        conn.executemany("DELETE FROM hitbox_entries WHERE key = ?", ((key,) for key in keys))
+    else:
+        conn.executemany("DELETE FROM hitbox_entries WHERE key = ?", ((key,) for key in args))
 
 
 def touch(conn: sqlite3.Connection, touched: Mapping[str, float]) -> None:
@@ -278,13 +305,17 @@ def evict(
 def purge_expired(conn: sqlite3.Connection, now: float, limit: int) -> int:
     """Delete at most ``limit`` expired entries and all expired locks; entries removed."""
     with _Transaction(conn):
-        cursor = conn.execute(
-            "DELETE FROM hitbox_entries WHERE key IN "
-            "(SELECT key FROM hitbox_entries WHERE expires_at <= ? LIMIT ?)",
-            (now, limit),
-        )
-        conn.execute("DELETE FROM hitbox_locks WHERE expires_at <= ?", (now,))
-        return cursor.rowcount
+        return _purge(conn, now, limit)
+
+
+def _purge(conn: sqlite3.Connection, now: float, limit: int) -> int:
+    cursor = conn.execute(
+        "DELETE FROM hitbox_entries WHERE key IN "
+        "(SELECT key FROM hitbox_entries WHERE expires_at <= ? LIMIT ?)",
+        (now, limit),
+    )
+    conn.execute("DELETE FROM hitbox_locks WHERE expires_at <= ?", (now,))
+    return cursor.rowcount
 
 
 def acquire_lock(conn: sqlite3.Connection, key: str, token: str, ttl: float, now: float) -> bool:
