@@ -166,14 +166,47 @@ def _restore(serializer: str, value: Any, type_hint: Any) -> Any:
         raise _restore_failed(serializer, type_hint, exc) from exc
 
 
+def _timedelta(parts: Any) -> dt.timedelta:
+    days, seconds, microseconds = parts
+    return dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
+
+
+def _check_consumed(stream: io.BytesIO, data: bytes) -> None:
+    if stream.tell() != len(data):
+        raise ValueError(f"{len(data) - stream.tell()} trailing bytes after the value")
+
+
 class _Base:
-    """Shared behaviour: a stateless serializer with a readable repr."""
+    """Stateless serializer skeleton: subclasses supply ``_encode`` and ``_decode``."""
 
     __slots__ = ()
     name: str = ""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+    def dumps(self, value: Any) -> bytes:
+        """Encode ``value``; :class:`hitbox.SerializationError` names what was refused."""
+        try:
+            return self._encode(value)
+        except SerializationError:
+            raise
+        except Exception as exc:
+            raise _encode_failed(self.name, value, exc) from exc
+
+    def loads(self, data: bytes, type_hint: Any = None) -> Any:
+        """Decode ``data`` (exactly one value: trailing bytes are an error), as ``type_hint``."""
+        try:
+            value = self._decode(data)
+        except Exception as exc:
+            raise _decode_failed(self.name, data, exc) from exc
+        return value if type_hint is None else _restore(self.name, value, type_hint)
+
+    def _encode(self, value: Any) -> bytes:
+        raise NotImplementedError
+
+    def _decode(self, data: bytes) -> Any:
+        raise NotImplementedError
 
 
 # -- cbor --------------------------------------------------------------------------------
@@ -206,8 +239,7 @@ def _cbor_tag_hook(tag: cbor2.CBORTag, immutable: bool) -> Any:
     if tag.tag == _CBOR_NAIVE_DATETIME_TAG:
         return dt.datetime.fromisoformat(tag.value)
     if tag.tag == _CBOR_TIMEDELTA_TAG:
-        days, seconds, microseconds = tag.value
-        return dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
+        return _timedelta(tag.value)
     return tag
 
 
@@ -229,31 +261,20 @@ class CborSerializer(_Base):
     __slots__ = ()
     name = "cbor"
 
-    def dumps(self, value: Any) -> bytes:
-        """Encode ``value`` as one CBOR data item."""
+    def _encode(self, value: Any) -> bytes:
         try:
-            try:
-                return cbor2.dumps(value, default=_cbor_default)
-            except cbor2.CBOREncodeError:
-                # cbor2 refuses naive datetimes before asking `default`; the `encoders`
-                # override that handles them doubles the cost of every call, so only the
-                # values that need it take that path.
-                return cbor2.dumps(value, default=_cbor_default, encoders=_CBOR_ENCODERS)
-        except SerializationError:
-            raise
-        except Exception as exc:
-            raise _encode_failed(self.name, value, exc) from exc
+            return cbor2.dumps(value, default=_cbor_default)
+        except cbor2.CBOREncodeError:
+            # cbor2 refuses naive datetimes before asking `default`; the `encoders` override
+            # that handles them doubles the cost of every call, so only values that need it
+            # take that path.
+            return cbor2.dumps(value, default=_cbor_default, encoders=_CBOR_ENCODERS)
 
-    def loads(self, data: bytes, type_hint: Any = None) -> Any:
-        """Decode exactly one CBOR data item (trailing bytes are an error)."""
-        try:
-            stream = io.BytesIO(data)
-            value = cbor2.CBORDecoder(stream, tag_hook=_cbor_tag_hook).decode()
-            if stream.tell() != len(data):
-                raise ValueError(f"{len(data) - stream.tell()} trailing bytes after the value")
-        except Exception as exc:
-            raise _decode_failed(self.name, data, exc) from exc
-        return value if type_hint is None else _restore(self.name, value, type_hint)
+    def _decode(self, data: bytes) -> Any:
+        stream = io.BytesIO(data)
+        value = cbor2.CBORDecoder(stream, tag_hook=_cbor_tag_hook).decode()
+        _check_consumed(stream, data)
+        return value
 
 
 # -- msgpack -----------------------------------------------------------------------------
@@ -314,27 +335,22 @@ def _msgpack_default(value: Any) -> Any:
     _refuse("msgpack", value)
 
 
+_EXT_DECODERS: Final[Mapping[int, Callable[[bytes], Any]]] = {
+    _EXT_DATETIME: lambda data: dt.datetime.fromisoformat(data.decode()),
+    _EXT_DATE: lambda data: dt.date.fromisoformat(data.decode()),
+    _EXT_UUID: lambda data: uuid.UUID(bytes=data),
+    _EXT_DECIMAL: lambda data: Decimal(data.decode()),
+    _EXT_SET: lambda data: set(_msgpack_unpack(data)),
+    _EXT_FROZENSET: lambda data: frozenset(_msgpack_unpack(data)),
+    _EXT_TUPLE: lambda data: tuple(_msgpack_unpack(data)),
+    _EXT_BIGINT: lambda data: int.from_bytes(data, "big", signed=True),
+    _EXT_TIMEDELTA: lambda data: _timedelta(_msgpack_unpack(data)),
+}
+
+
 def _msgpack_ext_hook(code: int, data: bytes) -> Any:
-    if code == _EXT_DATETIME:
-        return dt.datetime.fromisoformat(data.decode())
-    if code == _EXT_DATE:
-        return dt.date.fromisoformat(data.decode())
-    if code == _EXT_UUID:
-        return uuid.UUID(bytes=data)
-    if code == _EXT_DECIMAL:
-        return Decimal(data.decode())
-    if code == _EXT_SET:
-        return set(_msgpack_unpack(data))
-    if code == _EXT_FROZENSET:
-        return frozenset(_msgpack_unpack(data))
-    if code == _EXT_TUPLE:
-        return tuple(_msgpack_unpack(data))
-    if code == _EXT_BIGINT:
-        return int.from_bytes(data, "big", signed=True)
-    if code == _EXT_TIMEDELTA:
-        days, seconds, microseconds = _msgpack_unpack(data)
-        return dt.timedelta(days=days, seconds=seconds, microseconds=microseconds)
-    return msgpack.ExtType(code, data)
+    decode = _EXT_DECODERS.get(code)
+    return msgpack.ExtType(code, data) if decode is None else decode(data)
 
 
 @final
@@ -349,22 +365,11 @@ class MsgpackSerializer(_Base):
     __slots__ = ()
     name = "msgpack"
 
-    def dumps(self, value: Any) -> bytes:
-        """Encode ``value`` as one MessagePack object."""
-        try:
-            return _msgpack_pack(value)
-        except SerializationError:
-            raise
-        except Exception as exc:
-            raise _encode_failed(self.name, value, exc) from exc
+    def _encode(self, value: Any) -> bytes:
+        return _msgpack_pack(value)
 
-    def loads(self, data: bytes, type_hint: Any = None) -> Any:
-        """Decode exactly one MessagePack object (trailing bytes are an error)."""
-        try:
-            value = _msgpack_unpack(data)
-        except Exception as exc:
-            raise _decode_failed(self.name, data, exc) from exc
-        return value if type_hint is None else _restore(self.name, value, type_hint)
+    def _decode(self, data: bytes) -> Any:
+        return _msgpack_unpack(data)
 
 
 # -- json --------------------------------------------------------------------------------
@@ -384,20 +389,16 @@ class JsonSerializer(_Base):
     __slots__ = ()
     name = "json"
 
-    def dumps(self, value: Any) -> bytes:
-        """Encode ``value`` as compact UTF-8 JSON."""
-        try:
-            return pydantic_core.to_json(value, round_trip=True, inf_nan_mode="constants")
-        except Exception as exc:
-            raise _encode_failed(self.name, value, exc) from exc
+    def _encode(self, value: Any) -> bytes:
+        return pydantic_core.to_json(value, round_trip=True, inf_nan_mode="constants")
+
+    def _decode(self, data: bytes) -> Any:
+        return pydantic_core.from_json(data)
 
     def loads(self, data: bytes, type_hint: Any = None) -> Any:
         """Parse JSON; with ``type_hint``, validate it straight from the JSON text."""
         if type_hint is None or type_hint is Any or type_hint is object:
-            try:
-                return pydantic_core.from_json(data)
-            except Exception as exc:
-                raise _decode_failed(self.name, data, exc) from exc
+            return super().loads(data)
         adapter = _adapter(self.name, type_hint)
         try:
             # JSON mode parses ISO strings into datetimes even for strict models.
@@ -456,22 +457,18 @@ class PickleSerializer(_Base):
     __slots__ = ()
     name = "pickle"
 
-    def dumps(self, value: Any) -> bytes:
-        """Pickle ``value`` with the highest protocol."""
-        try:
-            return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception as exc:
-            raise _encode_failed(self.name, value, exc) from exc
+    def _encode(self, value: Any) -> bytes:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def _decode(self, data: bytes) -> Any:
+        stream = io.BytesIO(data)
+        value = pickle.Unpickler(stream).load()  # noqa: S301 - opt-in, documented above
+        _check_consumed(stream, data)
+        return value
 
     def loads(self, data: bytes, type_hint: Any = None) -> Any:
-        """Unpickle exactly one pickle (trailing bytes are an error)."""
-        try:
-            stream = io.BytesIO(data)
-            value = pickle.Unpickler(stream).load()  # noqa: S301 - opt-in, documented above
-            if stream.tell() != len(data):
-                raise ValueError(f"{len(data) - stream.tell()} trailing bytes after the pickle")
-        except Exception as exc:
-            raise _decode_failed(self.name, data, exc) from exc
+        """Unpickle exactly one pickle; objects already of ``type_hint`` pass unvalidated."""
+        value = super().loads(data)
         if type_hint is None or (isinstance(type_hint, type) and isinstance(value, type_hint)):
             return value
         return _restore(self.name, value, type_hint)
