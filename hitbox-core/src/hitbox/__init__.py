@@ -30,6 +30,7 @@ from hitbox._request import CacheableRequest
 from hitbox._stats import Stats
 from hitbox._value import NO_VALUE, CachedValue
 from hitbox.cache import Cache
+from hitbox.codec import EnvelopeCodec
 from hitbox.fsm import InvalidTransition, State
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import hookimpl
@@ -51,6 +52,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "CorruptEntry",
+    "EnvelopeCodec",
     "Healthcheck",
     "HitboxError",
     "InvalidTransition",
