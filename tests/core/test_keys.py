@@ -284,8 +284,38 @@ def test_template_dotted_attributes_and_hooks() -> None:
     key = STRATEGY.compile(one, "user:{x.id}:{x.name}")
     assert key(Model(id=7, name="ann")) == "user:7:ann"
     assert STRATEGY.compile(one, "t:{x}")(Tenant("acme")) == "t:acme"
-    with pytest.raises(hitbox.KeyStrategyError, match=r"for one\(\): \{x.id\}: .*attribute 'id'"):
+    with pytest.raises(hitbox.KeyStrategyError) as info:
         key(Tenant("acme"))
+    assert str(info.value) == (
+        "cannot build a cache key for one() from template 'user:{x.id}:{x.name}': "
+        "AttributeError: 'Tenant' object has no attribute 'id'"
+    )
+
+
+class Broken:
+    def __cache_key__(self) -> str:
+        raise RuntimeError("no tenant")
+
+
+@pytest.mark.parametrize(
+    ("template", "value", "message"),
+    [
+        (None, Broken(), "encoding argument 'x' raised RuntimeError: no tenant"),
+        ("t:{x}", Broken(), "from template 't:{x}': RuntimeError: no tenant"),
+        ("t:{x:03d}", "abc", "from template 't:{x:03d}': ValueError: Unknown format code 'd'"),
+        ("t:{x}", 10**5000, "from template 't:{x}': ValueError: Exceeds the limit (4300 digits)"),
+    ],
+    ids=["hook", "template-hook", "format-spec", "huge-int"],
+)
+def test_anything_raised_while_rendering_is_a_key_strategy_error(
+    template: str | None, value: object, message: str
+) -> None:
+    # The cache fails open on KeyStrategyError only: the call then goes upstream uncached.
+    with pytest.raises(hitbox.KeyStrategyError) as info:
+        STRATEGY.compile(one, template)(value)
+    assert message in str(info.value)
+    with pytest.raises(hitbox.KeyStrategyError, match="from tag templates"):
+        STRATEGY.compile_tags(one, ("a", template or "{x}"))(value)
 
 
 def test_templates_refuse_address_bearing_values() -> None:

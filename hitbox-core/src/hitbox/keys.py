@@ -195,6 +195,11 @@ def _argument_encoder(label: str) -> Callable[[object, str], str]:
                 f"cannot build a cache key for {label}: argument {name!r} is nested too "
                 f"deeply or contains itself; pass a key template (key=...)"
             ) from None
+        except Exception as exc:  # a __cache_key__ hook or a field getter failed
+            raise KeyStrategyError(
+                f"cannot build a cache key for {label}: encoding argument {name!r} raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
 
     return encode_argument
 
@@ -271,8 +276,7 @@ class _Source:
         while any(param.name.startswith(self.p) for param in params):
             self.p = "_" + self.p
         self.namespace: dict[str, Any] = {
-            f"{self.p}{b.__name__}": b
-            for b in (type, int, str, len, format, ValueError, AttributeError)
+            f"{self.p}{b.__name__}": b for b in (type, int, str, len, ValueError, Exception)
         }
         self.lines: list[str] = []
         self._counter = 0
@@ -434,31 +438,37 @@ def _template_body(src: _Source, template: str, label: str) -> str:
                 f"key template {template!r} for {label}: placeholder {{{field}}}: {problem}"
             )
         var, conversion = src.temp(), conversion or ""
-        if attributes:
-            fail = src.bind(_attribute_failure(label, field))
-            src.lines += [
-                f"try: {var} = {field}",
-                f"except {p}AttributeError as {p}x: raise {fail}({p}x) from {p}x",
-            ]
-        else:
-            src.lines.append(f"{var} = {field}")
-        src.lines.append(
-            f"if {p}type({var}) is not {p}int and {p}type({var}) is not {p}str: "
-            f"{var} = {render}({var}, {conversion!r}, {spec!r}, {field!r})"
-        )
+        src.lines.append(f"{var} = {field}")
+        slow = f"{var} = {render}({var}, {conversion!r}, {spec!r}, {field!r})"
         if conversion or spec:
-            convert = _CONVERSIONS.get(conversion)
-            value = f"{src.bind(convert)}({var})" if convert else var
-            src.lines.append(f"else: {var} = {p}format({value}, {spec!r})")
+            src.lines.append(slow)
+        else:
+            src.lines.append(
+                f"if {p}type({var}) is not {p}int and {p}type({var}) is not {p}str: {slow}"
+            )
         body += "{" + var + "}"
     return body
 
 
-def _attribute_failure(label: str, field: str) -> Callable[[AttributeError], KeyStrategyError]:
-    def failure(exc: AttributeError) -> KeyStrategyError:
-        return KeyStrategyError(f"cannot build a cache key for {label}: {{{field}}}: {exc}")
+def _guard_rendering(src: _Source, label: str, what: str) -> None:
+    """Wrap the lines so anything a template raises becomes a ``KeyStrategyError``.
 
-    return failure
+    The cache fails open on ``KeyStrategyError`` (the call goes upstream uncached), so a
+    missing attribute or a failing ``__format__`` must not escape as itself.
+    """
+
+    def failure(exc: Exception) -> KeyStrategyError:
+        return KeyStrategyError(
+            f"cannot build a cache key for {label} from {what}: {type(exc).__name__}: {exc}"
+        )
+
+    p, fail, error = src.p, src.bind(failure), src.bind(KeyStrategyError)
+    src.lines = [
+        "try:",
+        *(f"    {line}" for line in src.lines),
+        f"except {error}: raise",
+        f"except {p}Exception as {p}x: raise {fail}({p}x) from {p}x",
+    ]
 
 
 # --- the strategy ---------------------------------------------------------------------------
@@ -556,6 +566,7 @@ class DefaultKeyStrategy:
         else:
             body = src.literal(self._prefix) + _template_body(src, template, label)
             src.lines.append(f'{key} = f"{body}"')
+            _guard_rendering(src, label, f"template {template!r}")
         src.lines.append(f"if {p}len({key}) < {self._max_length}: return {key}")
         return cast(
             KeyFunction, src.build(target, f"{src.bind(_shorten)}({key}, {self._max_length})")
@@ -573,8 +584,10 @@ class DefaultKeyStrategy:
         label = _label(target)
         src = _Source(_parameters(target, label))
         bodies = [_template_body(src, template, label) for template in templates]
-        result = "(" + "".join(f'f"{body}", ' for body in bodies) + ")"
-        return cast(Callable[..., tuple[str, ...]], src.build(target, result))
+        tags = src.temp()
+        src.lines.append(f"{tags} = (" + "".join(f'f"{body}", ' for body in bodies) + ")")
+        _guard_rendering(src, label, f"tag templates {tuple(templates)!r}")
+        return cast(Callable[..., tuple[str, ...]], src.build(target, tags))
 
     def make_key(self, raw_key: str) -> str:
         """``raw_key`` with this strategy's prefix, hashed if too long."""
