@@ -151,9 +151,11 @@ def _case_id(case: tuple[Any, Any]) -> str:
 @pytest.mark.parametrize("case", TYPED_CASES, ids=_case_id)
 def test_typed_round_trip_restores_value_and_type(serializer: Serializer, case: Any) -> None:
     value, hint = case
-    if hint == dict[str, Any] and serializer is JSON:
-        pytest.skip("json has no date/UUID/set types: only a precise hint restores them")
     restored = serializer.loads(serializer.dumps(value), type_hint=hint)
+    if hint == dict[str, Any] and serializer is JSON:
+        # JSON has no date, UUID or set: only a precise hint restores them.
+        assert restored == {"when": ["2020-01-01"], "ids": [str(uuid.UUID(int=1))]}
+        return
     assert restored == value
     assert type(restored) is type(value)
 
