@@ -1,0 +1,185 @@
+"""A caching reverse proxy as an ASGI application: :class:`CachingProxy`.
+
+Requests are forwarded to one upstream origin through a pooled :class:`httpx.AsyncClient`
+and answered through :class:`HttpCache`. The proxy:
+
+- removes hop-by-hop fields both ways (``Connection`` and what it lists, ``Keep-Alive``,
+  ``TE``, ``Transfer-Encoding``, ``Upgrade``, ``Proxy-*``) and keeps repeated fields;
+- streams request bodies upstream and response bodies downstream;
+- maps an unreachable upstream to 502 and an upstream timeout to 504 (or serves stale
+  under ``stale-if-error``);
+- passes any three-digit status through; a response with broken framing fails alone —
+  httpx drops that connection, so the pool never hands it to the next request.
+
+Serve it with uvicorn's own ``Date``/``Server`` headers off (``hitbox proxy`` does), so
+the origin's pass through exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any, final
+from urllib.parse import urlsplit
+
+import hitbox
+import httpx
+
+from hitbox_http._asgi import Message, Receive, Scope, Send, request_from_scope
+from hitbox_http._engine import HttpCache, Streamed, UpstreamError
+from hitbox_http._headers import Headers
+from hitbox_http._models import Request
+from hitbox_http._storing import strip_hop_by_hop
+
+__all__ = ["CachingProxy"]
+
+logger = logging.getLogger("hitbox.http.proxy")
+
+_PROXY_FIELDS = ("proxy-authorization", "proxy-authenticate", "proxy-connection")
+
+
+def _clean(headers: Headers) -> Headers:
+    return strip_hop_by_hop(headers).without(*_PROXY_FIELDS)
+
+
+@final
+class CachingProxy:
+    """An ASGI app that proxies to ``upstream`` (``http://host:port``) through ``cache``.
+
+    ``timeout`` bounds connecting and every single upstream read and write, in seconds.
+    The client is created lazily and closed by :meth:`aclose` (or the ASGI lifespan).
+    """
+
+    def __init__(
+        self,
+        upstream: str,
+        cache: HttpCache,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        parts = urlsplit(upstream)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise hitbox.ConfigError(
+                f"upstream: expected an http(s)://host[:port] URL, got {upstream!r}",
+                field="upstream",
+                value=upstream,
+            )
+        self.upstream = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.cache = cache
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=max_connections),
+            follow_redirects=False,
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close pooled upstream connections and cancel background revalidations."""
+        await self.cache.aclose()
+        await self._client.aclose()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = request_from_scope(scope)
+        client = scope.get("client")
+        try:
+            response = await self.cache.handle(
+                request, lambda upstream: self._send(upstream, receive, scope, client)
+            )
+        except UpstreamError as exc:
+            status = 504 if exc.timeout else 502
+            body = f"{status} upstream: {exc}\n".encode()
+            headers = Headers([("content-type", "text/plain"), ("content-length", str(len(body)))])
+            await send({"type": "http.response.start", "status": status, "headers": headers.raw()})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": _clean(response.headers).raw(),
+            }
+        )
+        async for chunk in response.body:
+            if chunk:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _send(
+        self, request: Request, receive: Receive, scope: Scope, client: Any
+    ) -> Streamed:
+        original = request_from_scope(scope)
+        target = urlsplit(request.url)
+        url = self.upstream + target.path + (f"?{target.query}" if target.query else "")
+        headers = _clean(request.headers).without(
+            "host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"
+        )
+        headers = headers.add("x-forwarded-host", urlsplit(original.url).netloc)
+        headers = headers.add("x-forwarded-proto", scope.get("scheme") or "http")
+        forwarded_for = original.headers.get("x-forwarded-for")
+        if client:
+            ip = str(client[0])
+            forwarded_for = f"{forwarded_for}, {ip}" if forwarded_for else ip
+        if forwarded_for:
+            headers = headers.add("x-forwarded-for", forwarded_for)
+        has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
+        upstream_request = self._client.build_request(
+            request.method,
+            url,
+            headers=[(name, value) for name, value in headers],
+            content=_request_body(receive) if has_body else None,
+        )
+        try:
+            response = await self._client.send(upstream_request, stream=True)
+        except httpx.TimeoutException as exc:
+            raise UpstreamError(f"timed out: {exc!r}", timeout=True) from exc
+        except httpx.HTTPError as exc:
+            raise UpstreamError(f"failed: {exc!r}") from exc
+        items = [
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in response.headers.raw
+        ]
+        return Streamed(response.status_code, _clean(Headers(items)), _response_body(response))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message: Message = await receive()
+        if message["type"] != "http.request":
+            return
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
+
+
+async def _response_body(response: httpx.Response) -> AsyncIterator[bytes]:
+    """The raw (still content-encoded) body; errors mid-body end this response only."""
+    try:
+        async for chunk in response.aiter_raw():
+            yield chunk
+    except httpx.TimeoutException as exc:
+        logger.warning("hitbox proxy: upstream timed out mid-body: %r", exc)
+        raise
+    except httpx.HTTPError as exc:
+        logger.warning("hitbox proxy: upstream body failed: %r", exc)
+        raise
+    finally:
+        await response.aclose()
