@@ -197,3 +197,19 @@ async def test_cluster_keys_spread_over_every_master(
     assert [r.data if r else None for r in results] == [k.encode() for k in keys]
     sizes = [int(node.cli("dbsize").strip()) for node in redis_cluster.nodes]
     assert all(size > 0 for size in sizes), sizes
+
+
+@pytest.mark.parametrize(("auto_batch", "most"), [(True, 2), (False, 50)])
+async def test_concurrent_writes_need_few_connections(
+    redis_server: RedisServer, make_backend: MakeBackend, auto_batch: bool, most: int
+) -> None:
+    backend = make_backend(redis_server.url, auto_batch=auto_batch)
+    before = (await backend.client.info("stats"))["total_connections_received"]
+    value = make_value(b"w")
+    await asyncio.gather(*(backend.set(f"w:{i}", value, 60) for i in range(50)))
+    opened = (await backend.client.info("stats"))["total_connections_received"] - before
+    assert opened <= most
+    if not auto_batch:
+        assert opened > 2  # the comparison is meaningful: unbatched writes fan out
+    stored = await backend.get_many([f"w:{i}" for i in range(50)])
+    assert all(entry == value for entry in stored)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from hitbox_redis._batching import ReadCoalescer
+from hitbox_redis._batching import PipelineBatcher, ReadCoalescer
 
 
 class FakeStore:
@@ -146,3 +146,73 @@ async def test_max_batch_splits_large_turns(store: FakeStore) -> None:
 def test_max_batch_must_be_positive(store: FakeStore) -> None:
     with pytest.raises(ValueError, match="max_batch"):
         ReadCoalescer(store.fetch, max_batch=0)
+
+
+class FakePipeline:
+    """An ``execute`` that records batches; commands named ``"fail"`` fail alone."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[tuple[object, ...]]] = []
+        self.gate: asyncio.Event | None = None
+        self.error: Exception | None = None
+
+    async def execute(self, commands: list[tuple[object, ...]]) -> list[object]:
+        self.batches.append(list(commands))
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.error is not None:
+            raise self.error
+        return [ValueError(f"bad {c}") if c[0] == "fail" else c[-1] for c in commands]
+
+
+async def test_writes_of_one_turn_are_one_pipeline_in_order() -> None:
+    pipeline = FakePipeline()
+    writes = PipelineBatcher(pipeline.execute)
+    results = await asyncio.gather(*(writes.run("SET", "k", i) for i in range(30)))
+    assert results == list(range(30))
+    assert pipeline.batches == [[("SET", "k", i) for i in range(30)]]
+    assert await writes.run("SET", "k", "later") == "later"
+    assert len(pipeline.batches) == 2
+
+
+async def test_a_failed_command_fails_only_its_caller() -> None:
+    pipeline = FakePipeline()
+    writes = PipelineBatcher(pipeline.execute)
+    results = await asyncio.gather(
+        writes.run("SET", "a", 1), writes.run("fail", "b"), writes.run("SET", "c", 3),
+        return_exceptions=True,
+    )  # fmt: skip
+    assert results[0] == 1
+    assert isinstance(results[1], ValueError)
+    assert results[2] == 3
+
+
+async def test_a_failed_pipeline_fails_every_caller() -> None:
+    pipeline = FakePipeline()
+    pipeline.error = ConnectionError("down")
+    writes = PipelineBatcher(pipeline.execute)
+    results = await asyncio.gather(
+        *(writes.run("SET", i) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionError) for r in results)
+
+
+async def test_a_cancelled_writer_neither_stops_nor_unsends_the_batch() -> None:
+    pipeline = FakePipeline()
+    pipeline.gate = asyncio.Event()
+    writes = PipelineBatcher(pipeline.execute)
+    first = asyncio.create_task(writes.run("SET", "a", 1))
+    second = asyncio.create_task(writes.run("SET", "b", 2))
+    await asyncio.sleep(0.01)
+    first.cancel()
+    pipeline.gate.set()
+    assert await asyncio.wait_for(second, 5) == 2
+    assert pipeline.batches == [[("SET", "a", 1), ("SET", "b", 2)]]
+    await writes.aclose()
+
+
+async def test_pipeline_max_batch_splits() -> None:
+    pipeline = FakePipeline()
+    writes = PipelineBatcher(pipeline.execute, max_batch=4)
+    await asyncio.gather(*(writes.run("SET", i) for i in range(9)))
+    assert [len(batch) for batch in pipeline.batches] == [4, 4, 1]

@@ -22,7 +22,7 @@ from hitbox import Backend, CachedValue, CorruptEntry, Invalidation
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
-from hitbox_redis._batching import ReadCoalescer
+from hitbox_redis._batching import Command, PipelineBatcher, ReadCoalescer
 from hitbox_redis._bus import InvalidationChannel
 from hitbox_redis._client import build_client
 from hitbox_redis._config import RedisConfig
@@ -70,6 +70,9 @@ class RedisBackend(Backend):
     hand it a redis-py client you configured yourself (``RedisBackend(client=...)``; the
     backend then leaves closing that client to you).
 
+    With ``auto_batch`` (the default) the single-key reads of one event-loop turn go out
+    as one ``MGET`` and its writes as one pipeline.
+
     Capabilities: ``BatchBackend`` (MGET / pipelines, split per hash slot in cluster
     mode), ``LockingBackend`` (``SET NX PX`` and a compare-and-delete script),
     ``InvalidationBus`` (pub/sub) and ``Healthcheck``.
@@ -107,11 +110,11 @@ class RedisBackend(Backend):
             key = self.config.signing_key
             codec = EnvelopeCodec(key.get_secret_value().encode() if key else None)
         self._codec: Codec = codec
-        self._coalescer: ReadCoalescer[_Result] | None = (
-            ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
-            if self.config.auto_batch
-            else None
-        )
+        self._coalescer: ReadCoalescer[_Result] | None = None
+        self._writes: PipelineBatcher | None = None
+        if self.config.auto_batch:
+            self._coalescer = ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
+            self._writes = PipelineBatcher(self._pipeline, max_batch=self.config.max_batch_size)
         self._release: AsyncScript = self.client.register_script(_RELEASE_LUA)
         self._bus = InvalidationChannel(
             self.config.invalidation_channel,
@@ -149,13 +152,13 @@ class RedisBackend(Backend):
         data = self._codec.encode(value)
         px = _milliseconds(ttl, "ttl")
         self._forget(key)
-        await self._command("SET", key, data, "PX", px)
+        await self._write("SET", key, data, "PX", px)
         self._forget(key)
 
     async def delete(self, key: str) -> None:
         """Remove ``key``."""
         self._forget(key)
-        await self._command("DEL", key)
+        await self._write("DEL", key)
         self._forget(key)
 
     async def aclose(self) -> None:
@@ -166,6 +169,8 @@ class RedisBackend(Backend):
         self._bus.close()
         if self._coalescer is not None:
             await self._coalescer.aclose()
+        if self._writes is not None:
+            await self._writes.aclose()
         if self._owns_client:
             await self.client.aclose()
 
@@ -222,7 +227,7 @@ class RedisBackend(Backend):
         """``SET <lock key> <token> NX PX <ttl>``; the token on success, ``None`` if held."""
         token = secrets.token_urlsafe(16)
         px = _milliseconds(ttl, "lock ttl")
-        acquired = await self._command("SET", self.lock_key(key), token, "NX", "PX", px)
+        acquired = await self._write("SET", self.lock_key(key), token, "NX", "PX", px)
         return token if acquired else None
 
     async def release_lock(self, key: str, token: str) -> None:
@@ -293,6 +298,22 @@ class RedisBackend(Backend):
             return await self.client.execute_command(*args)
         async with self._bounded():
             return await self.client.execute_command(*args)
+
+    async def _write(self, *args: Any) -> Any:
+        """A write, pipelined with the other writes of this loop turn when batching is on."""
+        if self._writes is None:
+            return await self._command(*args)
+        return await self._writes.run(*args)
+
+    async def _pipeline(self, commands: list[Command]) -> list[Any]:
+        """Send ``commands`` in one pipeline; a failed command's error is its own result."""
+        if len(commands) == 1:
+            return [await self._command(*commands[0])]
+        async with self._bounded():
+            pipe = self.client.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return list(await pipe.execute(raise_on_error=False))
 
     async def _fetch(self, keys: list[str]) -> list[_Result]:
         """Read and decode ``keys`` (distinct) in as few round trips as the topology allows."""

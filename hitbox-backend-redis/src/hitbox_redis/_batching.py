@@ -1,8 +1,12 @@
-"""Automatic batching of concurrent reads, independent of Redis (so it is tested alone).
+"""Automatic batching of concurrent commands, independent of Redis (so it is tested alone).
 
 High-concurrency services issue many single-key reads at once. :class:`ReadCoalescer`
 turns every read started in the same event-loop turn into one ``fetch(keys)`` call -- one
 round trip -- and lets a read of a key that is already on its way share that answer.
+:class:`PipelineBatcher` does the same for writes: the commands of one turn travel as one
+pipeline, in the order they were issued. Both keep the number of busy connections small,
+which matters as much as the round trips: opening connections in a burst is what makes a
+cold, busy client miss its timeouts.
 
 How a turn is collected: the first read of a turn becomes the batch's *leader*. It yields
 once (``await asyncio.sleep(0)``), which lets every other task that is ready in this turn
@@ -17,9 +21,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Generic, TypeVar, final
+from typing import Any, Generic, TypeVar, final
 
-__all__ = ["ReadCoalescer"]
+__all__ = ["PipelineBatcher", "ReadCoalescer"]
 
 T = TypeVar("T")
 
@@ -159,3 +163,71 @@ class ReadCoalescer(Generic[T]):
             batch.fail(error)
             return
         batch.settle(keys, results)
+
+
+Command = tuple[Any, ...]
+
+
+@final
+class PipelineBatcher:
+    """Sends the commands issued in one event-loop turn as one ``execute(commands)`` call.
+
+    ``execute`` returns one result per command, in order; an exception *instance* in that
+    list is raised to that command's caller alone, while an exception ``execute`` raises
+    reaches every caller of the batch. The batch is sent by a task of its own, so a caller
+    that is cancelled (a timeout) neither stops the others nor un-sends its command.
+    """
+
+    __slots__ = ("_execute", "_max_batch", "_open", "_sending")
+
+    def __init__(
+        self, execute: Callable[[list[Command]], Awaitable[Sequence[Any]]], *, max_batch: int = 512
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1 (got {max_batch})")
+        self._execute = execute
+        self._max_batch = max_batch
+        self._open: list[tuple[Command, asyncio.Future[Any]]] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+
+    async def run(self, *command: Any) -> Any:
+        """The result of ``command``, sent together with the other commands of this turn."""
+        loop = asyncio.get_running_loop()
+        batch = self._open
+        if batch is None:
+            batch = self._open = []
+            loop.call_soon(self._flush, batch)  # after every task that is ready this turn
+        waiter: asyncio.Future[Any] = loop.create_future()
+        batch.append((command, waiter))
+        if len(batch) >= self._max_batch:
+            self._open = None
+        result = await waiter
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def aclose(self) -> None:
+        """Wait for the batches already on their way (each is bounded by its timeouts)."""
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+
+    def _flush(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        if self._open is batch:
+            self._open = None
+        task = asyncio.get_running_loop().create_task(self._send(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        try:
+            results = await self._execute([command for command, _ in batch])
+        except BaseException as error:
+            for _, waiter in batch:
+                if not waiter.done():
+                    waiter.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        for (_, waiter), result in zip(batch, results, strict=True):
+            if not waiter.done():
+                waiter.set_result(result)
