@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -64,7 +65,10 @@ def _setup_table(endpoint: str, table: str = TABLE) -> None:
         async with open_client(config) as client:
             await create_table(client, table, poll_interval=0.02)
 
-    asyncio.run(run())
+    # In a thread of its own: the fixture may be set up from inside a running event loop
+    # (request.getfixturevalue in an async test), where asyncio.run is not allowed.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture(scope="session")

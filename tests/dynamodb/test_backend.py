@@ -10,10 +10,10 @@ from typing import Any
 import hitbox
 import pytest
 from hitbox.testing import make_value
-from hitbox_dynamodb import DynamoDBBackend
+from hitbox_dynamodb import DYNAMODB_MAX_ITEM_SIZE, DynamoDBBackend
 from hitbox_dynamodb._items import data_pk, lock_pk
 
-from tests.dynamodb.conftest import TABLE, FakeClock, unique_key
+from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock, unique_key
 
 
 async def raw_item(client: Any, pk: str) -> dict[str, Any] | None:
@@ -121,6 +121,33 @@ async def test_zstd_compression_round_trips(make_backend: Any, raw_client: Any) 
     item = await raw_item(raw_client, data_pk(key))
     assert item is not None
     assert item["compression"] == {"S": "zstd"}
+
+
+@pytest.mark.parametrize(
+    ("server", "limit"),
+    [
+        # moto caps items at 405,000 bytes, a little below DynamoDB's 409,600.
+        pytest.param("moto_endpoint", 405_000, id="moto"),
+        pytest.param("dynalite_endpoint", DYNAMODB_MAX_ITEM_SIZE, id="dynalite"),
+    ],
+)
+async def test_largest_uncompressed_value_fits_in_one_item(
+    request: pytest.FixtureRequest, server: str, limit: int
+) -> None:
+    endpoint = request.getfixturevalue(server)
+    backend = DynamoDBBackend(
+        table=TABLE, endpoint_url=endpoint, region=REGION, compression="none", **PATIENT
+    )
+    key = unique_key()
+    payload = random.Random(11).randbytes(limit - 1024)
+    try:
+        await backend.set(key, make_value(payload), 60)
+        stored = await backend.get(key)
+    finally:
+        await backend.aclose()
+    assert backend.oversized_skipped == 0
+    assert stored is not None
+    assert stored.data == payload
 
 
 async def test_oversized_value_is_skipped_with_a_warning_and_drops_old_entry(

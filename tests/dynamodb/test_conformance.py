@@ -19,7 +19,6 @@ from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock
 
 class _DynamoDBConformance(BackendConformance):
     max_value_size: ClassVar[int] = DYNAMODB_MAX_ITEM_SIZE
-    compression: ClassVar[str] = "zlib"
     clock: FakeClock
 
     async def advance_time(self, seconds: float) -> None:
@@ -31,32 +30,13 @@ class _DynamoDBConformance(BackendConformance):
             table=TABLE,
             endpoint_url=endpoint,
             region=REGION,
-            compression=self.compression,
             clock=self.clock,
             **PATIENT,
         )
 
 
 class TestMotoConformance(_DynamoDBConformance):
-    """moto server, default settings (zlib above 8 KiB)."""
-
-    @pytest.fixture
-    async def backend(self, moto_endpoint: str) -> AsyncIterator[DynamoDBBackend]:
-        backend = await self._make(moto_endpoint)
-        yield backend
-        await backend.aclose()
-
-
-class TestMotoUncompressedConformance(_DynamoDBConformance):
-    """moto server without compression: large payloads go in as they are.
-
-    moto caps items at 405,000 bytes, a little below DynamoDB's 409,600; the backend's own
-    estimate follows DynamoDB, and moto's rejection of anything in between takes the
-    oversized path (see test_backend).
-    """
-
-    compression = "none"
-    max_value_size = 405_000
+    """moto server, default settings (zlib above 8 KiB; uncompressed sizes: test_backend)."""
 
     @pytest.fixture
     async def backend(self, moto_endpoint: str) -> AsyncIterator[DynamoDBBackend]:
@@ -68,19 +48,6 @@ class TestMotoUncompressedConformance(_DynamoDBConformance):
 @pytest.mark.services
 class TestDynaliteConformance(_DynamoDBConformance):
     """dynalite (Node.js, LevelDB in memory), which has no TTL API."""
-
-    @pytest.fixture
-    async def backend(self, dynalite_endpoint: str) -> AsyncIterator[DynamoDBBackend]:
-        backend = await self._make(dynalite_endpoint)
-        yield backend
-        await backend.aclose()
-
-
-@pytest.mark.services
-class TestDynaliteUncompressedConformance(_DynamoDBConformance):
-    """dynalite without compression: a payload just under 400 KB is stored as it is."""
-
-    compression = "none"
 
     @pytest.fixture
     async def backend(self, dynalite_endpoint: str) -> AsyncIterator[DynamoDBBackend]:
