@@ -18,11 +18,13 @@ class TestMemcachedConformance(BackendConformance):
 
     ttl_resolution = 1.0
 
-    @pytest.fixture(params=[1, 3], ids=["one-server", "three-servers"])
+    @pytest.fixture(params=[1, 3], ids=["one-server", "three-servers-autobatching"])
     async def backend(
         self, request: pytest.FixtureRequest, memcached_servers: list[MemcachedServer]
     ) -> AsyncIterator[MemcachedBackend]:
         servers = [server.address for server in memcached_servers[: request.param]]
-        backend = MemcachedBackend(servers, key_prefix="conformance:")
+        backend = MemcachedBackend(
+            servers, key_prefix="conformance:", autobatching=request.param == 3
+        )
         yield backend
         await backend.aclose()

@@ -28,11 +28,15 @@ async def _until(predicate: object, limit: float = 15.0) -> None:
         await asyncio.sleep(0.05)
 
 
+@pytest.mark.parametrize("autobatching", [False, True], ids=["plain", "autobatching"])
 async def test_backend_raises_promptly_while_down_and_recovers(
-    memcached_server: MemcachedServer,
+    memcached_server: MemcachedServer, autobatching: bool
 ) -> None:
     backend = MemcachedBackend(
-        [memcached_server.address], timeout=TIMEOUT, connect_timeout=TIMEOUT
+        [memcached_server.address],
+        timeout=TIMEOUT,
+        connect_timeout=TIMEOUT,
+        autobatching=autobatching,
     )
     outcomes: Counter[str] = Counter()
     slowest = 0.0
@@ -81,9 +85,7 @@ async def test_backend_raises_promptly_while_down_and_recovers(
 
 
 async def test_cache_fails_open_while_memcached_is_dead(memcached_server: MemcachedServer) -> None:
-    backend = MemcachedBackend(
-        [memcached_server.address], timeout=TIMEOUT, connect_timeout=TIMEOUT
-    )
+    backend = MemcachedBackend([memcached_server.address], timeout=TIMEOUT, connect_timeout=TIMEOUT)
     policy = Policy(ttl=60, backend_timeout=TIMEOUT, failure_threshold=3, cooldown=0.2)
     cache = Cache(backend, policy=policy)
     calls = 0

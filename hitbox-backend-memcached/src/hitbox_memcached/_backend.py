@@ -171,7 +171,13 @@ class MemcachedBackend(Backend):
     async def get(self, key: str) -> CachedValue | None:
         """The entry under ``key``, or ``None``; :class:`hitbox.CorruptEntry` if garbled."""
         client = await self._get_client()
-        item = await client.get(self._key(key))
+        if self._config.autobatching:
+            # emcache leaves an autobatched read waiting forever if its batch fails with
+            # anything but a timeout (a reset connection): bound it here.
+            async with asyncio.timeout(self._config.timeout):
+                item = await client.get(self._key(key))
+        else:
+            item = await client.get(self._key(key))
         return None if item is None else self._codec.decode(item.value)
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
