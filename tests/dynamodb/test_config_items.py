@@ -129,3 +129,19 @@ def test_payload_of_decompresses_by_the_item_attribute() -> None:
     item = {"payload": {"B": packed}, "compression": {"S": "zlib"}}
     assert items.payload_of(item) == b"abc" * 100
     assert items.payload_of({"payload": {"B": b"raw"}}) == b"raw"
+
+
+def test_zstd_round_trip_bomb_and_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    zstandard = pytest.importorskip("zstandard")
+    data = b"zstd" * 10_000
+    assert items.decompress("zstd", items.compress("zstd", data)) == data
+    with pytest.raises(hitbox.CorruptEntry, match="does not inflate"):
+        items.decompress("zstd", b"\x28\xb5\x2f\xfd garbage")
+    monkeypatch.setattr(items, "MAX_DECOMPRESSED_SIZE", 1024 * 1024)
+    zeros = b"\x00" * (8 * 1024 * 1024)
+    with pytest.raises(hitbox.CorruptEntry, match="beyond the limit"):
+        items.decompress("zstd", zstandard.ZstdCompressor().compress(zeros))
+    # A frame that does not declare its size is bounded while inflating.
+    unsized = zstandard.ZstdCompressor(write_content_size=False).compress(zeros)
+    with pytest.raises(hitbox.CorruptEntry):
+        items.decompress("zstd", unsized)
