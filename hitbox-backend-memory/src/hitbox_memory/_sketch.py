@@ -17,7 +17,7 @@ __all__ = ["FrequencySketch"]
 
 _MAX_COUNT: Final = 15
 _HALVE: Final = bytes(count >> 1 for count in range(256))
-_WIDTH_PER_ENTRY: Final = 2
+_WIDTH_PER_ENTRY: Final = 4
 """Counters per row per expected entry (rounded up to a power of two)."""
 _SAMPLE_PER_ENTRY: Final = 10
 """Additions per expected entry between two halvings (TinyLFU's sample size W)."""
@@ -56,29 +56,63 @@ class FrequencySketch:
         self._sample = capacity * _SAMPLE_PER_ENTRY
         self._additions = 0
 
-    def increment(self, key: str, count: int = 1) -> bool:
-        """Add ``count`` accesses of ``key``; True if this addition triggered a halving."""
+    def increment(self, key: str) -> int:
+        """Count one access of ``key``; returns its new estimate (0..15).
+
+        Halves every counter when the sample is full (:attr:`resets` then grows).
+        """
         h = hash(key)
         mask = self._mask
         s1, s2, s3 = self._shifts
         r0, r1, r2, r3 = self._rows
-        i = h & mask
-        v = r0[i] + count
-        r0[i] = v if v < _MAX_COUNT else _MAX_COUNT
-        i = (h >> s1) & mask
-        v = r1[i] + count
-        r1[i] = v if v < _MAX_COUNT else _MAX_COUNT
-        i = (h >> s2) & mask
-        v = r2[i] + count
-        r2[i] = v if v < _MAX_COUNT else _MAX_COUNT
-        i = (h >> s3) & mask
-        v = r3[i] + count
-        r3[i] = v if v < _MAX_COUNT else _MAX_COUNT
-        self._additions += count
-        if self._additions < self._sample:
-            return False
-        self._halve()
-        return True
+        i0, i1, i2, i3 = h & mask, (h >> s1) & mask, (h >> s2) & mask, (h >> s3) & mask
+        v0, v1, v2, v3 = r0[i0], r1[i1], r2[i2], r3[i3]
+        if v0 < _MAX_COUNT:
+            v0 += 1
+            r0[i0] = v0
+        if v1 < _MAX_COUNT:
+            v1 += 1
+            r1[i1] = v1
+        if v2 < _MAX_COUNT:
+            v2 += 1
+            r2[i2] = v2
+        if v3 < _MAX_COUNT:
+            v3 += 1
+            r3[i3] = v3
+        self._additions += 1
+        if self._additions >= self._sample:
+            self._halve()
+            return min(v0, v1, v2, v3) >> 1
+        if v1 < v0:
+            v0 = v1
+        if v3 < v2:
+            v2 = v3
+        return v0 if v0 < v2 else v2
+
+    def raise_to(self, key: str, count: int) -> None:
+        """Make sure every counter of ``key`` is at least ``count`` (at most 15).
+
+        Used when an entry that counted its own hits leaves the cache: its frequency
+        goes back into the history without double-counting what the sketch already has.
+        """
+        count = min(count, _MAX_COUNT)
+        h = hash(key)
+        mask = self._mask
+        s1, s2, s3 = self._shifts
+        r0, r1, r2, r3 = self._rows
+        added = 0
+        for row, index in (
+            (r0, h & mask),
+            (r1, (h >> s1) & mask),
+            (r2, (h >> s2) & mask),
+            (r3, (h >> s3) & mask),
+        ):
+            if row[index] < count:
+                added = max(added, count - row[index])
+                row[index] = count
+        self._additions += added
+        if self._additions >= self._sample:
+            self._halve()
 
     def estimate(self, key: str) -> int:
         """The (over-)estimated access count of ``key`` (0..15)."""

@@ -10,10 +10,12 @@ With the ``lru`` policy every entry lives in the protected segment, which is the
 LRU list.
 
 Frequencies come from a :class:`FrequencySketch` that remembers keys long after they were
-evicted. Counting every hit in the sketch would cost more than the rest of a hit, so a hit
-on a protected entry only bumps the entry's own counter (``hits``); those pending hits are
-folded into the sketch when the entry leaves the store, and aged by the sketch's halving
-epoch in between. Insertions, evictions and admission decisions use the sketch directly.
+evicted. A sketch update costs more in Python than the rest of a hit, so the sketch is
+touched only when a key enters (its count is incremented and read into the entry's
+``freq``) and when an entry with hits leaves (its ``freq`` goes back into the sketch). In
+between, hits bump ``freq`` and admission contests compare ``freq`` values, each aged by
+the sketch halvings (epochs) since it was last brought up to date. A cached key's count
+is thus exact rather than a count-min estimate, and a hit costs one small-int increment.
 
 Every method here expects the caller to hold :attr:`BoundedStore.mutex`, except the
 lock-free hit path that :class:`hitbox_memory.MemoryBackend` builds on ``_fast``.
@@ -33,8 +35,8 @@ from hitbox_memory._wheel import Bucket, ExpiryWheel
 
 __all__ = ["BoundedStore", "Entry"]
 
-MAX_HITS: Final = 15
-"""Pending hits an entry counts before saturating (the sketch's counters stop there too)."""
+MAX_FREQUENCY: Final = 15
+"""Where an entry's frequency saturates (the sketch's counters stop there too)."""
 _SWEEP_BUDGET: Final = 8
 """Expired keys examined per write: enough to outpace insertions, small enough to be cheap."""
 _ADMIT_FREQUENCY: Final = 6
@@ -48,9 +50,9 @@ Segment = OrderedDict[str, "Entry"]
 class Entry:
     """One stored entry and its bookkeeping (slotted: a million of them must stay small)."""
 
-    __slots__ = ("bucket", "epoch", "expires_at", "hits", "stored", "weight")
+    __slots__ = ("bucket", "epoch", "expires_at", "freq", "stored", "weight")
 
-    def __init__(self, stored: Any, expires_at: float, weight: int, epoch: int) -> None:
+    def __init__(self, stored: Any, expires_at: float, weight: int, epoch: int, freq: int) -> None:
         self.stored = stored
         """The :class:`hitbox.CachedValue` (object mode) or its envelope bytes."""
         self.expires_at = expires_at
@@ -58,9 +60,9 @@ class Entry:
         self.weight = weight
         """What the entry counts against ``max_bytes``."""
         self.epoch = epoch
-        """The sketch epoch ``hits`` were counted in."""
-        self.hits = 0
-        """Hits not yet folded into the sketch."""
+        """The sketch epoch ``freq`` is up to date with."""
+        self.freq = freq
+        """Estimated accesses of the key (0..15), halved with the sketch."""
         self.bucket: Bucket | None = None
         """The expiry wheel bucket holding the key."""
 
@@ -77,25 +79,35 @@ class BoundedStore:
         clock: Callable[[], float],
     ) -> None:
         self._max_entries = max_entries
-        self._max_bytes = max_bytes
+        self._entry_bound = sys.maxsize if max_entries is None else max_entries
+        self._byte_bound = sys.maxsize if max_bytes is None else max_bytes
         self._clock = clock
         self._tinylfu = policy == "tinylfu"
         self._window: Segment = OrderedDict()
         self._probation: Segment = OrderedDict()
         self._protected: Segment = OrderedDict()
         # Reads skip the lock only where the GIL makes single dict operations atomic.
+        self._lock_free_reads = _GIL_ENABLED
         self._fast: Segment = self._protected if _GIL_ENABLED else OrderedDict()
         self._sketch = FrequencySketch(max_entries or 1024) if self._tinylfu else None
         self._epoch = 0
         self._wheel = ExpiryWheel()
         self._count = 0
         self._weight = 0
+        self._window_target = 1
+        self._protected_target = 1
+        self._retarget(max_entries or 0)
         self.mutex = threading.Lock()
         """Guards every mutation; the lock-free hit path only reads and reorders."""
         self.evictions = 0
         """Entries dropped to stay within bounds."""
         self.expirations = 0
         """Entries dropped because their TTL passed."""
+
+    def _retarget(self, capacity: int) -> None:
+        """Size the window (1 %) and protected (80 % of the rest) segments for ``capacity``."""
+        self._window_target = max(1, capacity // 100)
+        self._protected_target = max(1, (capacity - self._window_target) * 4 // 5)
 
     # -- lookups ----------------------------------------------------------------------
 
@@ -106,8 +118,23 @@ class BoundedStore:
                 return entry, segment
         return None
 
+    def absent(self, key: str) -> bool:
+        """True if ``key`` is surely absent, checked without the lock.
+
+        Writers move an entry between segments by inserting it into the target before
+        deleting it from the source, so this order of lookups (protected, window,
+        probation, protected again) cannot miss an entry that stays in the store.
+        """
+        return (
+            self._lock_free_reads
+            and self._protected.get(key) is None
+            and self._window.get(key) is None
+            and self._probation.get(key) is None
+            and self._protected.get(key) is None
+        )
+
     def lookup_locked(self, key: str, now: float) -> Entry | None:
-        """The live entry for ``key``, recording the hit; expired entries are dropped."""
+        """The live entry for ``key``, recording the hit; an expired entry is dropped."""
         found = self._find(key)
         if found is None:
             return None
@@ -116,13 +143,21 @@ class BoundedStore:
             self._drop(key, entry, segment)
             self.expirations += 1
             return None
-        self._age(entry)
-        if entry.hits < MAX_HITS:
-            entry.hits += 1
+        if entry.epoch != self._epoch:
+            entry.freq = self._aged(entry)
+            entry.epoch = self._epoch
+        if entry.freq < MAX_FREQUENCY:
+            entry.freq += 1
         if segment is self._probation:
-            del segment[key]
-            self._protected[key] = entry
-            self._demote_overflow()
+            protected, probation = self._protected, self._probation
+            protected[key] = entry
+            del probation[key]
+            if self._max_entries is None:
+                self._retarget(self._count)
+            while len(protected) > self._protected_target:
+                demoted = next(iter(protected))
+                probation[demoted] = protected[demoted]
+                del protected[demoted]
         else:
             segment.move_to_end(key)
         return entry
@@ -131,34 +166,74 @@ class BoundedStore:
 
     def put_locked(self, key: str, stored: Any, weight: int, expires_at: float, now: float) -> bool:
         """Store an entry, evicting others to stay in bounds; False if it can never fit."""
-        found = self._find(key)
-        hits = 0
-        home = self._window if self._tinylfu else self._protected
-        if found is not None:
-            old, home = found
-            hits = self._pending(old)
-            self._unlink(key, old, home)
-        if self._max_bytes is not None and weight > self._max_bytes:
-            if found is not None:
-                self._fold(key, hits)
-            self._sweep(now)
+        if weight > self._byte_bound:
+            self.remove_locked(key)
             return False
-        entry = Entry(stored, expires_at, weight, self._epoch)
-        entry.hits = hits
-        entry.bucket = self._wheel.schedule(key, expires_at, now)
-        home[key] = entry
-        self._count += 1
-        self._weight += weight
+        window, probation, protected = self._window, self._probation, self._protected
+        home = protected
+        old = protected.get(key)
+        if old is None:
+            home = probation
+            old = probation.get(key)
+            if old is None:
+                home = window
+                old = window.get(key)
         sketch = self._sketch
+        wheel = self._wheel
+        if old is not None:
+            # An update is an access: the entry keeps its segment and its frequency. It is
+            # updated in place; a lock-free reader sees the old or the new value.
+            freq = old.freq >> (self._epoch - old.epoch)
+            old.freq = freq + 1 if freq < MAX_FREQUENCY else MAX_FREQUENCY
+            old.epoch = self._epoch
+            old.stored = stored
+            self._weight += weight - old.weight
+            old.weight = weight
+            old.expires_at = expires_at
+            bucket = old.bucket
+            if bucket is not wheel.last_bucket or not (
+                wheel.last_start <= expires_at < wheel.last_end
+                and expires_at - now >= wheel.last_reach
+            ):
+                if bucket is not None:
+                    bucket.discard(key)
+                old.bucket = wheel.schedule(key, expires_at, now)
+            home.move_to_end(key)
+            if now >= wheel.next_due:
+                self._sweep(now)
+            if self._weight > self._byte_bound:
+                self._evict()
+            return True
         if sketch is not None:
-            if sketch.increment(key):
-                self._epoch += 1
+            freq = sketch.increment(key)
+            self._epoch = sketch.resets
+            entry = Entry(stored, expires_at, weight, self._epoch, freq)
+            window[key] = entry
+            self._count += 1
+            self._weight += weight
             if self._max_entries is None and self._count > sketch.capacity:
                 sketch.ensure_capacity(self._count * 2)
-        self._sweep(now)
-        self._evict_to_bounds()
-        if self._tinylfu:
-            self._overflow_window()
+                self._epoch = sketch.resets
+        else:
+            entry = Entry(stored, expires_at, weight, self._epoch, MAX_FREQUENCY)
+            protected[key] = entry
+            self._count += 1
+            self._weight += weight
+        if wheel.last_start <= expires_at < wheel.last_end and expires_at - now >= wheel.last_reach:
+            entry.bucket = wheel.last_bucket  # the common case: same TTL as the last write
+            entry.bucket.add(key)
+        else:
+            entry.bucket = wheel.schedule(key, expires_at, now)
+        if now >= wheel.next_due:
+            self._sweep(now)
+        if self._count > self._entry_bound or self._weight > self._byte_bound:
+            self._evict()
+        if len(window) > self._window_target:
+            # Room to spare: the window's overflow joins probation without a contest.
+            while len(window) > self._window_target:
+                moved = next(iter(window))
+                probation[moved] = window[moved]
+                del window[moved]
         return True
 
     def remove_locked(self, key: str) -> bool:
@@ -186,35 +261,23 @@ class BoundedStore:
 
     # -- bookkeeping ------------------------------------------------------------------
 
-    def _unlink(self, key: str, entry: Entry, segment: Segment) -> None:
+    def _drop(self, key: str, entry: Entry, segment: Segment) -> None:
+        """Remove an entry; a popular one leaves its frequency in the sketch's history."""
         del segment[key]
         self._count -= 1
         self._weight -= entry.weight
         if entry.bucket is not None:
             entry.bucket.discard(key)
             entry.bucket = None
+        if entry.freq > 1 and self._sketch is not None:
+            freq = entry.freq >> (self._epoch - entry.epoch)
+            if freq > 1:
+                self._sketch.raise_to(key, freq)
+                self._epoch = self._sketch.resets
 
-    def _drop(self, key: str, entry: Entry, segment: Segment) -> None:
-        self._unlink(key, entry, segment)
-        self._fold(key, self._pending(entry))
-
-    def _fold(self, key: str, hits: int) -> None:
-        """Keep a departing entry's hits in the sketch's history."""
-        if hits and self._sketch is not None and self._sketch.increment(key, hits):
-            self._epoch += 1
-
-    def _pending(self, entry: Entry) -> int:
-        age = self._epoch - entry.epoch
-        return entry.hits >> age if age < 8 else 0
-
-    def _age(self, entry: Entry) -> None:
-        if entry.epoch != self._epoch:
-            entry.hits = self._pending(entry)
-            entry.epoch = self._epoch
-
-    def _frequency(self, key: str, entry: Entry) -> int:
-        assert self._sketch is not None
-        return self._sketch.estimate(key) + self._pending(entry)
+    def _aged(self, entry: Entry) -> int:
+        """The entry's frequency, halved once per sketch halving since it was updated."""
+        return entry.freq >> (self._epoch - entry.epoch)
 
     def _sweep(self, now: float) -> bool:
         """Drop a few expired entries; True if the wheel had due keys."""
@@ -233,63 +296,36 @@ class BoundedStore:
 
     # -- eviction ---------------------------------------------------------------------
 
-    def _over_bounds(self) -> bool:
-        return (self._max_entries is not None and self._count > self._max_entries) or (
-            self._max_bytes is not None and self._weight > self._max_bytes
-        )
-
-    def _capacity(self) -> int:
-        return self._max_entries if self._max_entries is not None else self._count
-
-    def _evict_to_bounds(self) -> None:
-        while self._over_bounds():
-            self._evict_one()
-            self.evictions += 1
-
-    def _evict_one(self) -> None:
+    def _evict(self) -> None:
+        """Drop entries until both bounds hold (W-TinyLFU's contest, or plain LRU)."""
         window, probation, protected = self._window, self._probation, self._protected
-        main = probation or protected
-        if self._tinylfu and main and len(window) > max(1, self._capacity() // 100):
-            candidate = next(iter(window))
-            victim = next(iter(main))
-            candidate_entry, victim_entry = window[candidate], main[victim]
-            if self._admit(candidate, candidate_entry, victim, victim_entry):
-                del window[candidate]
-                probation[candidate] = candidate_entry
-                self._drop(victim, victim_entry, main)
-            else:
-                self._drop(candidate, candidate_entry, window)
-            return
-        segment = main or window
-        key = next(iter(segment))
-        self._drop(key, segment[key], segment)
-
-    def _admit(
-        self, candidate: str, candidate_entry: Entry, victim: str, victim_entry: Entry
-    ) -> bool:
-        candidate_frequency = self._frequency(candidate, candidate_entry)
-        victim_frequency = self._frequency(victim, victim_entry)
-        if candidate_frequency > victim_frequency:
-            return True
-        # A popular candidate occasionally wins a tie or a loss, so an attacker who pumps
-        # a victim's counters cannot keep the main space closed forever.
-        return candidate_frequency >= _ADMIT_FREQUENCY and random.getrandbits(7) == 0
-
-    def _overflow_window(self) -> None:
-        """Move window overflow into probation while there is room (no eviction needed)."""
-        window, probation = self._window, self._probation
-        target = max(1, self._capacity() // 100)
-        while len(window) > target:
-            key, entry = window.popitem(last=False)
-            probation[key] = entry
-
-    def _demote_overflow(self) -> None:
-        capacity = self._capacity()
-        target = max(1, (capacity - max(1, capacity // 100)) * 4 // 5)
-        protected, probation = self._protected, self._probation
-        while len(protected) > target:
-            key, entry = protected.popitem(last=False)
-            probation[key] = entry
+        tinylfu = self._tinylfu
+        while self._count > self._entry_bound or self._weight > self._byte_bound:
+            self.evictions += 1
+            if self._max_entries is None:
+                self._retarget(self._count)
+            main = probation or protected
+            if tinylfu and main and len(window) > self._window_target:
+                candidate = next(iter(window))
+                victim = next(iter(main))
+                candidate_entry, victim_entry = window[candidate], main[victim]
+                epoch = self._epoch
+                candidate_frequency = candidate_entry.freq >> (epoch - candidate_entry.epoch)
+                victim_frequency = victim_entry.freq >> (epoch - victim_entry.epoch)
+                # A popular candidate sometimes wins anyway, so an attacker who pumps a
+                # victim's counters cannot keep the main space closed (Caffeine's guard).
+                if candidate_frequency > victim_frequency or (
+                    candidate_frequency >= _ADMIT_FREQUENCY and random.getrandbits(7) == 0
+                ):
+                    probation[candidate] = candidate_entry
+                    del window[candidate]
+                    self._drop(victim, victim_entry, main)
+                else:
+                    self._drop(candidate, candidate_entry, window)
+                continue
+            segment = main or window
+            key = next(iter(segment))
+            self._drop(key, segment[key], segment)
 
     # -- introspection ----------------------------------------------------------------
 

@@ -1,0 +1,351 @@
+"""Benchmark the memory backend against cachetools and a plain dict, in one run.
+
+    .venv/bin/python benchmarks/bench_memory.py                 # everything (a few minutes)
+    .venv/bin/python benchmarks/bench_memory.py eviction cost   # some sections
+    .venv/bin/python benchmarks/bench_memory.py --quick         # smaller traces, fewer rounds
+
+Sections:
+
+* ``eviction`` — hit ratios replaying Zipf(0.9), Zipf(0.99) and a scan-polluted trace
+  (see ``memory_traces.py``) at cache sizes of 1 % and 10 % of the key space, for Hitbox
+  ``tinylfu`` (the default), Hitbox ``lru``, ``cachetools.LRUCache`` and
+  ``cachetools.LFUCache``. Every contender sees the same read-through loop: ``get``, and
+  ``set`` on a miss.
+* ``cost`` — nanoseconds per operation for gets (hits and misses) and sets (new keys into
+  a full cache, which evicts, and overwrites), for a plain ``dict``, ``cachetools.LRUCache``
+  and Hitbox's sync API (``get_sync``/``set_sync``) and async ``await backend.get``. Rounds
+  alternate between contenders and the best round counts, which keeps the ratios stable on
+  a busy machine.
+* ``memory`` — RSS growth of a fresh process holding 1,000,000 entries with 100-byte
+  payloads, for Hitbox object mode, Hitbox bytes mode and ``cachetools.LRUCache`` holding
+  the same :class:`hitbox.CachedValue` objects (one subprocess each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import cachetools
+from hitbox import CachedValue
+from hitbox_memory import MemoryBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory_traces import scan_polluted, zipf
+
+VALUE = CachedValue(b"x" * 100, 0.0, 1e12, 1e12)
+FOREVER = 1e9
+
+
+def _fixed_clock() -> float:
+    return 0.0
+
+
+# -- eviction ---------------------------------------------------------------------------
+
+
+def replay_hitbox(trace: list[str], size: int, policy: str) -> float:
+    """Hit ratio of a Hitbox memory backend replaying ``trace`` read-through."""
+    backend = MemoryBackend(size, policy=policy, clock=_fixed_clock)  # type: ignore[arg-type]
+    get, put = backend.get_sync, backend.set_sync
+    hits = 0
+    for key in trace:
+        if get(key) is None:
+            put(key, VALUE, FOREVER)
+        else:
+            hits += 1
+    return hits / len(trace)
+
+
+def replay_cachetools(trace: list[str], size: int, cls: type[cachetools.Cache[str, Any]]) -> float:
+    """Hit ratio of a cachetools cache replaying ``trace`` read-through."""
+    cache = cls(size)
+    get = cache.get
+    hits = 0
+    for key in trace:
+        if get(key) is None:
+            cache[key] = VALUE
+        else:
+            hits += 1
+    return hits / len(trace)
+
+
+def bench_eviction(keys: int, length: int) -> None:
+    """Print hit ratios side by side and check the targets."""
+    print(f"\n== eviction: hit ratio %, {keys:,} keys, {length:,} requests per trace ==")
+    traces = {
+        "zipf 0.9": zipf(keys, 0.9, length),
+        "zipf 0.99": zipf(keys, 0.99, length),
+        "scan-polluted": scan_polluted(keys, length),
+    }
+    contenders: dict[str, Callable[[list[str], int], float]] = {
+        "hitbox tinylfu": lambda t, n: replay_hitbox(t, n, "tinylfu"),
+        "hitbox lru": lambda t, n: replay_hitbox(t, n, "lru"),
+        "cachetools LRU": lambda t, n: replay_cachetools(t, n, cachetools.LRUCache),
+        "cachetools LFU": lambda t, n: replay_cachetools(t, n, cachetools.LFUCache),
+    }
+    print(f"{'trace':<15}{'size':>6}" + "".join(f"{name:>16}" for name in contenders))
+    failures = []
+    for trace_name, trace in traces.items():
+        for fraction in (0.01, 0.10):
+            size = int(keys * fraction)
+            ratios = {name: run(trace, size) * 100 for name, run in contenders.items()}
+            print(
+                f"{trace_name:<15}{fraction:>6.0%}"
+                + "".join(f"{ratio:>16.2f}" for ratio in ratios.values()),
+                flush=True,
+            )
+            ours = ratios["hitbox tinylfu"]
+            best_peer = max(r for n, r in ratios.items() if n != "hitbox tinylfu")
+            if ours < best_peer:
+                failures.append(f"{trace_name} {fraction:.0%}: {ours:.2f} < {best_peer:.2f}")
+            if trace_name == "scan-polluted" and ours - ratios["hitbox lru"] < 5:
+                failures.append(f"{trace_name} {fraction:.0%}: less than 5 points above LRU")
+    print("targets:", "met" if not failures else "MISSED: " + "; ".join(failures))
+
+
+# -- cost -------------------------------------------------------------------------------
+
+
+def _drive(coro: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine that never suspends, without an event loop."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("coroutine suspended")
+
+
+def _best_ns(contenders: dict[str, Callable[[], None]], ops: int, rounds: int) -> dict[str, float]:
+    best = {name: float("inf") for name in contenders}
+    for _ in range(rounds):
+        for name, run in contenders.items():
+            gc.disable()
+            start = time.perf_counter_ns()
+            run()
+            elapsed = time.perf_counter_ns() - start
+            gc.enable()
+            best[name] = min(best[name], elapsed / ops)
+    return best
+
+
+def _print_costs(title: str, costs: dict[str, float], reference: str) -> None:
+    print(f"{title}")
+    for name, ns in costs.items():
+        print(f"  {name:<34}{ns:>9.0f} ns   {ns / costs[reference]:>5.2f}x {reference}")
+
+
+def bench_cost(rounds: int) -> None:
+    """Print per-operation costs and their ratios to cachetools.LRUCache."""
+    size = 10_000
+    ops = 20_000
+    print(f"\n== cost: ns per operation, {size:,}-entry caches, best of {rounds} rounds ==")
+    keys = [f"key:{index}" for index in range(size)]
+    rng = random.Random(7)
+    uniform = [rng.choice(keys) for _ in range(ops)]
+    skewed = [keys[int(name.split(":")[1])] for name in zipf(size, 0.99, ops, seed=7)]
+    absent = [f"absent:{index}" for index in range(ops)]
+
+    plain: dict[str, CachedValue] = dict.fromkeys(keys, VALUE)
+    lru: cachetools.LRUCache[str, CachedValue] = cachetools.LRUCache(size)
+    tiny = MemoryBackend(size, clock=time.time)
+    flat = MemoryBackend(size, policy="lru", clock=time.time)
+    for key in keys:
+        lru[key] = VALUE
+        tiny.set_sync(key, VALUE, FOREVER)
+        flat.set_sync(key, VALUE, FOREVER)
+    for key in uniform + skewed:  # settle the segments as a running cache would be
+        tiny.get_sync(key)
+        flat.get_sync(key)
+
+    def getter(get: Callable[[str], object], pattern: list[str]) -> Callable[[], None]:
+        def run() -> None:
+            for key in pattern:
+                get(key)
+
+        return run
+
+    def awaiter(backend: MemoryBackend, pattern: list[str]) -> Callable[[], None]:
+        async def loop() -> None:
+            get = backend.get
+            for key in pattern:
+                await get(key)
+
+        return lambda: _drive(loop())
+
+    async def nothing(key: str) -> None:
+        return None
+
+    async def empty_loop() -> None:
+        for key in uniform:
+            await nothing(key)
+
+    for label, pattern in (
+        ("get hit, uniform keys", uniform),
+        ("get hit, zipf 0.99", skewed),
+        ("get miss", absent),
+    ):
+        costs = _best_ns(
+            {
+                "dict.get": getter(plain.get, pattern),
+                "cachetools LRUCache.get": getter(lru.get, pattern),
+                "hitbox tinylfu get_sync": getter(tiny.get_sync, pattern),
+                "hitbox lru get_sync": getter(flat.get_sync, pattern),
+                "hitbox tinylfu await get": awaiter(tiny, pattern),
+                "hitbox lru await get": awaiter(flat, pattern),
+                "(await of an empty coroutine)": lambda: _drive(empty_loop()),
+            },
+            ops,
+            rounds,
+        )
+        _print_costs(label, costs, "cachetools LRUCache.get")
+
+    fresh = iter([f"new:{index}" for index in range(ops * (rounds + 1) * 4)])
+
+    def inserter(put: Callable[[str], None]) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(ops):
+                put(next(fresh))
+
+        return run
+
+    def lru_put(key: str) -> None:
+        lru[key] = VALUE
+
+    def plain_put(key: str) -> None:
+        plain[key] = VALUE
+
+    costs = _best_ns(
+        {
+            "dict[key] = v (unbounded)": inserter(plain_put),
+            "cachetools LRUCache[key] = v": inserter(lru_put),
+            "hitbox tinylfu set_sync": inserter(lambda k: tiny.set_sync(k, VALUE, FOREVER)),
+            "hitbox lru set_sync": inserter(lambda k: flat.set_sync(k, VALUE, FOREVER)),
+        },
+        ops,
+        rounds,
+    )
+    _print_costs(
+        "set new key into a full cache (evicts one)", costs, "cachetools LRUCache[key] = v"
+    )
+    # Overwrites: fresh caches that hold every key, so each set replaces an entry.
+    lru = cachetools.LRUCache(size)
+    tiny = MemoryBackend(size, clock=time.time)
+    flat = MemoryBackend(size, policy="lru", clock=time.time)
+    for key in keys:
+        lru[key] = VALUE
+        tiny.set_sync(key, VALUE, FOREVER)
+        flat.set_sync(key, VALUE, FOREVER)
+
+    def overwriter(put: Callable[[str], None]) -> Callable[[], None]:
+        def run() -> None:
+            for key in uniform:
+                put(key)
+
+        return run
+
+    costs = _best_ns(
+        {
+            "dict[key] = v": overwriter(plain_put),
+            "cachetools LRUCache[key] = v": overwriter(lru_put),
+            "hitbox tinylfu set_sync": overwriter(lambda k: tiny.set_sync(k, VALUE, FOREVER)),
+            "hitbox lru set_sync": overwriter(lambda k: flat.set_sync(k, VALUE, FOREVER)),
+        },
+        ops,
+        rounds,
+    )
+    _print_costs("set existing key (overwrite)", costs, "cachetools LRUCache[key] = v")
+
+
+# -- memory -----------------------------------------------------------------------------
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS in /proc/self/status")
+
+
+def memory_child(kind: str, entries: int) -> None:
+    """Fill one store with ``entries`` entries and print its RSS growth as JSON."""
+    rng = random.Random(3)
+    now = time.time()
+    gc.collect()
+    before = _rss_bytes()
+    store: Any
+    if kind == "cachetools LRUCache":
+        store = cachetools.LRUCache(entries)
+        for index in range(entries):
+            created = now + index * 1e-6
+            store[f"key:{index:07d}"] = CachedValue(
+                rng.randbytes(100), created, created + 60, created + 90
+            )
+    else:
+        mode = "bytes" if kind.endswith("bytes") else "object"
+        store = MemoryBackend(entries, mode=mode)
+        for index in range(entries):
+            created = now + index * 1e-6
+            value = CachedValue(rng.randbytes(100), created, created + 60, created + 90)
+            store.set_sync(f"key:{index:07d}", value, 90)
+        assert len(store) == entries
+    gc.collect()
+    print(json.dumps({"kind": kind, "rss_growth": _rss_bytes() - before}))
+
+
+def bench_memory(entries: int) -> None:
+    """Run one subprocess per contender and compare their RSS growth."""
+    print(f"\n== memory: RSS growth holding {entries:,} entries with 100-byte payloads ==")
+    kinds = ["cachetools LRUCache", "hitbox object", "hitbox bytes"]
+    growth: dict[str, int] = {}
+    for kind in kinds:
+        out = subprocess.run(
+            [sys.executable, __file__, "--memory-child", kind, "--entries", str(entries)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+        growth[kind] = json.loads(out.strip().splitlines()[-1])["rss_growth"]
+    base = growth["cachetools LRUCache"]
+    for kind, size in growth.items():
+        print(
+            f"  {kind:<22}{size / 1e6:>9.1f} MB  {size / entries:>6.0f} B/entry"
+            f"  {size / base:>5.2f}x cachetools"
+        )
+
+
+def main() -> None:
+    """Parse the command line and run the chosen sections."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sections", nargs="*", default=["eviction", "cost", "memory"])
+    parser.add_argument("--quick", action="store_true", help="smaller traces, fewer rounds")
+    parser.add_argument("--keys", type=int, default=None, help="key space of the traces")
+    parser.add_argument("--length", type=int, default=None, help="requests per trace")
+    parser.add_argument("--entries", type=int, default=1_000_000, help="entries for memory")
+    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.entries)
+        return
+    keys = args.keys or (20_000 if args.quick else 100_000)
+    length = args.length or (300_000 if args.quick else 1_000_000)
+    print(f"python {sys.version.split()[0]}, cachetools {cachetools.__version__}")
+    if "eviction" in args.sections:
+        bench_eviction(keys, length)
+    if "cost" in args.sections:
+        bench_cost(rounds=5 if args.quick else 15)
+    if "memory" in args.sections:
+        bench_memory(args.entries)
+
+
+if __name__ == "__main__":
+    main()
