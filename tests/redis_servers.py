@@ -197,6 +197,8 @@ class RedisClusterServers:
                 "--cluster-replicas", str(replicas), "--cluster-yes",
             )  # fmt: skip
             cluster.wait_until_ok()
+            if replicas:
+                cluster.wait_for_replication()
         except BaseException:
             for node in nodes:
                 node.stop()
@@ -221,6 +223,21 @@ class RedisClusterServers:
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError("cluster did not reach cluster_state:ok")
+            time.sleep(0.1)
+
+    def wait_for_replication(self, timeout: float = 20.0) -> None:
+        """Block until every replica has synced with its master (it can fail over then)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            links = [
+                "master_link_status:up" in info
+                for info in (node.cli("info", "replication") for node in self.nodes)
+                if "role:slave" in info
+            ]
+            if links and all(links):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError("replicas did not sync with their masters")
             time.sleep(0.1)
 
     def master_of_slot(self, slot: int) -> RedisServer:
