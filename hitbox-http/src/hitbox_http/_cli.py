@@ -18,7 +18,26 @@ from hitbox_http._config import HttpPolicy
 from hitbox_http._engine import HttpCache
 from hitbox_http._proxy import CachingProxy
 
-__all__ = ["build_proxy", "parse_listen", "proxy_command"]
+__all__ = ["allow_any_status", "build_proxy", "parse_listen", "proxy_command"]
+
+
+def allow_any_status() -> None:
+    """Let uvicorn send any three-digit status, as a proxy must pass them through.
+
+    uvicorn's HTTP/1.1 servers look reason phrases up in tables covering 100-599 only and
+    fail the response for anything else; an empty reason phrase is valid HTTP/1.1
+    (RFC 9112 §4), so the tables are completed with empty phrases. Nothing else changes.
+    """
+    from uvicorn.protocols.http import h11_impl
+
+    for code in range(100, 1000):
+        h11_impl.STATUS_PHRASES.setdefault(code, b"")
+    try:
+        from uvicorn.protocols.http import httptools_impl
+    except ImportError:  # httptools is optional
+        return
+    for code in range(100, 1000):
+        httptools_impl.STATUS_LINE.setdefault(code, b"HTTP/1.1 %d \r\n" % code)
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -86,6 +105,7 @@ def proxy_command(upstream: str, listen: str, config: str | None, timeout: float
 
     host, port = parse_listen(listen)
     app = build_proxy(upstream, config, timeout=timeout)
+    allow_any_status()
     uvicorn.run(
         app,
         host=host,

@@ -68,11 +68,13 @@ class CachingProxy:
             )
         self.upstream = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self.cache = cache
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(
+                limits=httpx.Limits(max_connections=max_connections)
+            )
+        self._transport = transport
         self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(max_connections=max_connections),
-            follow_redirects=False,
-            transport=transport,
+            timeout=httpx.Timeout(timeout), follow_redirects=False, transport=transport
         )
 
     async def aclose(self) -> None:
@@ -145,7 +147,38 @@ class CachingProxy:
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in response.headers.raw
         ]
-        return Streamed(response.status_code, _clean(Headers(items)), _response_body(response))
+        return Streamed(response.status_code, _clean(Headers(items)), self._response_body(response))
+
+    async def _response_body(self, response: httpx.Response) -> AsyncIterator[bytes]:
+        """The raw (still content-encoded) body; errors mid-body end this response only."""
+        try:
+            async for chunk in response.aiter_raw():
+                yield chunk
+        except httpx.HTTPError as exc:
+            logger.warning("hitbox proxy: upstream body failed: %r", exc)
+            raise
+        finally:
+            await response.aclose()
+            await self._drop_poisoned_connections()
+
+    async def _drop_poisoned_connections(self) -> None:
+        """Close idle pooled connections holding bytes no request asked for.
+
+        An origin whose ``Content-Length`` is shorter than what it sends leaves the rest in
+        the connection's buffer, where the next request on that connection would read it
+        as its response. httpcore only notices such bytes when they arrive after the
+        response; these were read with it, so look for them (h11's ``trailing_data``).
+        """
+        pool = getattr(self._transport, "_pool", None)
+        for connection in list(getattr(pool, "connections", ())):
+            inner = getattr(connection, "_connection", None)
+            state = getattr(inner, "_h11_state", None)
+            if state is None or not connection.is_idle():
+                continue
+            data, closed = state.trailing_data
+            if data or closed:
+                logger.warning("hitbox proxy: dropping a connection with stray bytes from upstream")
+                await connection.aclose()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -168,18 +201,3 @@ async def _request_body(receive: Receive) -> AsyncIterator[bytes]:
             yield chunk
         if not message.get("more_body", False):
             return
-
-
-async def _response_body(response: httpx.Response) -> AsyncIterator[bytes]:
-    """The raw (still content-encoded) body; errors mid-body end this response only."""
-    try:
-        async for chunk in response.aiter_raw():
-            yield chunk
-    except httpx.TimeoutException as exc:
-        logger.warning("hitbox proxy: upstream timed out mid-body: %r", exc)
-        raise
-    except httpx.HTTPError as exc:
-        logger.warning("hitbox proxy: upstream body failed: %r", exc)
-        raise
-    finally:
-        await response.aclose()

@@ -1,0 +1,112 @@
+"""Real servers on loopback for the proxy tests: uvicorn apps and a misbehaving origin."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import uvicorn
+from hitbox_http._cli import allow_any_status
+
+from tests.support import free_port, wait_for_port
+
+
+@contextmanager
+def serve(app: Any, *, port: int | None = None) -> Iterator[str]:
+    """Run ``app`` under uvicorn in a thread; yields its base URL; stops it afterwards."""
+    allow_any_status()  # as `hitbox proxy` does
+    port = port or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="error",
+        lifespan="auto",
+        server_header=False,
+        date_header=False,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+BAD_RESPONSES: dict[str, bytes] = {
+    "/long-length": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\ncache-control: max-age=60\r\n\r\nabc"
+    ),
+    "/short-length": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1 200 OK\r\n\r\n",
+    "/bad-te": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+    "/double-te": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    ),
+    "/status-999": (
+        b"HTTP/1.1 999 Odd\r\nContent-Length: 3\r\ncache-control: max-age=60\r\n\r\nodd"
+    ),
+    "/status-102": (
+        b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal"
+    ),
+    "/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/hop": (
+        b"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
+        b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nok"
+    ),
+}
+
+
+class BadOrigin:
+    """A raw HTTP/1.1 server answering from :data:`BAD_RESPONSES`, keeping connections
+    open as long as the client does (so a poisoned connection would be reused)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.connections = 0
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                path = head.split(b" ", 2)[1].decode()
+                if path.startswith("/slow"):
+                    await asyncio.sleep(3)
+                writer.write(BAD_RESPONSES.get(path.split("?")[0], BAD_RESPONSES["/ok"]))
+                await writer.drain()
+                if path.startswith("/long-length"):
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        started = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._handle, "127.0.0.1", self.port), self._loop
+        )
+        self._server = started.result(timeout=5)
+        wait_for_port(self.port)
+        return f"http://127.0.0.1:{self.port}"
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(timeout=5)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+        self._loop.close()
