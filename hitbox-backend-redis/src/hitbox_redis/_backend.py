@@ -18,7 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self, final
 
-from hitbox import Backend, CachedValue, CorruptEntry, Invalidation
+from hitbox import Backend, CachedValue, CorruptEntry, EnvelopeCodec, Invalidation
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -104,12 +104,9 @@ class RedisBackend(Backend):
         )
         self._needs_discovery = self._is_cluster
         self._discovery_lock = asyncio.Lock()
-        if codec is None:
-            from hitbox.codec import EnvelopeCodec
-
-            key = self.config.signing_key
-            codec = EnvelopeCodec(key.get_secret_value().encode() if key else None)
-        self._codec: Codec = codec
+        self._codec: Codec = (
+            codec if codec is not None else EnvelopeCodec(self.config.signing_key_bytes())
+        )
         self._coalescer: ReadCoalescer[_Result] | None = None
         self._writes: PipelineBatcher | None = None
         if self.config.auto_batch:

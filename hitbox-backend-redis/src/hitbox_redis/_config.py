@@ -66,8 +66,6 @@ class RedisConfig(BackendConfig):
     """Password (``AUTH``)."""
     sentinel_password: SecretStr | None = Field(default=None, repr=False)
     """Password of the Sentinels themselves, if they require one."""
-    signing_key: SecretStr | None = Field(default=None, repr=False)
-    """HMAC-SHA256 key the envelope codec signs entries with (``None``: unsigned)."""
 
     ssl: bool = False
     """Connect over TLS (implied by the ``rediss`` schemes)."""
