@@ -345,3 +345,16 @@ async def test_backend_failures_and_corrupt_entries_fail_open(backend: hitbox.Ba
     assert [r.text for r in responses] == ["hello", "hello"]
     assert posted.status_code == 200
     assert len(origin.calls) == 3
+
+
+async def test_keys_come_from_the_host_and_path_the_app_routes_on(cache: hitbox.Cache) -> None:
+    def by_host(scope: Any, _: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        return 200, [MAX_AGE], (header_of(scope, "host") or "").encode()
+
+    origin = Origin(by_host)
+    async with client(CacheMiddleware(origin, cache=cache)) as http:
+        first = await http.get("/", headers={"host": "a.example"})
+        second = await http.get("/", headers={"host": "b.example"})
+        again = await http.get("/", headers={"host": "A.EXAMPLE"})
+    assert (first.text, second.text, again.text) == ("a.example", "b.example", "a.example")
+    assert len(origin.calls) == 2

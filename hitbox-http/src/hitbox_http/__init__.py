@@ -15,6 +15,7 @@ from hitbox_http._fields import EntityTag, parse_age, parse_entity_tag, parse_va
 from hitbox_http._headers import Headers
 from hitbox_http._middleware import CacheMiddleware
 from hitbox_http._models import Request, Response, StoredResponse
+from hitbox_http._proxy import CachingProxy
 from hitbox_http._routes import (
     KeyPart,
     Predicate,
@@ -30,12 +31,15 @@ from hitbox_http._routes import (
     query_param,
 )
 from hitbox_http._spec import Forward, Hit, HttpCacheSpec, ResponsePlan
+from hitbox_http._transport import AsyncCacheTransport
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncCacheTransport",
     "CacheMiddleware",
     "CacheStatus",
+    "CachingProxy",
     "DEFAULT_HEURISTIC_STATUSES",
     "DEFAULT_UNKEYED_HEADERS",
     "EntityTag",
