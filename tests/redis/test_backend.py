@@ -128,6 +128,19 @@ async def test_same_key_readers_share_one_lookup(
     assert stats["keyspace_hits"] == 4  # four keys looked up, not two hundred
 
 
+async def test_get_many_joins_the_single_gets_of_its_turn(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    backend = make_backend(redis_server.url)
+    keys = [f"joined:{i}" for i in range(6)]
+    await backend.set_many({k: (make_value(k.encode()), 60.0) for k in keys})
+    await reset_stats(backend.client)
+    single, many = await asyncio.gather(backend.get(keys[0]), backend.get_many(keys[1:]))
+    assert single is not None
+    assert [r.data if r else None for r in many] == [k.encode() for k in keys[1:]]
+    assert (await command_calls(backend.client)).get("cmdstat_mget") == 1
+
+
 async def test_without_auto_batch_every_get_is_a_round_trip(
     redis_server: RedisServer, make_backend: MakeBackend
 ) -> None:

@@ -143,6 +143,58 @@ async def test_max_batch_splits_large_turns(store: FakeStore) -> None:
     assert [len(batch) for batch in store.batches] == [4, 4, 2]
 
 
+async def test_get_many_joins_the_reads_of_its_turn(store: FakeStore) -> None:
+    store.data = {f"k{i}": f"v{i}" for i in range(6)}
+    reads = ReadCoalescer(store.fetch)
+    single, many, other = await asyncio.gather(
+        reads.get("k0"), reads.get_many(["k0", "k1", "k2"]), reads.get_many(["k3", "k9"])
+    )
+    assert (single, many, other) == ("v0", ["v0", "v1", "v2"], ["v3", None])
+    assert store.batches == [["k0", "k1", "k2", "k3", "k9"]]
+
+
+async def test_get_many_alone_leads_its_own_batches(store: FakeStore) -> None:
+    store.data = {f"k{i}": str(i) for i in range(5)}
+    reads = ReadCoalescer(store.fetch, max_batch=2)
+    assert await reads.get_many([f"k{i}" for i in range(5)]) == ["0", "1", "2", "3", "4"]
+    assert store.batches == [["k0", "k1"], ["k2", "k3"], ["k4"]]
+
+
+async def test_get_many_shares_keys_in_flight_and_reports_errors(store: FakeStore) -> None:
+    store.data = {"a": "1", "b": "2"}
+    store.gate = asyncio.Event()
+    reads = ReadCoalescer(store.fetch)
+    first = asyncio.create_task(reads.get("a"))
+    await asyncio.sleep(0.01)
+    many = asyncio.create_task(reads.get_many(["a", "b"]))
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    assert await first == "1"
+    assert await asyncio.wait_for(many, 5) == ["1", "2"]
+    assert store.batches == [["a"], ["b"]]
+    store.gate = None
+    store.error = ConnectionError("down")
+    with pytest.raises(ConnectionError):
+        await reads.get_many(["a", "b"])
+
+
+async def test_cancelled_get_many_hands_over_to_its_followers(store: FakeStore) -> None:
+    store.data = {"a": "1", "b": "2"}
+    store.gate = asyncio.Event()
+    reads = ReadCoalescer(store.fetch)
+    many = asyncio.create_task(reads.get_many(["a", "b"]))
+    await asyncio.sleep(0)
+    follower = asyncio.create_task(reads.get("b"))
+    await asyncio.sleep(0.01)
+    many.cancel()
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    assert await asyncio.wait_for(follower, 5) == "2"
+    with pytest.raises(asyncio.CancelledError):
+        await many
+    await reads.aclose()
+
+
 def test_max_batch_must_be_positive(store: FakeStore) -> None:
     with pytest.raises(ValueError, match="max_batch"):
         ReadCoalescer(store.fetch, max_batch=0)

@@ -174,11 +174,18 @@ class RedisBackend(Backend):
     # -- BatchBackend ---------------------------------------------------------------
 
     async def get_many(self, keys: Sequence[str]) -> list[CachedValue | None]:
-        """Entries for ``keys`` in order (MGET; one pipeline of MGETs per slot in cluster)."""
+        """Entries for ``keys`` in order (MGET; one pipeline of MGETs per slot in cluster).
+
+        With auto-batching, a small ``get_many`` joins the reads of the current loop turn.
+        """
         if not keys:
             return []
         distinct = list(dict.fromkeys(keys))
-        by_key = dict(zip(distinct, await self._fetch(distinct), strict=True))
+        if self._coalescer is not None and len(distinct) <= self.config.max_batch_size:
+            fetched = await self._coalescer.get_many(distinct)
+        else:
+            fetched = await self._fetch(distinct)
+        by_key = dict(zip(distinct, fetched, strict=True))
         results: list[CachedValue | None] = []
         for key in keys:
             result = by_key[key]

@@ -20,6 +20,7 @@ read that starts after a write of that key never shares an answer fetched before
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar, final
 
@@ -107,19 +108,61 @@ class ReadCoalescer(Generic[T]):
         if self._rescues:
             await asyncio.gather(*self._rescues, return_exceptions=True)
 
+    async def get_many(self, keys: Sequence[str]) -> list[T]:
+        """Results for distinct ``keys``, fetched together with the other reads of this turn."""
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[T]] = []
+        led: list[_Batch[T]] = []
+        for key in keys:
+            batch = self._inflight.get(key) or self._open
+            if batch is None:
+                batch = self._open = _Batch(key)
+                self._open_size = 1
+                led.append(batch)
+            waiters = batch.waiters.get(key)
+            if waiters is None:
+                waiters = batch.waiters[key] = []
+                self._open_size += 1
+                if self._open_size >= self._max_batch:
+                    self._open = None
+            future: asyncio.Future[T] = loop.create_future()
+            waiters.append(future)
+            futures.append(future)
+        try:
+            if led:
+                await self._yield_turn(led)
+                for batch in led:
+                    with contextlib.suppress(Exception):  # the futures carry the error
+                        await self._send(batch)
+            return [await future for future in futures]
+        except asyncio.CancelledError:
+            for future in futures:
+                future.cancel()
+            raise
+
     async def _lead(self, key: str) -> T:
         batch: _Batch[T] = _Batch(key)
         self._open = batch
         self._open_size = 1
+        await self._yield_turn([batch])
+        return (await self._send(batch))[0]
+
+    async def _yield_turn(self, batches: list[_Batch[T]]) -> None:
+        """Let the other tasks of this turn join ``batches``, then close them."""
         try:
-            await asyncio.sleep(0)  # let the other tasks of this turn join the batch
+            await asyncio.sleep(0)
         except asyncio.CancelledError:
+            for batch in batches:
+                if self._open is batch:
+                    self._open = None
+                self._rescue(batch)
+            raise
+        for batch in batches:
             if self._open is batch:
                 self._open = None
-            self._rescue(batch)
-            raise
-        if self._open is batch:
-            self._open = None
+
+    async def _send(self, batch: _Batch[T]) -> Sequence[T]:
+        """Fetch ``batch`` and hand out its results; fetch errors fail it and propagate."""
         keys = list(batch.waiters)
         inflight = self._inflight
         for k in keys:
@@ -136,7 +179,7 @@ class ReadCoalescer(Generic[T]):
             raise
         self._detach(batch, keys)
         batch.settle(keys, results)
-        return results[0]
+        return results
 
     def _detach(self, batch: _Batch[T], keys: list[str]) -> None:
         inflight = self._inflight
