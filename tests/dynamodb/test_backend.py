@@ -3,6 +3,7 @@ compression, corrupt items, locks and table handling."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from typing import Any
@@ -11,6 +12,7 @@ import hitbox
 import pytest
 from hitbox.testing import make_value
 from hitbox_dynamodb import DYNAMODB_MAX_ITEM_SIZE, DynamoDBBackend
+from hitbox_dynamodb import _backend as backend_module
 from hitbox_dynamodb._items import data_pk, lock_pk
 
 from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock, unique_key
@@ -268,6 +270,41 @@ async def test_create_table_true_creates_on_first_use(make_backend: Any, raw_cli
     assert (await backend.get("k")) is not None
     ttl = await raw_client.describe_time_to_live(TableName=table)
     assert ttl["TimeToLiveDescription"]["AttributeName"] == "expires_at"
+
+
+async def test_opening_survives_callers_cut_off_by_timeouts(
+    make_backend: Any, raw_client: Any
+) -> None:
+    table = f"slow-{unique_key('t').replace(':', '-')}"
+    backend = make_backend(table=table, create_table=True)
+    # The core cancels backend calls after backend_timeout; creating a table takes longer.
+    for _ in range(3):
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(backend.get("k"), 0.001)
+    results = await asyncio.gather(*(backend.get(f"k{i}") for i in range(10)))
+    assert results == [None] * 10
+    description = await raw_client.describe_table(TableName=table)
+    assert description["Table"]["TableStatus"] == "ACTIVE"
+
+
+async def test_a_failed_opening_is_retried_by_the_next_call(
+    backend: DynamoDBBackend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = backend_module.open_client
+    attempts = 0
+
+    def flaky_open(config: Any) -> Any:
+        nonlocal attempts
+        attempts += 1
+        if attempts == 1:
+            raise OSError("credentials endpoint unreachable")
+        return real(config)
+
+    monkeypatch.setattr(backend_module, "open_client", flaky_open)
+    with pytest.raises(OSError, match="unreachable"):
+        await backend.get("k")
+    assert await backend.get("k") is None
+    assert attempts == 2
 
 
 async def test_aclose_closes_and_a_later_call_reopens(backend: DynamoDBBackend) -> None:

@@ -106,7 +106,7 @@ class DynamoDBBackend(hitbox.Backend):
         """How batch retries wait between attempts (replaced in tests)."""
         self._client: Any = None
         self._stack: AsyncExitStack | None = None
-        self._client_lock = asyncio.Lock()
+        self._opening: asyncio.Future[Any] | None = None
         self.oversized_skipped = 0
         """How many values were too large to cache since the backend was created."""
 
@@ -132,10 +132,14 @@ class DynamoDBBackend(hitbox.Backend):
         client = self._client
         if client is not None:
             return client
-        async with self._client_lock:
-            if self._client is None:
-                self._client = await self._open_client()
-            return self._client
+        opening = self._opening
+        if opening is None or (opening.done() and _failed(opening)):
+            opening = self._opening = asyncio.ensure_future(self._open_client())
+            opening.add_done_callback(_failed)
+        # Shielded: the core cancels slow backend calls (backend_timeout), but opening the
+        # client (and creating the table) must finish for the calls that follow; callers
+        # cut off meanwhile fail open.
+        return await asyncio.shield(opening)
 
     async def _open_client(self) -> Any:
         stack = AsyncExitStack()
@@ -148,15 +152,18 @@ class DynamoDBBackend(hitbox.Backend):
         except BaseException:
             await stack.aclose()
             raise
-        self._stack = stack
+        self._client, self._stack = client, stack
         return client
 
     async def aclose(self) -> None:
         """Close the client and its connection pool. Idempotent; a later call reopens."""
-        async with self._client_lock:
-            stack, self._stack, self._client = self._stack, None, None
-            if stack is not None:
-                await stack.aclose()
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            opening.cancel()
+            await asyncio.gather(opening, return_exceptions=True)
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
 
     async def _call(self, operation: str, **kwargs: Any) -> Any:
         client = await self._get_client()
@@ -308,6 +315,11 @@ class DynamoDBBackend(hitbox.Backend):
         """True if the table answers a read; a missing table raises :class:`hitbox.BackendError`."""
         await self._call("get_item", TableName=self._table, Key={PK: {"S": "hitbox:ping"}})
         return True
+
+
+def _failed(future: asyncio.Future[Any]) -> bool:
+    """Whether ``future`` ended in failure; also marks its exception as retrieved."""
+    return future.cancelled() or future.exception() is not None
 
 
 @functools.cache
