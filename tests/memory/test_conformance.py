@@ -1,33 +1,39 @@
-"""The conformance kit against the memory backend, in both storage modes."""
+"""The conformance kit against the memory backend: both modes, both policies, locked reads."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import hitbox_memory._store as store_module
 import pytest
 from hitbox.testing import BackendConformance
 from hitbox_memory import MemoryBackend
 
-
-class FakeClock:
-    """A clock the tests move by hand (unix seconds)."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
+from tests.memory.conftest import FakeClock
 
 
 class TestMemoryConformance(BackendConformance):
-    """Every backend behaviour, both modes, with a fake clock so expiry tests run instantly."""
+    """Every backend behaviour, with a fake clock so expiry tests run instantly."""
 
-    @pytest.fixture(params=["object", "bytes"])
-    async def backend(self, request: pytest.FixtureRequest) -> AsyncIterator[MemoryBackend]:
+    @pytest.fixture(
+        params=[
+            ("object", "tinylfu", True),
+            ("bytes", "tinylfu", True),
+            ("object", "lru", True),
+            ("object", "tinylfu", False),
+        ],
+        ids=["object-tinylfu", "bytes-tinylfu", "object-lru", "object-tinylfu-locked-reads"],
+    )
+    async def backend(
+        self, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    ) -> AsyncIterator[MemoryBackend]:
+        mode, policy, lock_free = request.param
+        # The last variant is what a free-threaded Python gets: every read takes the lock.
+        monkeypatch.setattr(store_module, "_GIL_ENABLED", lock_free)
         self.clock = FakeClock()
-        backend = MemoryBackend(max_entries=1000, mode=request.param, clock=self.clock)
+        backend = MemoryBackend(max_entries=1000, mode=mode, policy=policy, clock=self.clock)
         yield backend
         await backend.aclose()
 
     async def advance_time(self, seconds: float) -> None:
-        self.clock.now += seconds
+        self.clock.advance(seconds)

@@ -35,7 +35,9 @@ class MemoryBackend(BoundedStore, Backend):
     ``mode="object"`` (the default) keeps each :class:`CachedValue` as given, decoded
     ``value`` included, so a hit runs no codec. ``mode="bytes"`` keeps the envelope bytes
     of :class:`hitbox.codec.EnvelopeCodec` (signed if ``signing_key`` is set), like a
-    remote backend. ``weigher`` defaults to the stored payload's size in bytes.
+    remote backend. ``weigher(key, value)`` says what an entry counts against
+    ``max_bytes``; by default the size of what is stored (the payload in object mode, the
+    envelope in bytes mode).
     ``clock`` returns unix seconds (``time.time`` by default; tests inject their own).
 
     Besides the async :class:`hitbox.Backend` API it offers ``get_sync``, ``set_sync`` and
@@ -74,6 +76,7 @@ class MemoryBackend(BoundedStore, Backend):
             )
         self._codec = codec or (None if self.stores_objects else EnvelopeCodec(signing_key))
         self._weigher = weigher
+        self._weighs = config.max_bytes is not None
         self._locks: dict[str, tuple[str, float]] = {}
         self._lock_grants = 0
 
@@ -95,6 +98,11 @@ class MemoryBackend(BoundedStore, Backend):
     def config(self) -> MemoryConfig:
         """The validated settings of this backend."""
         return self._config
+
+    @property
+    def codec(self) -> EnvelopeCodec | None:
+        """The envelope codec of bytes mode; ``None`` in object mode."""
+        return self._codec
 
     # -- sync API (any thread) --------------------------------------------------------
 
@@ -139,12 +147,16 @@ class MemoryBackend(BoundedStore, Backend):
 
         A ``ttl`` of zero or less, or an entry heavier than ``max_bytes``, removes the key.
         """
+        # Weights are only kept under a byte bound: an int above 256 is an object of its
+        # own, which would cost every entry 32 bytes for a number nobody reads.
         if self._codec is None:
             stored: Any = value
-            weight = len(value.data) if self._weigher is None else self._weigher(key, value)
+            weight = len(value.data) if self._weighs else 0
         else:
             stored = self._codec.encode(value)
-            weight = len(stored) if self._weigher is None else self._weigher(key, value)
+            weight = len(stored) if self._weighs else 0
+        if self._weigher is not None:
+            weight = self._weigher(key, value)
         # acquire/release rather than ``with``: a context manager costs twice as much.
         mutex = self.mutex
         mutex.acquire()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self
+import re
+from typing import Any, ClassVar, Final, Literal, Self
 
 from hitbox import BackendConfig, ConfigError
-from pydantic import Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-__all__ = ["MemoryConfig", "Mode", "PolicyName"]
+__all__ = ["MemoryConfig", "Mode", "PolicyName", "parse_size"]
 
 PolicyName = Literal["tinylfu", "lru"]
 """Eviction policies: ``tinylfu`` (W-TinyLFU, the default) or plain ``lru``."""
@@ -15,12 +16,36 @@ PolicyName = Literal["tinylfu", "lru"]
 Mode = Literal["object", "bytes"]
 """Storage modes: ``object`` keeps :class:`hitbox.CachedValue` as is; ``bytes`` encodes it."""
 
+_UNITS: Final = {
+    "": 1,
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+}
+_SIZE: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$", re.IGNORECASE)
+_UNBOUNDED: Final = frozenset({"", "none", "null"})
+
+
+def parse_size(text: str) -> int:
+    """``"64MiB"`` -> 67108864; plain digits are bytes. Raises ValueError on anything else."""
+    match = _SIZE.match(text)
+    unit = match.group(2).lower() if match else None
+    if match is None or unit not in _UNITS:
+        raise ValueError(f"expected a byte size like 1048576, 512KiB, 64MB or 1GiB, got {text!r}")
+    return int(float(match.group(1)) * _UNITS[unit])
+
 
 class MemoryConfig(BackendConfig):
     """Settings of :class:`hitbox_memory.MemoryBackend`.
 
     At least one bound is required: ``max_entries`` (entry count) and/or ``max_bytes``
-    (sum of entry weights; by default an entry weighs its payload size in bytes).
+    (sum of entry weights; by default an entry weighs its payload size in bytes). In a URL,
+    ``max_bytes`` takes units (``64MiB``) and ``none`` lifts a bound
+    (``memory://?max_entries=none&max_bytes=1GiB``).
     """
 
     schemes: ClassVar[tuple[str, ...]] = ("memory",)
@@ -34,6 +59,16 @@ class MemoryConfig(BackendConfig):
     mode: Mode = "object"
     """Storage mode."""
 
+    @field_validator("max_entries", "max_bytes", mode="before")
+    @classmethod
+    def _parse_bound(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, str):
+            if value.strip().lower() in _UNBOUNDED:
+                return None
+            if info.field_name == "max_bytes":
+                return parse_size(value)
+        return value
+
     @model_validator(mode="after")
     def _require_a_bound(self) -> Self:
         if self.max_entries is None and self.max_bytes is None:
@@ -46,7 +81,7 @@ class MemoryConfig(BackendConfig):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise config_error(exc, data) from None
+            raise _config_error(exc, data) from None
 
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> Self:
@@ -54,14 +89,15 @@ class MemoryConfig(BackendConfig):
         return cls.model_validate_config({**cls.url_fields(url), **overrides})
 
 
-def config_error(exc: ValidationError, data: dict[str, Any]) -> ConfigError:
-    """Turn pydantic's error into a one-line :class:`ConfigError` naming field and value."""
+def _config_error(exc: ValidationError, data: dict[str, Any]) -> ConfigError:
+    """Turn pydantic's first error into a one-line :class:`ConfigError` (field and value)."""
     first = exc.errors()[0]
     loc = [str(part) for part in first.get("loc", ())]
-    field = ".".join(loc) if loc else "max_entries"
-    value = first.get("input") if loc else data.get("max_entries")
-    return ConfigError(
-        f"invalid memory backend setting {field}={value!r}: {first.get('msg', exc)}",
-        field=field,
-        value=value,
-    )
+    if loc:
+        field, value = ".".join(loc), first.get("input")
+    else:  # a model-level rule: both bounds missing
+        field, value = "max_entries", data.get("max_entries")
+    message = str(first.get("msg", exc)).removeprefix("Value error, ")
+    if first.get("type") == "extra_forbidden":
+        message = "unknown setting for the memory backend"
+    return ConfigError(f"memory backend: {field}={value!r}: {message}", field=field, value=value)

@@ -335,7 +335,7 @@ class BoundedStore:
 
     @property
     def weight(self) -> int:
-        """Sum of the weights of the entries held (payload bytes by default)."""
+        """Sum of the weights of the entries held (0 without ``max_bytes`` or a weigher)."""
         return self._weight
 
     def segment_sizes(self) -> tuple[int, int, int]:
