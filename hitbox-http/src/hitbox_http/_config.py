@@ -14,7 +14,12 @@ from typing import Any, final
 import hitbox
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-__all__ = ["DEFAULT_HEURISTIC_STATUSES", "DEFAULT_UNKEYED_HEADERS", "HttpPolicy"]
+__all__ = [
+    "DEFAULT_HEURISTIC_STATUSES",
+    "DEFAULT_UNKEYED_HEADERS",
+    "METHOD_OVERRIDE_HEADERS",
+    "HttpPolicy",
+]
 
 DEFAULT_HEURISTIC_STATUSES = frozenset({200, 203, 204, 300, 301, 308})
 """Statuses that get heuristic freshness when the origin gives none.
@@ -37,7 +42,9 @@ DEFAULT_UNKEYED_HEADERS = (
 them. They are treated as if every response varied on them, so a request carrying an
 attacker's value can only ever receive the response to that same value."""
 
-_BYPASS_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
+METHOD_OVERRIDE_HEADERS = ("x-http-method-override", "x-http-method", "x-method-override")
+"""Request fields that make the cache step aside: with them an application may act on
+another method than the one the cache sees."""
 _TOKEN = re.compile(r"[A-Za-z*][A-Za-z0-9!#$%&'*+\-.^_`|~:/]*")
 
 
@@ -119,7 +126,7 @@ class HttpPolicy(BaseModel):
     @property
     def bypass_headers(self) -> tuple[str, ...]:
         """Request fields that make the cache step aside (method overrides)."""
-        return _BYPASS_HEADERS
+        return METHOD_OVERRIDE_HEADERS
 
     @classmethod
     def validated(cls, data: Any) -> HttpPolicy:

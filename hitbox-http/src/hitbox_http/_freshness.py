@@ -190,6 +190,10 @@ class Assessment:
     corrected_initial_age: float
     stale_forbidden: bool
     """Whether directives forbid serving the response stale (RFC 9111 §4.2.4)."""
+    reuse_headers: Headers
+    """The stored fields as sent on reuse without validation, before Age and
+    Cache-Status: no ``Age`` (it is replaced) and no qualified ``no-cache`` fields
+    (§5.2.2.4: they may only be reused after successful validation)."""
 
     def current_age(self, stored: StoredResponse, now: float) -> float:
         """RFC 9111 §4.2.3: ``current_age = corrected_initial_age + resident_time`` with
@@ -225,8 +229,14 @@ def assess(stored: StoredResponse, policy: HttpPolicy) -> Assessment:
         or directives.must_revalidate
         or (policy.shared and (directives.proxy_revalidate or directives.s_maxage is not None))
     )
+    reuse_headers = stored.headers.without("age", *directives.no_cache_fields)
+    reuse_headers.raw()  # encode once; every reuse extends this encoding
     assessment = Assessment(
-        directives, lifetime, max(apparent_age, corrected_age_value), stale_forbidden
+        directives,
+        lifetime,
+        max(apparent_age, corrected_age_value),
+        stale_forbidden,
+        reuse_headers,
     )
     stored.memo["assessment"] = (policy, assessment)
     return assessment

@@ -25,18 +25,24 @@ class Headers:
         headers.set("Age", "3").get("age")  # a new Headers; the original is unchanged
     """
 
-    __slots__ = ("_items",)
+    __slots__ = ("_items", "_names", "_raw")
 
     _items: tuple[tuple[str, str], ...]
+    _names: frozenset[str] | None
+    _raw: list[tuple[bytes, bytes]] | None
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = tuple((name.lower(), value) for name, value in items)
+        self._names = None
+        self._raw = None
 
     @classmethod
     def _trusted(cls, items: tuple[tuple[str, str], ...]) -> Headers:
         # Skips lower-casing: callers pass names that are already lower-case.
         headers = cls.__new__(cls)
         headers._items = items
+        headers._names = None
+        headers._raw = None
         return headers
 
     @classmethod
@@ -47,8 +53,22 @@ class Headers:
         )
 
     def raw(self) -> list[tuple[bytes, bytes]]:
-        """The fields as ASGI-style byte pairs."""
-        return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in self._items]
+        """The fields as ASGI-style byte pairs (a new list; encoded once per object)."""
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = [
+                (name.encode("latin-1"), value.encode("latin-1")) for name, value in self._items
+            ]
+        return list(raw)
+
+    def extended(self, items: tuple[tuple[str, str], ...]) -> Headers:
+        """A copy with lower-cased ``items`` appended; reuses this object's encoding."""
+        headers = Headers._trusted(self._items + items)
+        if self._raw is not None:
+            headers._raw = self._raw + [
+                (name.encode("latin-1"), value.encode("latin-1")) for name, value in items
+            ]
+        return headers
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -57,6 +77,8 @@ class Headers:
     def get(self, name: str, default: str | None = None) -> str | None:
         """The first value of field ``name`` (case-insensitive), or ``default``."""
         name = name.lower()
+        if name not in self.names():
+            return default
         for key, value in self._items:
             if key == name:
                 return value
@@ -65,6 +87,8 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Every value of field ``name``, one per field line, in order."""
         name = name.lower()
+        if name not in self.names():
+            return []
         return [value for key, value in self._items if key == name]
 
     def get_list(self, name: str) -> list[str]:
@@ -78,10 +102,7 @@ class Headers:
         return members
 
     def __contains__(self, name: object) -> bool:
-        if not isinstance(name, str):
-            return False
-        name = name.lower()
-        return any(key == name for key, _ in self._items)
+        return isinstance(name, str) and name.lower() in self.names()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         return iter(self._items)
@@ -100,9 +121,12 @@ class Headers:
     def __repr__(self) -> str:
         return f"Headers({list(self._items)!r})"
 
-    def names(self) -> set[str]:
-        """The distinct field names present."""
-        return {key for key, _ in self._items}
+    def names(self) -> frozenset[str]:
+        """The distinct field names present (computed once)."""
+        names = self._names
+        if names is None:
+            names = self._names = frozenset(key for key, _ in self._items)
+        return names
 
     def set(self, name: str, value: str) -> Headers:
         """A copy where field ``name`` has exactly one line, ``value``, at the end."""

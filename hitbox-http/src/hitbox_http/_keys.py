@@ -8,6 +8,7 @@ method is implied by the ``http:`` prefix.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from typing import Final
@@ -30,6 +31,7 @@ _UNORDERED_CASELESS: Final = frozenset({"accept-encoding", "accept-charset", "te
 _CASELESS: Final = frozenset({"accept", "accept-language", "origin"})
 
 
+@functools.lru_cache(maxsize=4096)
 def origin_of(url: str) -> tuple[str, str, int | None]:
     """``(scheme, host, port)`` of an absolute URI, normalised (RFC 9110 §4.3.1)."""
     parts = urlsplit(url)
@@ -41,6 +43,7 @@ def origin_of(url: str) -> tuple[str, str, int | None]:
     return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
 
+@functools.lru_cache(maxsize=4096)
 def normalize_url(url: str) -> str:
     """The target URI as keyed: lower-case scheme and host, no default port, no fragment.
 
@@ -77,10 +80,9 @@ def primary_key(
     Keys longer than ``max_length`` are replaced by their SHA-256 digest.
     """
     key = "http:" + normalize_url(url)
+    present = headers.names()
     extra = [
-        name + "=" + "\n".join(values)
-        for name in unkeyed_headers
-        if (values := headers.get_all(name))
+        name + "=" + "\n".join(headers.get_all(name)) for name in unkeyed_headers if name in present
     ]
     if extra:
         # "#" never survives normalize_url (it starts a fragment), so this is unambiguous.

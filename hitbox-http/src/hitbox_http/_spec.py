@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Final, final
 
 from hitbox_http._cache_status import CacheStatus, Forwarded
-from hitbox_http._config import HttpPolicy
+from hitbox_http._config import METHOD_OVERRIDE_HEADERS, HttpPolicy
 from hitbox_http._dates import format_http_date
 from hitbox_http._directives import RequestDirectives
 from hitbox_http._freshness import assess
@@ -38,7 +38,11 @@ from hitbox_http._validation import (
 
 __all__ = ["Forward", "Hit", "HttpCacheSpec", "ResponsePlan"]
 
-_RANGE_OR_SELECTION: Final = ("range", "if-range", "if-match", "if-unmodified-since")
+# Range requests and representation-selecting preconditions are forwarded as they are;
+# method overrides would make the application see another method than the cache does.
+_BYPASS: Final = frozenset(
+    ("range", "if-range", "if-match", "if-unmodified-since", *METHOD_OVERRIDE_HEADERS)
+)
 _SERVER_ERRORS: Final = frozenset({500, 502, 503, 504})
 
 
@@ -136,7 +140,7 @@ class HttpCacheSpec:
 
     def matches(self, stored: StoredResponse, request: Request) -> bool:
         """RFC 9111 §4: same target URI and same selecting header fields (§4.1)."""
-        if normalize_url(stored.url) != normalize_url(request.url):
+        if stored.url != normalize_url(request.url):
             return False
         names = tuple(name for name, _ in stored.vary)
         if "*" in names:
@@ -163,17 +167,13 @@ class HttpCacheSpec:
             # associated with the stored response allows it to be used for the presented
             # request".
             return Forward(request, request, "method")
-        if any(name in request.headers for name in self.policy.bypass_headers) or any(
-            name in request.headers for name in _RANGE_OR_SELECTION
-        ):
+        if not _BYPASS.isdisjoint(request.headers.names()):
             return Forward(request, request, "bypass")
         directives = self.request_directives(request)
         may_store = method == "GET" and not directives.no_store
-        candidates = sorted(
-            (response for response in stored if self.matches(response, request)),
-            key=lambda response: response.response_time,
-            reverse=True,
-        )
+        candidates = [response for response in stored if self.matches(response, request)]
+        if len(candidates) > 1:
+            candidates.sort(key=lambda response: response.response_time, reverse=True)
         if not candidates:
             if directives.only_if_cached:
                 return self._gateway_timeout(request)
@@ -282,21 +282,21 @@ class HttpCacheSpec:
         validated: bool = False,
     ) -> Response:
         """``stored`` as sent to the client: Age, Cache-Status, HEAD and 304 handled."""
-        headers = stored.headers
-        if not validated:
+        if status is None:
+            status = self._status(hit=True, ttl=lifetime - age, detail=detail)
+        if validated:
+            headers = status.apply(stored.headers)
+        else:
             # RFC 9111 §4: "When a stored response is used to satisfy a request without
             # validation, a cache MUST generate an Age header field ..., replacing any
             # present in the response with a value equal to the stored response's
             # current_age".
-            headers = headers.set("age", str(int(age)))
-            # §5.2.2.4: qualified no-cache — the listed fields may only be reused after
-            # successful validation.
-            no_cache_fields = assess(stored, self.policy).directives.no_cache_fields
-            if no_cache_fields:
-                headers = headers.without(*no_cache_fields)
-        if status is None:
-            status = self._status(hit=True, ttl=lifetime - age, detail=detail)
-        headers = status.apply(headers)
+            base = assess(stored, self.policy).reuse_headers
+            age_field = ("age", str(int(age)))
+            if "cache-status" in base.names():
+                headers = status.apply(base.extended((age_field,)))
+            else:
+                headers = base.extended((age_field, ("cache-status", str(status))))
         if client_condition_met(request, stored.headers, stored.response_time):
             return Response(304, not_modified_headers(headers))
         return Response(stored.status, headers, b"" if request.method == "HEAD" else stored.body)
