@@ -307,6 +307,26 @@ async def test_a_failed_opening_is_retried_by_the_next_call(
     assert attempts == 2
 
 
+# A client left open by a finished loop cannot be closed from the next one; aiohttp says so.
+@pytest.mark.filterwarnings("ignore:Unclosed:ResourceWarning")
+def test_one_backend_serves_successive_event_loops(moto_endpoint: str) -> None:
+    """A Lambda handler calling asyncio.run per invocation, with a module-level backend."""
+    backend = DynamoDBBackend(table=TABLE, endpoint_url=moto_endpoint, region=REGION, **PATIENT)
+    key = unique_key()
+
+    async def invocation(data: bytes, close: bool) -> bytes | None:
+        await backend.set(key, make_value(data), 60)
+        stored = await backend.get(key)
+        if close:
+            await backend.aclose()
+        return stored.data if stored else None
+
+    assert asyncio.run(invocation(b"first", close=False)) == b"first"
+    assert asyncio.run(invocation(b"second", close=False)) == b"second"
+    assert asyncio.run(invocation(b"third", close=True)) == b"third"
+    assert asyncio.run(invocation(b"fourth", close=True)) == b"fourth"
+
+
 async def test_aclose_closes_and_a_later_call_reopens(backend: DynamoDBBackend) -> None:
     assert await backend.ping()
     client = backend._client

@@ -107,6 +107,7 @@ class DynamoDBBackend(hitbox.Backend):
         self._client: Any = None
         self._stack: AsyncExitStack | None = None
         self._opening: asyncio.Future[Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.oversized_skipped = 0
         """How many values were too large to cache since the backend was created."""
 
@@ -129,9 +130,11 @@ class DynamoDBBackend(hitbox.Backend):
     # -- client lifecycle ------------------------------------------------------------
 
     async def _get_client(self) -> Any:
-        client = self._client
-        if client is not None:
-            return client
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            self._forget_other_loop(loop)
+        elif self._client is not None:
+            return self._client
         opening = self._opening
         if opening is None or (opening.done() and _failed(opening)):
             opening = self._opening = asyncio.ensure_future(self._open_client())
@@ -140,6 +143,17 @@ class DynamoDBBackend(hitbox.Backend):
         # client (and creating the table) must finish for the calls that follow; callers
         # cut off meanwhile fail open.
         return await asyncio.shield(opening)
+
+    def _forget_other_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Drop a client opened on another event loop, e.g. by an earlier ``asyncio.run``.
+
+        Serverless handlers often run one event loop per invocation; the old client's
+        connections belong to its loop and can be neither used nor closed from this one.
+        """
+        if self._client is not None or self._opening is not None:
+            logger.debug("event loop changed; opening a new DynamoDB client")
+        self._client = self._stack = self._opening = None
+        self._loop = loop
 
     async def _open_client(self) -> Any:
         stack = AsyncExitStack()
@@ -157,6 +171,9 @@ class DynamoDBBackend(hitbox.Backend):
 
     async def aclose(self) -> None:
         """Close the client and its connection pool. Idempotent; a later call reopens."""
+        if self._loop is not asyncio.get_running_loop():
+            self._forget_other_loop(asyncio.get_running_loop())
+            return
         opening, self._opening = self._opening, None
         if opening is not None and not opening.done():
             opening.cancel()
