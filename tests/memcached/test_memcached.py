@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -186,3 +187,19 @@ async def test_ping_and_server_stats(memcached_servers: list[MemcachedServer]) -
     assert set(stats) == {s.address for s in memcached_servers}
     assert all("curr_items" in s for s in stats.values())
     await backend.aclose()
+
+
+def test_backend_reconnects_in_a_new_event_loop(memcached_servers: list[MemcachedServer]) -> None:
+    backend = MemcachedBackend([memcached_servers[0].address])
+    key = f"loops:{uuid.uuid4().hex}"
+
+    async def write() -> None:
+        await backend.set(key, make_value(b"first loop"), 60)
+
+    async def read() -> bytes | None:
+        stored = await backend.get(key)
+        return None if stored is None else stored.data
+
+    asyncio.run(write())
+    assert asyncio.run(read()) == b"first loop"
+    asyncio.run(backend.aclose())

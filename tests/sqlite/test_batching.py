@@ -98,3 +98,22 @@ async def test_concurrent_writes_share_transactions(
     assert len(transactions) < 20  # not one transaction (and commit) per call
     assert len([v for v in await backend.get_many([f"k{n}" for n in range(200)]) if v]) == 200
     await backend.aclose()
+
+
+@pytest.mark.timeout(30)
+def test_backend_survives_event_loop_changes(db_path: str) -> None:
+    backend = SQLiteBackend(db_path)
+
+    async def write_then_abandon() -> None:
+        await backend.set("k", make_value(b"first loop"), 60)
+        # A read left pending when this loop ends must not wedge the next loop.
+        asyncio.get_running_loop().create_task(backend.get("k"))
+
+    async def read() -> bytes | None:
+        stored = await asyncio.wait_for(backend.get("k"), timeout=5)
+        return None if stored is None else stored.data
+
+    asyncio.run(write_then_abandon())
+    assert asyncio.run(read()) == b"first loop"
+    assert asyncio.run(read()) == b"first loop"
+    asyncio.run(backend.aclose())

@@ -62,8 +62,8 @@ class MemcachedBackend(Backend):
     :class:`hitbox.BatchBackend`, :class:`hitbox.LockingBackend` and
     :class:`hitbox.Healthcheck`.
 
-    The client connects on first use, inside the running event loop; use one backend per
-    event loop.
+    The client connects on first use, inside the running event loop; used from another
+    event loop later, the backend connects afresh there.
     """
 
     def __init__(
@@ -97,6 +97,7 @@ class MemcachedBackend(Backend):
         self._prefix = key_prefix
         self._on_oversized = on_oversized
         self._client: emcache.Client | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._connecting: asyncio.Future[emcache.Client] | None = None
         self._closed = False
         self.oversized_skipped = 0
@@ -131,10 +132,17 @@ class MemcachedBackend(Backend):
 
     async def _get_client(self) -> emcache.Client:
         client = self._client
-        if client is not None:
+        loop = asyncio.get_running_loop()
+        if client is not None and loop is self._loop:
             return client
         if self._closed:
             raise RuntimeError(f"{self!r} is closed")
+        if loop is not self._loop:
+            # emcache's connections belong to the loop that made them; a new loop (another
+            # asyncio.run) gets a new client. The old loop's sockets went with that loop.
+            self._loop = loop
+            self._client = None
+            self._connecting = None
         if self._connecting is None:
             self._connecting = asyncio.ensure_future(self._create_client())
         connecting = self._connecting
@@ -235,12 +243,14 @@ class MemcachedBackend(Backend):
             return
         self._closed = True
         client, self._client = self._client, None
-        if client is None and self._connecting is not None:
+        connecting, self._connecting = self._connecting, None
+        if self._loop is not asyncio.get_running_loop():
+            return  # the client's event loop is gone, and its sockets with it
+        if client is None and connecting is not None:
             try:
-                client = await self._connecting
+                client = await connecting
             except Exception:
                 client = None
-            self._client = None
         if client is not None and not client.closed:
             await client.close()
 

@@ -47,10 +47,18 @@ class Batcher(Generic[T, R]):
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._in_flight = 0
         self._scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def submit(self, item: T) -> R:
         """Queue ``item`` for the next batch and wait for its result."""
         loop = asyncio.get_running_loop()
+        if loop is not self._loop:
+            # A new event loop (asyncio.run called again): whatever the old one left
+            # scheduled or in flight will never be delivered here, so start afresh.
+            self._loop = loop
+            self._pending = []
+            self._in_flight = 0
+            self._scheduled = False
         future: asyncio.Future[R] = loop.create_future()
         self._pending.append((item, future))
         if not self._scheduled:
@@ -89,6 +97,8 @@ class Batcher(Generic[T, R]):
         batch: list[tuple[T, asyncio.Future[R]]],
         job: ThreadFuture[Sequence[R | BaseException]],
     ) -> None:
+        if loop is not self._loop:
+            return  # a job of an event loop this batcher has left behind
         self._in_flight -= 1
         error = job.exception()
         if error is not None:
