@@ -17,6 +17,8 @@ from hitbox_dynamodb._items import data_pk, lock_pk
 
 from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock, unique_key
 
+pytestmark = pytest.mark.services  # moto / dynalite servers started by the fixtures
+
 
 async def raw_item(client: Any, pk: str) -> dict[str, Any] | None:
     response = await client.get_item(TableName=TABLE, Key={"pk": {"S": pk}}, ConsistentRead=True)

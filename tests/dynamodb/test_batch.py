@@ -20,6 +20,8 @@ from hitbox_dynamodb._items import data_pk
 
 from tests.dynamodb.conftest import TABLE, FakeClock, unique_key
 
+pytestmark = pytest.mark.services  # moto / dynalite servers started by the fixtures
+
 
 class Interceptor:
     """Wraps one client method: records each request's size, may hold part of it back."""

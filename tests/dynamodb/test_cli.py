@@ -15,6 +15,8 @@ from hitbox_dynamodb import DynamoDBBackend, DynamoDBConfig, plugin
 from tests.dynamodb.conftest import PATIENT, REGION
 from tests.support import free_port
 
+pytestmark = pytest.mark.services  # moto / dynalite servers started by the fixtures
+
 
 def new_table() -> str:
     return f"cli-{uuid.uuid4().hex[:12]}"

@@ -16,6 +16,8 @@ from hitbox_dynamodb import DYNAMODB_MAX_ITEM_SIZE, DynamoDBBackend
 
 from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock
 
+pytestmark = pytest.mark.services  # moto / dynalite servers started by the fixtures
+
 
 class _DynamoDBConformance(BackendConformance):
     max_value_size: ClassVar[int] = DYNAMODB_MAX_ITEM_SIZE
@@ -45,7 +47,6 @@ class TestMotoConformance(_DynamoDBConformance):
         await backend.aclose()
 
 
-@pytest.mark.services
 class TestDynaliteConformance(_DynamoDBConformance):
     """dynalite (Node.js, LevelDB in memory), which has no TTL API."""
 

@@ -181,6 +181,7 @@ async def test_cache_fails_open_on_a_throttled_table(throttled: FakeEndpoint) ->
     assert throttled.requests  # the backend was really asked, and failed
 
 
+@pytest.mark.services
 async def test_cache_from_url_uses_the_plugin_end_to_end(moto_endpoint: str) -> None:
     url = f"dynamodb://{TABLE}?region={REGION}&endpoint_url={moto_endpoint}&read_timeout=30"
     calls = 0
