@@ -358,3 +358,16 @@ async def test_keys_come_from_the_host_and_path_the_app_routes_on(cache: hitbox.
         again = await http.get("/", headers={"host": "A.EXAMPLE"})
     assert (first.text, second.text, again.text) == ("a.example", "b.example", "a.example")
     assert len(origin.calls) == 2
+
+
+@pytest.mark.parametrize("host", [b"[bad", b"a b", b"x:99999", b"x/y", b"x#", b"x?y", b"u@x"])
+async def test_malformed_host_passes_through_uncached(cache: hitbox.Cache, host: bytes) -> None:
+    origin = Origin(fixed(200, MAX_AGE))
+    app = CacheMiddleware(origin, cache=cache)
+    for _ in range(2):
+        raw = RawExchange()
+        await app(RawExchange.scope("/", headers=[(b"host", host)]), raw.receive, raw.send)
+        start = raw.messages[0]
+        assert start["status"] == 200
+        assert (b"cache-status", b"hitbox; fwd=bypass; detail=invalid-host") in start["headers"]
+    assert len(origin.calls) == 2

@@ -231,3 +231,16 @@ def test_hitbox_proxy_bad_input_is_one_line_and_exit_2(args: list[str], message:
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+async def test_proxy_rejects_a_malformed_host(proxy: str) -> None:
+    import asyncio
+
+    host, port = proxy.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET / HTTP/1.1\r\nHost: [bad\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"cache-status: hitbox; detail=invalid-host" in answer.lower()

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import hitbox
 
-from hitbox_http._asgi import ASGIApp, Message, Receive, Scope, Send
+from hitbox_http._asgi import ASGIApp, Message, Receive, Scope, Send, with_cache_status
 from hitbox_http._cache_status import CacheStatus
 from hitbox_http._config import HttpPolicy
 from hitbox_http._dates import format_http_date
@@ -138,7 +138,8 @@ class AppModeRunner:
             receive = _replay(chunks, None if complete else receive)
             if not complete:
                 # Too large (or cut short) to key on: pass through, nothing read is lost.
-                await app(scope, receive, self._marked(send, "body-too-large"))
+                status = CacheStatus(self.policy.cache_name, fwd="bypass", detail="body-too-large")
+                await app(scope, receive, with_cache_status(send, status))
                 return True
             route_request.body = b"".join(chunks)
         parts = urlsplit(request.url)
@@ -147,17 +148,6 @@ class AppModeRunner:
         result: dict[str, Any] = await cached(key, call)
         await self._respond(send, request, route, result, call)
         return True
-
-    def _marked(self, send: Send, detail: str) -> Send:
-        status = CacheStatus(self.policy.cache_name, fwd="bypass", detail=detail)
-
-        async def marked(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = status.apply(Headers.from_raw(message.get("headers") or ()))
-                message = {**message, "headers": headers.raw()}
-            await send(message)
-
-        return marked
 
     async def _respond(
         self, send: Send, request: Request, route: Route, result: dict[str, Any], call: _Call

@@ -7,10 +7,12 @@ from ``X-Forwarded-*`` fields an application behind it might not use.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
+from hitbox_http._cache_status import CacheStatus
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request, Response
 
@@ -21,8 +23,10 @@ __all__ = [
     "Scope",
     "Send",
     "collect_app_response",
+    "has_valid_authority",
     "request_from_scope",
     "scope_for",
+    "with_cache_status",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -32,6 +36,28 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+_AUTHORITY = re.compile(r"(?:[A-Za-z0-9._~!$&'()*+,;=%-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{0,5})?")
+
+
+def has_valid_authority(request: Request) -> bool:
+    """Whether the request's ``Host`` is a well-formed ``host[:port]``.
+
+    A client controls ``Host``; a value like ``example.com/x`` or ``example.com#`` would
+    make the URL the cache keys on differ from the path the application routes on. Such
+    requests are not cached at all.
+    """
+    host = request.headers.get("host")
+    if host is None:
+        return True
+    if not _AUTHORITY.fullmatch(host):
+        return False
+    try:
+        urlsplit(f"http://{host}/").port  # noqa: B018 - raises ValueError when out of range
+    except ValueError:
+        return False
+    return True
 
 
 def request_from_scope(scope: Scope) -> Request:
@@ -61,6 +87,18 @@ def scope_for(scope: Scope, request: Request) -> Scope:
     changed["method"] = request.method
     changed["headers"] = request.headers.raw()
     return changed
+
+
+def with_cache_status(send: Send, status: CacheStatus) -> Send:
+    """``send`` with ``status`` appended to the response's ``Cache-Status``."""
+
+    async def marked(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = status.apply(Headers.from_raw(message.get("headers") or ()))
+            message = {**message, "headers": headers.raw()}
+        await send(message)
+
+    return marked
 
 
 async def _no_body() -> Message:

@@ -22,9 +22,12 @@ from hitbox_http._asgi import (
     Scope,
     Send,
     collect_app_response,
+    has_valid_authority,
     request_from_scope,
     scope_for,
+    with_cache_status,
 )
+from hitbox_http._cache_status import CacheStatus
 from hitbox_http._config import HttpPolicy
 from hitbox_http._engine import Exchange, HttpCache
 from hitbox_http._headers import Headers
@@ -83,6 +86,10 @@ class CacheMiddleware:
             await self.app(scope, receive, send)
             return
         request = request_from_scope(scope)
+        if not has_valid_authority(request):
+            status = CacheStatus(self.http.policy.cache_name, fwd="bypass", detail="invalid-host")
+            await self.app(scope, receive, with_cache_status(send, status))
+            return
         if self.routes is not None and await self.routes.handle(
             self.app, scope, receive, send, request
         ):

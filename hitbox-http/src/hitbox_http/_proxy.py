@@ -25,7 +25,16 @@ from urllib.parse import urlsplit
 import hitbox
 import httpx
 
-from hitbox_http._asgi import Message, Receive, Scope, Send, request_from_scope
+from hitbox_http._asgi import (
+    Message,
+    Receive,
+    Scope,
+    Send,
+    has_valid_authority,
+    request_from_scope,
+)
+from hitbox_http._cache_status import CacheStatus
+from hitbox_http._dates import format_http_date
 from hitbox_http._engine import HttpCache, Streamed, UpstreamError
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
@@ -89,6 +98,9 @@ class CachingProxy:
         if scope["type"] != "http":
             return
         request = request_from_scope(scope)
+        if not has_valid_authority(request):
+            await self._error(send, 400, "invalid Host header", "invalid-host")
+            return
         client = scope.get("client")
         try:
             response = await self.cache.handle(
@@ -96,10 +108,8 @@ class CachingProxy:
             )
         except UpstreamError as exc:
             status = 504 if exc.timeout else 502
-            body = f"{status} upstream: {exc}\n".encode()
-            headers = Headers([("content-type", "text/plain"), ("content-length", str(len(body)))])
-            await send({"type": "http.response.start", "status": status, "headers": headers.raw()})
-            await send({"type": "http.response.body", "body": body})
+            detail = "upstream-timeout" if exc.timeout else "upstream-error"
+            await self._error(send, status, f"upstream {exc}", detail)
             return
         await send(
             {
@@ -112,6 +122,14 @@ class CachingProxy:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _error(self, send: Send, status: int, message: str, detail: str) -> None:
+        body = f"{status} {message}\n".encode()
+        headers = Headers([("content-type", "text/plain"), ("content-length", str(len(body)))])
+        headers = headers.add("date", format_http_date(self.cache.clock()))
+        headers = CacheStatus(self.cache.policy.cache_name, detail=detail).apply(headers)
+        await send({"type": "http.response.start", "status": status, "headers": headers.raw()})
+        await send({"type": "http.response.body", "body": body})
 
     async def _send(
         self, request: Request, receive: Receive, scope: Scope, client: Any
