@@ -371,3 +371,18 @@ async def test_malformed_host_passes_through_uncached(cache: hitbox.Cache, host:
         assert start["status"] == 200
         assert (b"cache-status", b"hitbox; fwd=bypass; detail=invalid-host") in start["headers"]
     assert len(origin.calls) == 2
+
+
+async def test_a_fragment_in_the_raw_path_cannot_alias_another_path(cache: hitbox.Cache) -> None:
+    def by_path(scope: Any, _: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        return 200, [MAX_AGE], scope["path"].encode()
+
+    origin = Origin(by_path)
+    app = CacheMiddleware(origin, cache=cache)
+    raw = RawExchange()
+    scope = RawExchange.scope("/a")
+    scope.update(path="/a#x", raw_path=b"/a#x")
+    await app(scope, raw.receive, raw.send)
+    async with client(app) as http:
+        clean = await http.get("/a")
+    assert clean.text == "/a"

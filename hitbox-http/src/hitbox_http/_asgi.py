@@ -74,6 +74,10 @@ def request_from_scope(scope: Scope) -> Request:
             host = "localhost"
     raw_path = scope.get("raw_path")
     path = raw_path.decode("latin-1") if raw_path else quote(scope.get("path") or "/")
+    if "#" in path or "?" in path:
+        # Never let the path end early when the URL is parsed for its key: the
+        # application routes on all of it.
+        path = path.replace("#", "%23").replace("?", "%3F")
     query = scope.get("query_string") or b""
     url = f"{scheme}://{host}{path}"
     if query:
