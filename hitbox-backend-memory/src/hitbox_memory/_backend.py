@@ -77,6 +77,7 @@ class MemoryBackend(BoundedStore, Backend):
         self._codec = codec or (None if self.stores_objects else EnvelopeCodec(signing_key))
         self._weigher = weigher
         self._weighs = config.max_bytes is not None
+        self._plain = self._codec is None and weigher is None and not self._weighs
         self._locks: dict[str, tuple[str, float]] = {}
         self._lock_grants = 0
 
@@ -147,16 +148,17 @@ class MemoryBackend(BoundedStore, Backend):
 
         A ``ttl`` of zero or less, or an entry heavier than ``max_bytes``, removes the key.
         """
-        # Weights are only kept under a byte bound: an int above 256 is an object of its
-        # own, which would cost every entry 32 bytes for a number nobody reads.
-        if self._codec is None:
-            stored: Any = value
-            weight = len(value.data) if self._weighs else 0
-        else:
-            stored = self._codec.encode(value)
-            weight = len(stored) if self._weighs else 0
-        if self._weigher is not None:
-            weight = self._weigher(key, value)
+        stored: Any = value
+        weight = 0
+        if not self._plain:
+            # Weights are only kept under a byte bound: an int above 256 is an object of
+            # its own, which would cost every entry 32 bytes for a number nobody reads.
+            if self._codec is not None:
+                stored = self._codec.encode(value)
+            if self._weigher is not None:
+                weight = self._weigher(key, value)
+            elif self._weighs:
+                weight = len(value.data) if self._codec is None else len(stored)
         # acquire/release rather than ``with``: a context manager costs twice as much.
         mutex = self.mutex
         mutex.acquire()

@@ -172,7 +172,7 @@ class BoundedStore:
         window, probation, protected = self._window, self._probation, self._protected
         home = protected
         old = protected.get(key)
-        if old is None:
+        if old is None and self._tinylfu:
             home = probation
             old = probation.get(key)
             if old is None:
@@ -300,8 +300,8 @@ class BoundedStore:
         """Drop entries until both bounds hold (W-TinyLFU's contest, or plain LRU)."""
         window, probation, protected = self._window, self._probation, self._protected
         tinylfu = self._tinylfu
+        sketch = self._sketch
         while self._count > self._entry_bound or self._weight > self._byte_bound:
-            self.evictions += 1
             if self._max_entries is None:
                 self._retarget(self._count)
             main = probation or protected
@@ -319,13 +319,26 @@ class BoundedStore:
                 ):
                     probation[candidate] = candidate_entry
                     del window[candidate]
-                    self._drop(victim, victim_entry, main)
+                    key, entry = victim, victim_entry
+                    del main[victim]
                 else:
-                    self._drop(candidate, candidate_entry, window)
-                continue
-            segment = main or window
-            key = next(iter(segment))
-            self._drop(key, segment[key], segment)
+                    key, entry = candidate, candidate_entry
+                    del window[candidate]
+            else:
+                key, entry = (main or window).popitem(last=False)
+            # What _drop does, inlined: this loop runs once per insertion into a full cache.
+            self._count -= 1
+            self._weight -= entry.weight
+            self.evictions += 1
+            bucket = entry.bucket
+            if bucket is not None:
+                bucket.discard(key)
+                entry.bucket = None
+            if entry.freq > 1 and sketch is not None:
+                freq = entry.freq >> (self._epoch - entry.epoch)
+                if freq > 1:
+                    sketch.raise_to(key, freq)
+                    self._epoch = sketch.resets
 
     # -- introspection ----------------------------------------------------------------
 
