@@ -14,6 +14,7 @@ from hitbox.testing import make_value
 from hitbox_dynamodb import DYNAMODB_MAX_ITEM_SIZE, DynamoDBBackend
 from hitbox_dynamodb import _backend as backend_module
 from hitbox_dynamodb._items import data_pk, lock_pk
+from pydantic import ValidationError
 
 from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock, unique_key
 
@@ -346,3 +347,7 @@ async def test_keyword_settings_build_the_config() -> None:
     assert isinstance(backend, hitbox.LockingBackend)
     assert isinstance(backend, hitbox.Healthcheck)
     await backend.aclose()  # never opened: nothing to do
+    derived = DynamoDBBackend(backend.config, region="us-west-2")
+    assert derived.config.region == "us-west-2"
+    with pytest.raises(ValidationError, match="max_attempts"):
+        DynamoDBBackend(backend.config, max_attempts=0)

@@ -165,6 +165,22 @@ async def test_oversized_value_in_a_batch_deletes_the_old_entry(
     assert [r.data if r else None for r in results] == [b"ok", None]
 
 
+async def test_an_item_the_service_refuses_fails_only_itself(make_backend: Any) -> None:
+    """moto caps items at 405,000 bytes; DynamoDB's rule (and our estimate) allows 409,600.
+
+    The refused BatchWriteItem is redone item by item, so only that item is skipped.
+    """
+    backend = make_backend(compression="none")
+    small, large = unique_key(), unique_key()
+    await backend.set(large, make_value(b"old"), 60)
+    await backend.set_many(
+        {small: (make_value(b"ok"), 60.0), large: (make_value(b"x" * 406_000), 60.0)}
+    )
+    assert backend.oversized_skipped == 1
+    results = await backend.get_many([small, large])
+    assert [r.data if r else None for r in results] == [b"ok", None]
+
+
 async def test_a_failing_chunk_cancels_its_siblings_and_raises(
     backend: DynamoDBBackend,
 ) -> None:

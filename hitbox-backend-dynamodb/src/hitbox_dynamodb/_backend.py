@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from hitbox_dynamodb import _batch, _items
 from hitbox_dynamodb._config import DynamoDBConfig
+from hitbox_dynamodb._errors import error_code, is_item_too_large
 from hitbox_dynamodb._items import (
     COMPRESSION,
     EXPIRES_AT_MS,
@@ -34,7 +35,7 @@ from hitbox_dynamodb._items import (
     lock_pk,
 )
 
-__all__ = ["Codec", "DynamoDBBackend", "error_code", "open_client"]
+__all__ = ["Codec", "DynamoDBBackend", "open_client"]
 
 logger = logging.getLogger("hitbox_dynamodb")
 
@@ -51,18 +52,6 @@ class Codec(Protocol):
     def decode(self, data: bytes) -> hitbox.CachedValue:
         """The value in ``data``; raises :class:`hitbox.CorruptEntry` if it is malformed."""
         ...
-
-
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ``ClientError`` (empty for other exceptions)."""
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def _is_item_too_large(exc: ClientError) -> bool:
-    message = str(exc.response.get("Error", {}).get("Message", ""))
-    return error_code(exc) == "ValidationException" and "size" in message.lower()
 
 
 class DynamoDBBackend(hitbox.Backend):
@@ -97,7 +86,7 @@ class DynamoDBBackend(hitbox.Backend):
         if config is None:
             config = DynamoDBConfig(**settings)
         elif settings:
-            config = config.model_copy(update=settings)
+            config = DynamoDBConfig.model_validate({**dict(config), **settings})
         self.config: DynamoDBConfig = config
         self._codec: Codec = codec if codec is not None else _default_codec(config)
         self._clock = clock
@@ -220,14 +209,20 @@ class DynamoDBBackend(hitbox.Backend):
         if item is None:
             await self.delete(key)
             return
+        await self._put_item(item)
+
+    async def _put_item(self, item: dict[str, dict[str, Any]]) -> None:
+        """Write a data item; if the service finds it too large, skip it as oversized."""
         try:
             await self._call("put_item", TableName=self._table, Item=item)
         except ClientError as exc:
-            # Our size estimate is exact for what we write; this is the safety net.
-            if not _is_item_too_large(exc):
+            # The size estimate is DynamoDB's own rule; this is the safety net for services
+            # that count differently (moto caps items at 405,000 bytes).
+            if not is_item_too_large(exc):
                 raise
-            self._skip_oversized(key, _items.estimate_item_size(item))
-            await self.delete(key)
+            pk = item[PK]
+            self._skip_oversized(pk["S"], _items.estimate_item_size(item))
+            await self._call("delete_item", TableName=self._table, Key={PK: pk})
 
     def _build_item(
         self, key: str, value: hitbox.CachedValue, ttl: float

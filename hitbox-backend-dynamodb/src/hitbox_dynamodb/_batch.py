@@ -15,7 +15,9 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 import hitbox
+from botocore.exceptions import ClientError
 
+from hitbox_dynamodb._errors import is_item_too_large
 from hitbox_dynamodb._items import PK, data_pk
 
 __all__ = [
@@ -62,6 +64,8 @@ class BatchHost(Protocol):
     ) -> dict[str, dict[str, Any]] | None: ...
 
     def _decode(self, item: Mapping[str, Any], now: float) -> hitbox.CachedValue | None: ...
+
+    async def _put_item(self, item: dict[str, dict[str, Any]]) -> None: ...
 
     def _now(self) -> float: ...
 
@@ -170,12 +174,28 @@ async def _write(host: BatchHost, requests: list[dict[str, Any]]) -> None:
     )
 
 
+async def _write_one_by_one(host: BatchHost, requests: list[dict[str, Any]]) -> None:
+    for request in requests:
+        if "PutRequest" in request:
+            await host._put_item(request["PutRequest"]["Item"])
+        else:
+            await host._call("delete_item", TableName=host.table, **request["DeleteRequest"])
+
+
 async def _write_chunk(host: BatchHost, chunk: list[dict[str, Any]]) -> None:
     pending: list[dict[str, Any]] = chunk
     for attempt in range(BATCH_ATTEMPTS):
         if attempt:
             await host.sleep(_backoff(attempt - 1))
-        response = await host._call("batch_write_item", RequestItems={host.table: pending})
+        try:
+            response = await host._call("batch_write_item", RequestItems={host.table: pending})
+        except ClientError as exc:
+            # One item the service finds too large fails the whole request: write this
+            # chunk item by item instead, so only that item is skipped.
+            if not is_item_too_large(exc):
+                raise
+            await _write_one_by_one(host, pending)
+            return
         pending = (response.get("UnprocessedItems") or {}).get(host.table) or []
         if not pending:
             return

@@ -17,6 +17,7 @@ from typing import Any, Final, Literal, final
 import hitbox
 from botocore.exceptions import ClientError
 
+from hitbox_dynamodb._errors import error_code
 from hitbox_dynamodb._items import EXPIRES_AT, PK
 
 __all__ = ["TableSetup", "TtlStatus", "create_table"]
@@ -62,10 +63,6 @@ class TableSetup:
         return f"table {self.table!r} {made}; {ttl}"
 
 
-def _code(exc: ClientError) -> str:
-    return str(exc.response.get("Error", {}).get("Code", ""))
-
-
 async def create_table(
     client: Any,
     table: str,
@@ -92,7 +89,7 @@ async def create_table(
         created = True
         logger.info("created DynamoDB table %r", table)
     except ClientError as exc:
-        if _code(exc) != "ResourceInUseException":
+        if error_code(exc) != "ResourceInUseException":
             raise
     description = await _wait_until_active(client, table, wait_timeout, poll_interval)
     _check_key_schema(table, description)
@@ -140,7 +137,7 @@ async def _enable_ttl(client: Any, table: str) -> tuple[TtlStatus, str | None]:
     try:
         response = await client.describe_time_to_live(TableName=table)
     except ClientError as exc:
-        if _code(exc) in _NO_TTL_API:
+        if error_code(exc) in _NO_TTL_API:
             logger.warning("server has no TTL API; table %r keeps expired items", table)
             return "unsupported", None
         raise
@@ -157,7 +154,7 @@ async def _enable_ttl(client: Any, table: str) -> tuple[TtlStatus, str | None]:
             TimeToLiveSpecification={"Enabled": True, "AttributeName": EXPIRES_AT},
         )
     except ClientError as exc:
-        if _code(exc) in _NO_TTL_API:
+        if error_code(exc) in _NO_TTL_API:
             return "unsupported", None
         raise
     return "enabled", EXPIRES_AT
