@@ -374,3 +374,88 @@ def test_parsers_never_raise(first: str, second: str) -> None:
 )
 def test_date_parser_never_raises_on_near_dates(value: str) -> None:
     parse_http_date(value)
+
+
+field_names = st.sampled_from(
+    [
+        "cache-control",
+        "expires",
+        "date",
+        "age",
+        "etag",
+        "vary",
+        "last-modified",
+        "pragma",
+        "if-none-match",
+        "if-modified-since",
+        "cdn-cache-control",
+        "set-cookie",
+        "location",
+    ]
+)
+plausible = st.sampled_from(
+    [
+        "max-age=60",
+        "s-maxage=5, stale-while-revalidate=30",
+        "no-cache",
+        "public",
+        "private",
+        "max-age=0, must-revalidate",
+        "stale-if-error=60",
+        '"v1"',
+        'W/"v1"',
+        "*",
+        "accept",
+        "Mon, 01 Jan 2024 00:00:00 GMT",
+        "0",
+        "5",
+        "max-stale",
+        "only-if-cached",
+        "min-fresh=5",
+    ]
+)
+field_lists = st.lists(st.tuples(field_names, st.one_of(header_text, plausible)), max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field_lists,
+    field_lists,
+    st.sampled_from([200, 203, 304, 404, 500, 999]),
+    st.floats(min_value=0, max_value=1e6),
+)
+def test_the_spec_never_raises_on_arbitrary_fields(
+    request_fields: list[tuple[str, str]],
+    response_fields: list[tuple[str, str]],
+    status: int,
+    elapsed: float,
+) -> None:
+    from hitbox_http import HttpCacheSpec, HttpPolicy, Request
+
+    now = 1_700_000_000.0
+    clock = [now]
+    spec = HttpCacheSpec(HttpPolicy(targeted_fields=("cdn-cache-control",)), clock=lambda: clock[0])
+    request = Request("GET", "https://example.com/x", Headers(request_fields))
+    decision = spec.on_request(request, [])
+    if not hasattr(decision, "fwd"):
+        assert decision.response.status == 504  # type: ignore[union-attr]  # only-if-cached
+        return
+    plan = spec.on_response(
+        decision,
+        status,
+        Headers(response_fields),  # type: ignore[arg-type]
+        request_time=now,
+        response_time=now,
+    )
+    if plan.store is not None:
+        clock[0] += elapsed
+        again = spec.on_request(request, [plan.store.with_body(b"x")])
+        if hasattr(again, "fwd"):
+            spec.on_error(again)  # type: ignore[arg-type]
+            spec.on_response(
+                again,
+                304,
+                Headers(response_fields),  # type: ignore[arg-type]
+                request_time=clock[0],
+                response_time=clock[0],
+            )
