@@ -20,6 +20,7 @@ class FakeStore:
     async def fetch(self, keys: list[str]) -> list[str | None]:
         self.batches.append(list(keys))
         snapshot = [self.data.get(key) for key in keys]
+        await asyncio.sleep(0)  # real I/O suspends at least once
         if self.gate is not None:
             await self.gate.wait()
         if self.error is not None:
@@ -55,6 +56,36 @@ async def test_sequential_reads_are_not_delayed_into_one_batch(store: FakeStore)
     assert await reads.get("a") == "1"
     assert await reads.get("b") == "2"
     assert store.batches == [["a"], ["b"]]
+
+
+def test_a_lone_reader_goes_straight_out_once_it_had_no_company(store: FakeStore) -> None:
+    store.data = {"a": "1"}
+    reads = ReadCoalescer(store.fetch)
+    first = reads.get("a")
+    first.send(None)  # at start company is assumed: it yields before fetching
+    assert store.batches == []
+    first.send(None)
+    assert store.batches == [["a"]]
+    with pytest.raises(StopIteration):
+        first.send(None)
+    second = reads.get("a")
+    second.send(None)  # the previous read went alone: straight to the fetch
+    assert store.batches == [["a"], ["a"]]
+    with pytest.raises(StopIteration) as done:
+        second.send(None)
+    assert done.value.value == "1"
+
+
+async def test_after_lone_reads_a_burst_batches_behind_its_first_read(store: FakeStore) -> None:
+    store.data = {f"k{i}": str(i) for i in range(10)}
+    reads = ReadCoalescer(store.fetch)
+    await reads.get("k0")
+    await reads.get("k0")
+    store.batches.clear()
+    await asyncio.gather(*(reads.get(f"k{i}") for i in range(10)))
+    assert [len(batch) for batch in store.batches] == [1, 9]
+    await asyncio.gather(*(reads.get(f"k{i}") for i in range(10)))
+    assert [len(batch) for batch in store.batches] == [1, 9, 10]
 
 
 async def test_later_read_of_a_key_in_flight_shares_it(store: FakeStore) -> None:

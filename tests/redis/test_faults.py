@@ -155,3 +155,22 @@ async def test_exhausted_pool_raises_quickly_and_the_cache_fails_open(
             blocker.cancel()
         await asyncio.gather(*blockers, return_exceptions=True)
         await cache.aclose()
+
+
+async def test_a_full_pool_waits_for_a_connection_freed_in_time(
+    redis_server_factory: Callable[..., RedisServer],
+) -> None:
+    server = redis_server_factory()
+    backend = RedisBackend.from_url(
+        server.url, max_connections=1, pool_timeout=1.0, socket_timeout=2.0, auto_batch=False
+    )
+    try:
+        blocker = asyncio.create_task(backend.client.blpop(["never"], timeout=0.3))
+        await asyncio.sleep(0.05)
+        start = time.monotonic()
+        results = await asyncio.gather(*(backend.ping() for _ in range(5)))
+        assert results == [True] * 5  # each waited its turn for the single connection
+        assert 0.15 < time.monotonic() - start < 1.0
+        assert await blocker is None
+    finally:
+        await backend.aclose()

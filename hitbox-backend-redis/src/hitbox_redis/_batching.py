@@ -11,7 +11,12 @@ cold, busy client miss its timeouts.
 How a turn is collected: the first read of a turn becomes the batch's *leader*. It yields
 once (``await asyncio.sleep(0)``), which lets every other task that is ready in this turn
 run and join the batch, then fetches all keys and hands each waiter its result. The
-leader does the I/O itself, so a lone sequential caller pays one yield, not a task.
+leader does the I/O itself, so a caller pays at most one yield, never a task.
+
+Lone callers skip even that yield: when nothing else is being read and the previous
+read had no company, a read goes straight out (still open to sharing while in flight).
+A sequential caller thus pays nothing; when concurrency returns, the first read of a
+burst goes alone and the rest of the burst batches behind it.
 
 Consistency: :meth:`ReadCoalescer.forget` detaches a key from the read in flight, so a
 read that starts after a write of that key never shares an answer fetched before it.
@@ -68,7 +73,15 @@ class ReadCoalescer(Generic[T]):
     Readers may be cancelled individually without disturbing the others.
     """
 
-    __slots__ = ("_fetch", "_inflight", "_max_batch", "_open", "_open_size", "_rescues")
+    __slots__ = (
+        "_fetch",
+        "_inflight",
+        "_max_batch",
+        "_open",
+        "_open_size",
+        "_rescues",
+        "_shared",
+    )
 
     def __init__(
         self, fetch: Callable[[list[str]], Awaitable[Sequence[T]]], *, max_batch: int = 512
@@ -81,6 +94,7 @@ class ReadCoalescer(Generic[T]):
         self._open_size = 0
         self._inflight: dict[str, _Batch[T]] = {}
         self._rescues: set[asyncio.Task[None]] = set()
+        self._shared = True  # until a read has gone alone, assume company
 
     async def get(self, key: str) -> T:
         """The result for ``key``, fetched together with the other reads of this turn."""
@@ -142,9 +156,10 @@ class ReadCoalescer(Generic[T]):
 
     async def _lead(self, key: str) -> T:
         batch: _Batch[T] = _Batch(key)
-        self._open = batch
-        self._open_size = 1
-        await self._yield_turn([batch])
+        if self._inflight or self._shared:
+            self._open = batch
+            self._open_size = 1
+            await self._yield_turn([batch])
         return (await self._send(batch))[0]
 
     async def _yield_turn(self, batches: list[_Batch[T]]) -> None:
@@ -178,6 +193,7 @@ class ReadCoalescer(Generic[T]):
             batch.fail(error)
             raise
         self._detach(batch, keys)
+        self._shared = len(keys) > 1 or bool(batch.waiters[keys[0]])
         batch.settle(keys, results)
         return results
 
@@ -218,10 +234,11 @@ class PipelineBatcher:
     ``execute`` returns one result per command, in order; an exception *instance* in that
     list is raised to that command's caller alone, while an exception ``execute`` raises
     reaches every caller of the batch. The batch is sent by a task of its own, so a caller
-    that is cancelled (a timeout) neither stops the others nor un-sends its command.
+    that is cancelled (a timeout) neither stops the others nor un-sends its command. Like
+    :class:`ReadCoalescer`, a lone writer skips the batching and sends directly.
     """
 
-    __slots__ = ("_execute", "_max_batch", "_open", "_sending")
+    __slots__ = ("_direct", "_execute", "_max_batch", "_open", "_sending", "_shared")
 
     def __init__(
         self, execute: Callable[[list[Command]], Awaitable[Sequence[Any]]], *, max_batch: int = 512
@@ -232,11 +249,34 @@ class PipelineBatcher:
         self._max_batch = max_batch
         self._open: list[tuple[Command, asyncio.Future[Any]]] | None = None
         self._sending: set[asyncio.Task[None]] = set()
+        self._direct = 0  # commands sent alone, in their caller's task, right now
+        self._shared = True
 
     async def run(self, *command: Any) -> Any:
         """The result of ``command``, sent together with the other commands of this turn."""
         loop = asyncio.get_running_loop()
         batch = self._open
+        if batch is None and not (self._shared or self._sending or self._direct):
+            result = await self._run_alone(command)  # a lone writer: no task, no yield
+        else:
+            result = await self._join(loop, batch, command)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def _run_alone(self, command: Command) -> Any:
+        self._direct += 1
+        try:
+            return (await self._execute([command]))[0]
+        finally:
+            self._direct -= 1
+
+    async def _join(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        batch: list[tuple[Command, asyncio.Future[Any]]] | None,
+        command: Command,
+    ) -> Any:
         if batch is None:
             batch = self._open = []
             loop.call_soon(self._flush, batch)  # after every task that is ready this turn
@@ -244,10 +284,7 @@ class PipelineBatcher:
         batch.append((command, waiter))
         if len(batch) >= self._max_batch:
             self._open = None
-        result = await waiter
-        if isinstance(result, Exception):
-            raise result
-        return result
+        return await waiter
 
     async def aclose(self) -> None:
         """Wait for the batches already on their way (each is bounded by its timeouts)."""
@@ -257,6 +294,7 @@ class PipelineBatcher:
     def _flush(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
         if self._open is batch:
             self._open = None
+        self._shared = len(batch) > 1
         task = asyncio.get_running_loop().create_task(self._send(batch))
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)

@@ -8,8 +8,9 @@ problem into a slow request, so the clients built here use:
 - ``socket_timeout`` / ``socket_connect_timeout`` of 50 ms;
 - at most ``retries`` (default 1) *immediate* retries, only after a connection error
   (a restarted server closed the pooled socket), never after a timeout;
-- a :class:`redis.asyncio.BlockingConnectionPool` of 50 connections that waits at most
-  20 ms for a free connection (standalone); cluster pools are bounded per node;
+- a pool of 50 connections that waits at most 20 ms for a free connection when all are in
+  use (standalone; :class:`hitbox_redis._pool.WaitingConnectionPool`); cluster and
+  sentinel pools are bounded too, and fail at once when exhausted;
 - RESP3 and hiredis (when installed) for parsing;
 - one shared :class:`redis.driver_info.DriverInfo` naming Hitbox: without it redis-py
   reads its own package metadata for every new connection (milliseconds of CPU each),
@@ -22,7 +23,7 @@ import functools
 from importlib import metadata
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
@@ -32,6 +33,7 @@ from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hitbox_redis._config import RedisConfig
+from hitbox_redis._pool import WaitingConnectionPool
 
 __all__ = ["build_client", "connection_kwargs", "driver_info", "retry_policy"]
 
@@ -85,7 +87,7 @@ def build_client(config: RedisConfig) -> Redis | RedisCluster:
             str(config.service_name), max_connections=config.max_connections
         )
         return client
-    pool = BlockingConnectionPool(
+    pool = WaitingConnectionPool(
         max_connections=config.max_connections,
         timeout=config.pool_timeout,
         connection_class=SSLConnection if config.ssl else Connection,
