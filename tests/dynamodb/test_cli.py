@@ -92,9 +92,16 @@ def test_existing_table_with_another_key_schema_is_refused(moto_endpoint: str) -
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["x"], "table: invalid DynamoDB table name 'x'"),
-        (["bad name!"], "table: invalid DynamoDB table name 'bad name!'"),
-        (["cache", "--endpoint-url", "localhost:8000"], "endpoint_url: invalid endpoint_url"),
+        (
+            ["x"],
+            "table: not a DynamoDB table name: use 3-255 letters, digits, '_', '-' or '.' "
+            "(got 'x')",
+        ),
+        (["bad name!"], "table: not a DynamoDB table name"),
+        (
+            ["cache", "--endpoint-url", "localhost:8000"],
+            "endpoint_url: expected http://HOST:PORT or https://HOST (got 'localhost:8000')",
+        ),
         (["redis://cache"], "expected a table name or a dynamodb:// URL"),
         (["dynamodb://cache?max_attempts=0"], "max_attempts:"),
     ],

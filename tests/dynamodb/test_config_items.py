@@ -39,10 +39,10 @@ def test_url_overrides_win_and_defaults_suit_a_cache() -> None:
 @pytest.mark.parametrize(
     ("fields", "field", "fragment"),
     [
-        ({"table": "ab"}, "table", "invalid DynamoDB table name 'ab'"),
-        ({"table": "has space"}, "table", "invalid DynamoDB table name"),
-        ({"table": "t" * 256}, "table", "invalid DynamoDB table name"),
-        ({"table": "cache", "endpoint_url": "ftp://x"}, "endpoint_url", "invalid endpoint_url"),
+        ({"table": "ab"}, "table", "not a DynamoDB table name: use 3-255 letters"),
+        ({"table": "has space"}, "table", "not a DynamoDB table name"),
+        ({"table": "t" * 256}, "table", "not a DynamoDB table name"),
+        ({"table": "cache", "endpoint_url": "ftp://x"}, "endpoint_url", "expected http://HOST"),
         ({"table": "cache", "max_item_size": 500_000}, "max_item_size", "less than or equal"),
         ({"table": "cache", "compression": "lz4"}, "compression", "'none', 'zlib' or 'zstd'"),
         ({"table": "cache", "read_timeout": 0}, "read_timeout", "greater than 0"),

@@ -14,6 +14,7 @@ from urllib.parse import unquote, urlsplit
 
 import hitbox
 from pydantic import Field, field_validator
+from pydantic_core import PydanticCustomError
 
 __all__ = ["DYNAMODB_MAX_ITEM_SIZE", "DynamoDBConfig"]
 
@@ -82,11 +83,9 @@ class DynamoDBConfig(hitbox.BackendConfig):
     @classmethod
     def _check_table(cls, value: str) -> str:
         if not _TABLE_NAME.fullmatch(value):
-            raise hitbox.ConfigError(
-                f"invalid DynamoDB table name {value!r}: use 3-255 letters, digits, '_', '-' "
-                f"or '.'",
-                field="table",
-                value=value,
+            raise PydanticCustomError(
+                "dynamodb_table_name",
+                "not a DynamoDB table name: use 3-255 letters, digits, '_', '-' or '.'",
             )
         return value
 
@@ -97,10 +96,8 @@ class DynamoDBConfig(hitbox.BackendConfig):
             return None
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise hitbox.ConfigError(
-                f"invalid endpoint_url {value!r}: expected http://HOST:PORT or https://HOST",
-                field="endpoint_url",
-                value=value,
+            raise PydanticCustomError(
+                "dynamodb_endpoint_url", "expected http://HOST:PORT or https://HOST"
             )
         return value
 
@@ -111,11 +108,10 @@ class DynamoDBConfig(hitbox.BackendConfig):
             try:
                 import zstandard  # noqa: F401
             except ImportError:
-                raise hitbox.ConfigError(
-                    "compression 'zstd' needs the zstandard package: "
+                raise PydanticCustomError(
+                    "dynamodb_zstd_missing",
+                    "zstd needs the zstandard package: "
                     "pip install 'hitbox-backend-dynamodb[zstd]', or use 'zlib'",
-                    field="compression",
-                    value=value,
                 ) from None
         return value
 

@@ -33,7 +33,7 @@ def _config_from(target: str, overrides: dict[str, Any]) -> DynamoDBConfig:
     except ValidationError as exc:
         error = exc.errors()[0]
         field = ".".join(str(part) for part in error["loc"]) or "table"
-        message = str(error["msg"]).removeprefix("Value error, ")
+        message = str(error["msg"])
         raise click.UsageError(f"{field}: {message} (got {error.get('input')!r})") from None
 
 
