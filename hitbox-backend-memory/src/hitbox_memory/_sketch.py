@@ -100,19 +100,20 @@ class FrequencySketch:
         mask = self._mask
         s1, s2, s3 = self._shifts
         r0, r1, r2, r3 = self._rows
-        added = 0
-        for row, index in (
-            (r0, h & mask),
-            (r1, (h >> s1) & mask),
-            (r2, (h >> s2) & mask),
-            (r3, (h >> s3) & mask),
-        ):
-            if row[index] < count:
-                added = max(added, count - row[index])
-                row[index] = count
-        self._additions += added
-        if self._additions >= self._sample:
-            self._halve()
+        i0, i1, i2, i3 = h & mask, (h >> s1) & mask, (h >> s2) & mask, (h >> s3) & mask
+        estimate = min(r0[i0], r1[i1], r2[i2], r3[i3])
+        if r0[i0] < count:
+            r0[i0] = count
+        if r1[i1] < count:
+            r1[i1] = count
+        if r2[i2] < count:
+            r2[i2] = count
+        if r3[i3] < count:
+            r3[i3] = count
+        if estimate < count:
+            self._additions += count - estimate
+            if self._additions >= self._sample:
+                self._halve()
 
     def estimate(self, key: str) -> int:
         """The (over-)estimated access count of ``key`` (0..15)."""

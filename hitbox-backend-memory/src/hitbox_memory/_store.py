@@ -118,21 +118,6 @@ class BoundedStore:
                 return entry, segment
         return None
 
-    def absent(self, key: str) -> bool:
-        """True if ``key`` is surely absent, checked without the lock.
-
-        Writers move an entry between segments by inserting it into the target before
-        deleting it from the source, so this order of lookups (protected, window,
-        probation, protected again) cannot miss an entry that stays in the store.
-        """
-        return (
-            self._lock_free_reads
-            and self._protected.get(key) is None
-            and self._window.get(key) is None
-            and self._probation.get(key) is None
-            and self._protected.get(key) is None
-        )
-
     def lookup_locked(self, key: str, now: float) -> Entry | None:
         """The live entry for ``key``, recording the hit; an expired entry is dropped."""
         found = self._find(key)
