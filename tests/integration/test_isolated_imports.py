@@ -18,6 +18,16 @@ DISTRIBUTIONS = {
     "hitbox-backend-sqlite": "hitbox_sqlite, hitbox_sqlite.plugin",
     "hitbox-backend-memcached": "hitbox_memcached, hitbox_memcached.plugin",
     "hitbox-http": "hitbox_http, hitbox_http.plugin",
+    "hitbox-observability": (
+        "hitbox_observability, hitbox_observability.plugin, "
+        "hitbox_observability.prometheus, hitbox_observability.opentelemetry"
+    ),
+}
+
+# Extras a distribution needs for the modules listed above.
+EXTRAS = {
+    "hitbox-core": ("testing",),
+    "hitbox-observability": ("prometheus", "opentelemetry"),
 }
 
 
@@ -27,7 +37,7 @@ def test_distribution_imports_in_isolation(distribution: str, modules: str) -> N
     uv = shutil.which("uv")
     if uv is None:
         pytest.skip("uv is not on PATH")
-    extra = ["--extra", "testing"] if distribution == "hitbox-core" else []
+    extra = [arg for name in EXTRAS.get(distribution, ()) for arg in ("--extra", name)]
     result = subprocess.run(
         [
             uv,

@@ -7,7 +7,7 @@ objects (listed by ``hitbox plugins``, hooking nothing) unless the environment v
 ``HITBOX_OBSERVABILITY`` names them (``HITBOX_OBSERVABILITY=prometheus,opentelemetry``).
 Then they are the process-wide default exporters:
 :func:`hitbox_observability.prometheus.default_metrics` (on prometheus-client's default
-registry) and :func:`hitbox_observability.opentelemetry.default_telemetry` (on the
+registry) and :func:`hitbox_observability.opentelemetry.default_instrumentation` (on the
 global tracer and meter providers).
 
 In code, the explicit form needs no environment variable::
@@ -74,13 +74,14 @@ def _prometheus_plugin() -> object:
 def _opentelemetry_plugin() -> object:
     if "opentelemetry" not in enabled_exporters():
         return Disabled("opentelemetry")
-    from hitbox_observability.opentelemetry import default_telemetry
+    from hitbox_observability.opentelemetry import default_instrumentation
 
-    return default_telemetry()
+    return default_instrumentation()
 
 
 prometheus = _prometheus_plugin()
 """The ``prometheus`` entry point: the default :class:`PrometheusMetrics`, or inert."""
 
 opentelemetry = _opentelemetry_plugin()
-"""The ``opentelemetry`` entry point: the default :class:`OpenTelemetryTracing`, or inert."""
+"""The ``opentelemetry`` entry point: the default :class:`OpenTelemetryInstrumentation`,
+or inert."""
