@@ -63,6 +63,8 @@ def dynalite_binary() -> str:
     """The dynalite executable to run, or :class:`EmulatorUnavailableError` naming the fix."""
     configured = os.environ.get("HITBOX_DYNALITE")
     if configured:
+        if shutil.which(configured) is None:
+            raise EmulatorUnavailableError(f"HITBOX_DYNALITE={configured!r} is not executable")
         return configured
     if shutil.which("node") is None:
         raise EmulatorUnavailableError("node is not installed (needed for dynalite)")
