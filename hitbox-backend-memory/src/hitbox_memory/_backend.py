@@ -11,7 +11,8 @@ build the store hands out an empty ``_fast`` map and every read takes the lock).
 is also decided without the lock, by looking in the protected, window, probation and
 again the protected segment: writers move an entry between segments by inserting it
 into the target before deleting it from the source, so that order cannot overlook an
-entry that stays in the store, whichever way it moves. ``get`` repeats ``get_sync``'s
+entry that stays in the store, whichever way it moves (with ``lru`` every entry stays
+in the protected segment, so one lookup decides). ``get`` repeats ``get_sync``'s
 code instead of calling it: a call is a sizeable part of a hit.
 """
 
@@ -127,10 +128,16 @@ class MemoryBackend(BoundedStore, Backend):
                 entry.freq += 1
             stored = entry.stored
         elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
-            self._lock_free_reads
-            and self._window.get(key) is None
-            and self._probation.get(key) is None
-            and self._protected.get(key) is None
+            entry is None
+            and self._lock_free_reads
+            and (
+                self._single_segment
+                or (
+                    self._window.get(key) is None
+                    and self._probation.get(key) is None
+                    and self._protected.get(key) is None
+                )
+            )
         ):
             return None
         else:
@@ -212,10 +219,16 @@ class MemoryBackend(BoundedStore, Backend):
                 entry.freq += 1
             stored = entry.stored
         elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
-            self._lock_free_reads
-            and self._window.get(key) is None
-            and self._probation.get(key) is None
-            and self._protected.get(key) is None
+            entry is None
+            and self._lock_free_reads
+            and (
+                self._single_segment
+                or (
+                    self._window.get(key) is None
+                    and self._probation.get(key) is None
+                    and self._protected.get(key) is None
+                )
+            )
         ):
             return None
         else:

@@ -88,6 +88,7 @@ class BoundedStore:
         self._protected: Segment = OrderedDict()
         # Reads skip the lock only where the GIL makes single dict operations atomic.
         self._lock_free_reads = _GIL_ENABLED
+        self._single_segment = not self._tinylfu
         self._fast: Segment = self._protected if _GIL_ENABLED else OrderedDict()
         self._sketch = FrequencySketch(max_entries or 1024) if self._tinylfu else None
         self._epoch = 0
