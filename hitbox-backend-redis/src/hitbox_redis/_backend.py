@@ -80,6 +80,7 @@ class RedisBackend(Backend):
 
     is_local = False
     stores_objects = False
+    label = "redis"
 
     def __init__(
         self,
