@@ -14,6 +14,7 @@ from hitbox_memory import MemoryBackend
 
 from examples.grpc_cache import UnaryCall
 from examples.grpc_cache.catalog import GET_PRODUCT, RESERVE, Catalog, start_server
+from tests.examples._helpers import until
 from tests.observability.conftest import FailingBackend
 
 Call = Callable[..., Awaitable[StringValue]]
@@ -93,15 +94,6 @@ async def test_error_statuses_are_delivered_and_never_cached(
         assert invalid.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert catalog.calls == 4
     assert cache.stats().hits == 0
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait (polling, 10 s at most) until ``condition()`` holds: calls travel over sockets."""
-    for _ in range(2000):
-        if condition():
-            return
-        await asyncio.sleep(0.005)
-    raise AssertionError("condition not reached")
 
 
 async def test_concurrent_identical_calls_reach_the_servicer_once(
