@@ -27,7 +27,13 @@ from pathlib import Path
 
 from tests.support import free_port, wait_for_port
 
-__all__ = ["RedisClusterServers", "RedisServer", "RedisSentinel", "redis_binaries"]
+__all__ = [
+    "RedisClusterServers",
+    "RedisSentinel",
+    "RedisServer",
+    "make_certificates",
+    "redis_binaries",
+]
 
 _START_TIMEOUT = 10.0
 
@@ -160,6 +166,22 @@ class RedisServer:
             timeout=10,
             check=True,
         ).stdout
+
+    @classmethod
+    def start_tls(cls, directory: Path) -> RedisServer:
+        """A server that speaks only TLS, with a throwaway CA (``directory / "ca.crt"``)."""
+        ca, cert, key = make_certificates(directory / "tls")
+        port = _free_port()
+        options = {
+            "--port": "0",
+            "--tls-port": str(port),
+            "--tls-cert-file": str(cert),
+            "--tls-key-file": str(key),
+            "--tls-ca-cert-file": str(ca),
+            "--tls-auth-clients": "no",
+        }
+        args = [part for pair in options.items() for part in pair]
+        return cls.start(directory, *args, port=port)
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server log (for error messages)."""
@@ -295,3 +317,26 @@ class RedisSentinel:
         """Stop the Sentinel and the master."""
         self.sentinel.stop()
         self.master.stop()
+
+
+def make_certificates(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and a server certificate for ``127.0.0.1``/``localhost``: (ca, cert, key)."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise FileNotFoundError("openssl is not installed")
+    directory.mkdir(parents=True, exist_ok=True)
+    ca, ca_key = directory / "ca.crt", directory / "ca.key"
+    cert, key, csr = directory / "server.crt", directory / "server.key", directory / "server.csr"
+    extensions = directory / "san.ext"
+    extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    commands = [
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(ca_key), "-out", str(ca), "-subj", "/CN=hitbox-test-ca"],
+        [openssl, "req", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key),
+         "-out", str(csr), "-subj", "/CN=localhost"],
+        [openssl, "x509", "-req", "-in", str(csr), "-CA", str(ca), "-CAkey", str(ca_key),
+         "-CAcreateserial", "-out", str(cert), "-days", "2", "-extfile", str(extensions)],
+    ]  # fmt: skip
+    for command in commands:
+        subprocess.run(command, capture_output=True, check=True, timeout=60)
+    return ca, cert, key
