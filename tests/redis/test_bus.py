@@ -134,3 +134,22 @@ async def test_aclose_ends_subscriptions(redis_server: RedisServer) -> None:
     await wait_for_subscribers(backend, 1)
     await backend.aclose()
     await collector.finished()
+
+
+@pytest.mark.services
+async def test_subscription_comes_back_after_a_server_restart(
+    redis_server_factory: Callable[..., RedisServer], make_backend: MakeBackend
+) -> None:
+    server = redis_server_factory()
+    publisher = make_backend(server.url)
+    subscriber = make_backend(server.url)
+    collector = Collector(subscriber)
+    try:
+        await wait_for_subscribers(publisher, 1)
+        server.kill()
+        server.launch()  # same port, no subscribers until the backend resubscribes
+        await wait_for_subscribers(publisher, 1)
+        await publisher.publish_invalidation(keys=["after-restart"])
+        assert (await collector.next()).keys == ("after-restart",)
+    finally:
+        await collector.stop()
