@@ -119,7 +119,7 @@ class MemoryBackend(BoundedStore, Backend):
     def get_sync(self, key: str) -> CachedValue | None:
         """The live entry under ``key`` or ``None``; safe from any thread."""
         entry = self._fast.get(key)
-        if entry is not None and entry.epoch is self._epoch and entry.expires_at > self._clock():
+        if entry is not None and entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
                 self._fast.move_to_end(key)
             except KeyError:  # evicted by another thread since the lookup
@@ -210,7 +210,7 @@ class MemoryBackend(BoundedStore, Backend):
     async def get(self, key: str) -> CachedValue | None:
         """The live entry under ``key`` or ``None`` (the lock-free hit path, inlined)."""
         entry = self._fast.get(key)
-        if entry is not None and entry.epoch is self._epoch and entry.expires_at > self._clock():
+        if entry is not None and entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
                 self._fast.move_to_end(key)
             except KeyError:  # evicted by another thread since the lookup
