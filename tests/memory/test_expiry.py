@@ -137,3 +137,14 @@ async def test_expired_locks_do_not_pile_up(make_backend: Make, clock: FakeClock
         assert await backend.acquire_lock(f"k{index}", 1.0)
         clock.advance(0.01)
     assert len(backend._locks) < 1200
+
+
+def test_overwritten_entries_are_still_swept(make_backend: Make, clock: FakeClock) -> None:
+    backend = make_backend(max_entries=100)
+    for _ in range(3):  # same TTL, same timer bucket each time
+        for index in range(20):
+            backend.set_sync(f"k{index}", value(), 10.0)
+        clock.advance(0.01)
+    clock.advance(11.0)
+    assert backend.purge_expired() == 20
+    assert len(backend) == 0

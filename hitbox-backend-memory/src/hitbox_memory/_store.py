@@ -42,6 +42,7 @@ _SWEEP_BUDGET: Final = 8
 _ADMIT_FREQUENCY: Final = 6
 """Candidates at least this popular are sometimes admitted anyway (Caffeine's hash-DoS guard)."""
 _GIL_ENABLED: Final = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+_new_float: Final = float.__new__
 
 Segment = OrderedDict[str, "Entry"]
 
@@ -177,7 +178,7 @@ class BoundedStore:
             home = probation
             old = probation.get(key)
             if old is None:
-                home = window
+                home = window  # also where a new key goes
                 old = window.get(key)
         sketch = self._sketch
         if old is not None:
@@ -185,34 +186,36 @@ class BoundedStore:
             # new entry replaces the old one in place (same position in the segment).
             freq = old.freq >> (self._epoch - old.epoch)
             freq = freq + 1 if freq < MAX_FREQUENCY else MAX_FREQUENCY
-            entry = Entry(expires_at, stored, weight, self._epoch, freq)
-            if old.bucket is not None:
-                old.bucket.discard(key)
-                old.bucket = None
-            home[key] = entry
-            home.move_to_end(key)
-            self._weight += weight - old.weight
         elif sketch is not None:
             freq = sketch.increment(key)
             self._epoch = sketch.resets
-            entry = Entry(expires_at, stored, weight, self._epoch, freq)
-            window[key] = entry
-            self._count += 1
-            self._weight += weight
-            if self._max_entries is None and self._count > sketch.capacity:
-                sketch.ensure_capacity(self._count * 2)
-                self._epoch = sketch.resets
         else:
-            entry = Entry(expires_at, stored, weight, self._epoch, MAX_FREQUENCY)
-            protected[key] = entry
-            self._count += 1
-            self._weight += weight
+            freq = MAX_FREQUENCY
+        # Entry(...) spelled out: a Python-level __new__ frame costs more than the stores.
+        entry = _new_float(Entry, expires_at)
+        entry.stored = stored
+        entry.weight = weight
+        entry.epoch = self._epoch
+        entry.freq = freq
+        if old is not None and old.bucket is not None:
+            old.bucket.discard(key)  # before filing the new entry: it may be the same bucket
+            old.bucket = None
         wheel = self._wheel
         if wheel.last_start <= expires_at < wheel.last_end and expires_at - now >= wheel.last_reach:
             entry.bucket = wheel.last_bucket  # the common case: same TTL as the last write
             entry.bucket.add(key)
         else:
             entry.bucket = wheel.schedule(key, expires_at, now)
+        home[key] = entry
+        if old is not None:
+            home.move_to_end(key)
+            self._weight += weight - old.weight
+        else:
+            self._count += 1
+            self._weight += weight
+            if sketch is not None and self._max_entries is None and self._count > sketch.capacity:
+                sketch.ensure_capacity(self._count * 2)
+                self._epoch = sketch.resets
         if now >= wheel.next_due:
             self._sweep(now)
         if self._count > self._entry_bound or self._weight > self._byte_bound:
