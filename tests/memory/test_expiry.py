@@ -148,3 +148,16 @@ def test_overwritten_entries_are_still_swept(make_backend: Make, clock: FakeCloc
     clock.advance(11.0)
     assert backend.purge_expired() == 20
     assert len(backend) == 0
+
+
+def test_infinite_ttl_never_expires(make_backend: Make, clock: FakeClock) -> None:
+    backend = make_backend()
+    backend.set_sync("forever", value(), float("inf"))
+    backend.set_sync("forever", value(b"again"), float("inf"))
+    clock.advance(1e12)
+    backend.purge_expired()
+    stored = backend.get_sync("forever")
+    assert stored is not None
+    assert stored.data == b"again"
+    backend.delete_sync("forever")
+    assert len(backend) == 0

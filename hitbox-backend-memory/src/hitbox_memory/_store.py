@@ -15,7 +15,8 @@ touched only when a key enters (its count is incremented and read into the entry
 ``freq``) and when an entry with hits leaves (its ``freq`` goes back into the sketch). In
 between, hits bump ``freq`` and admission contests compare ``freq`` values, each aged by
 the sketch halvings (epochs) since it was last brought up to date. A cached key's count
-is thus exact rather than a count-min estimate, and a hit costs one small-int increment.
+is exact from its insertion on (no count-min collisions), and a hit costs one small-int
+increment.
 
 Every method here expects the caller to hold :attr:`BoundedStore.mutex`, except the
 lock-free hit path that :class:`hitbox_memory.MemoryBackend` builds on ``_fast``.

@@ -59,8 +59,13 @@ class ExpiryWheel:
         self.last_end = -math.inf
         self.last_reach = math.inf
 
-    def schedule(self, key: str, expires_at: float, now: float) -> Bucket:
-        """File ``key`` under ``expires_at``; returns its bucket (keep it to discard the key)."""
+    def schedule(self, key: str, expires_at: float, now: float) -> Bucket | None:
+        """File ``key`` under ``expires_at``; returns its bucket (keep it to discard the key).
+
+        An entry that never expires (``expires_at`` is infinite) is not filed: ``None``.
+        """
+        if expires_at == math.inf:
+            return None
         span = expires_at - now
         level = math.frexp(span)[1] - _LEVEL_OFFSET if span > 0 else _MIN_LEVEL
         if level < _MIN_LEVEL:
