@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Final, final
 
 from hitbox_http._cache_status import CacheStatus, Forwarded
 from hitbox_http._config import METHOD_OVERRIDE_HEADERS, HttpPolicy
 from hitbox_http._dates import format_http_date
+from hitbox_http._decisions import Forward, Hit, ResponsePlan
 from hitbox_http._directives import RequestDirectives
 from hitbox_http._freshness import assess
 from hitbox_http._headers import Headers
@@ -36,7 +36,7 @@ from hitbox_http._validation import (
     select_for_update,
 )
 
-__all__ = ["Forward", "Hit", "HttpCacheSpec", "ResponsePlan"]
+__all__ = ["Forward", "Hit", "HttpCacheSpec", "ResponsePlan"]  # re-exported decisions
 
 # Range requests and representation-selecting preconditions are forwarded as they are;
 # method overrides would make the application see another method than the cache does.
@@ -44,62 +44,6 @@ _BYPASS: Final = frozenset(
     ("range", "if-range", "if-match", "if-unmodified-since", *METHOD_OVERRIDE_HEADERS)
 )
 _SERVER_ERRORS: Final = frozenset({500, 502, 503, 504})
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Hit:
-    """Answer from the cache: send ``response``.
-
-    ``revalidate`` is set when the response was served stale under
-    ``stale-while-revalidate``: send that conditional request in the background and pass
-    its outcome to :meth:`HttpCacheSpec.on_response` with ``forward``.
-    """
-
-    response: Response
-    stored: StoredResponse | None
-    revalidate: Forward | None = None
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class Forward:
-    """Send ``request`` to the origin.
-
-    ``client`` is the request as received; ``fwd`` why it goes upstream (RFC 9211);
-    ``candidates`` the stored responses being validated (also the stale-if-error
-    fallbacks); ``may_store`` whether the response may be stored at all.
-    """
-
-    request: Request
-    client: Request
-    fwd: Forwarded
-    candidates: tuple[StoredResponse, ...] = ()
-    may_store: bool = False
-    validating: bool = False
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class ResponsePlan:
-    """What to do with the origin's response.
-
-    Send ``status`` and ``headers`` to the client. The body is the origin's when
-    ``body`` is ``None``, else ``body`` itself (a stored body, or ``b""`` for a 304 or a
-    HEAD) — the origin's body is then still read when ``store`` wants it.
-    If ``store`` is set, store it with the origin's complete body (see
-    :meth:`StoredResponse.with_body`); write back ``updates``; drop every stored response
-    of the URIs in ``invalidate``. If ``retry`` is set, nothing else applies: send that
-    request instead and plan again with its response.
-    """
-
-    status: int
-    headers: Headers
-    body: bytes | None = None
-    store: StoredResponse | None = None
-    updates: tuple[StoredResponse, ...] = ()
-    invalidate: tuple[str, ...] = ()
-    retry: Forward | None = None
 
 
 @final
