@@ -102,6 +102,22 @@ async def test_later_read_of_a_key_in_flight_shares_it(store: FakeStore) -> None
     assert store.batches == [["k"]]
 
 
+async def test_a_lone_read_in_flight_is_shared_too(store: FakeStore) -> None:
+    store.data = {"k": "v"}
+    reads = ReadCoalescer(store.fetch)
+    await reads.get("k")
+    await reads.get("k")  # lone reads from now on
+    store.batches.clear()
+    store.gate = asyncio.Event()
+    first = asyncio.create_task(reads.get("k"))
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(reads.get("k"))
+    await asyncio.sleep(0.01)
+    store.gate.set()
+    assert await asyncio.wait_for(asyncio.gather(first, second), 5) == ["v", "v"]
+    assert store.batches == [["k"]]
+
+
 async def test_forget_makes_the_next_read_fetch_afresh(store: FakeStore) -> None:
     store.data = {"k": "old"}
     store.gate = asyncio.Event()

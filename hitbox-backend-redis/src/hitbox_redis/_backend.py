@@ -337,6 +337,8 @@ class RedisBackend(Backend):
 
     async def _read(self, keys: list[str]) -> list[bytes | None]:
         if len(keys) == 1:
+            if self._deadline is None:  # the hit path of standalone mode, one frame less
+                return [await self.client.execute_command("GET", keys[0])]
             return [await self._command("GET", keys[0])]
         size = self.config.max_batch_size
         if self._is_cluster:

@@ -98,9 +98,31 @@ class ReadCoalescer(Generic[T]):
 
     async def get(self, key: str) -> T:
         """The result for ``key``, fetched together with the other reads of this turn."""
-        batch = self._inflight.get(key) or self._open
+        inflight = self._inflight
+        batch = inflight.get(key) or self._open
         if batch is None:
-            return await self._lead(key)
+            if inflight or self._shared:
+                return await self._lead(key)
+            # A lone reader (the hot path of sequential code): straight to the fetch,
+            # inlined, but still registered so that concurrent reads can share it.
+            batch = _Batch(key)
+            inflight[key] = batch
+            try:
+                results = await self._fetch([key])
+            except asyncio.CancelledError:
+                self._detach(batch, [key])
+                self._rescue(batch)
+                raise
+            except BaseException as error:
+                self._detach(batch, [key])
+                batch.fail(error)
+                raise
+            if inflight.get(key) is batch:
+                del inflight[key]
+            if batch.waiters[key]:  # others joined while it was in flight
+                self._shared = True
+                batch.settle([key], results)
+            return results[0]
         waiters = batch.waiters.get(key)
         if waiters is None:
             waiters = batch.waiters[key] = []
@@ -156,10 +178,9 @@ class ReadCoalescer(Generic[T]):
 
     async def _lead(self, key: str) -> T:
         batch: _Batch[T] = _Batch(key)
-        if self._inflight or self._shared:
-            self._open = batch
-            self._open_size = 1
-            await self._yield_turn([batch])
+        self._open = batch
+        self._open_size = 1
+        await self._yield_turn([batch])
         return (await self._send(batch))[0]
 
     async def _yield_turn(self, batches: list[_Batch[T]]) -> None:
