@@ -3,7 +3,7 @@
 Installing hitbox-observability must not make every cache in the process pay for
 events: a cache checks once whether any plugin listens to ``hitbox_cache_event`` and,
 if none does, its hit path builds no event at all. So the two entry points load inert
-objects (listed by ``hitbox plugins``, hooking nothing) unless the environment variable
+objects (registered plugins that implement no hook) unless the environment variable
 ``HITBOX_OBSERVABILITY`` names them (``HITBOX_OBSERVABILITY=prometheus,opentelemetry``).
 Then they are the process-wide default exporters:
 :func:`hitbox_observability.prometheus.default_metrics` (on prometheus-client's default
