@@ -246,3 +246,18 @@ def test_two_exporters_need_two_registries(registry: CollectorRegistry) -> None:
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         PrometheusMetrics(registry)
     PrometheusMetrics(registry, namespace="shop")  # another namespace is fine
+
+
+async def test_a_cancelled_run_is_counted_as_cancelled(
+    metrics: PrometheusMetrics, make_cache: MakeCache, registry: CollectorRegistry
+) -> None:
+    cache = make_cache()
+    gate = Gate()
+    caller = asyncio.create_task(cache.fetch(Request("k"), gate))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    caller.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    labels = {"backend": "MemoryBackend", "operation": "fetch", "outcome": "cancelled"}
+    assert registry.get_sample_value("hitbox_cache_requests_total", labels) == 1
