@@ -171,9 +171,12 @@ class ReadCoalescer(Generic[T]):
                     with contextlib.suppress(Exception):  # the futures carry the error
                         await self._send(batch)
             return [await future for future in futures]
-        except asyncio.CancelledError:
-            for future in futures:
-                future.cancel()
+        except BaseException:
+            for future in futures:  # settle the rest: no "exception never retrieved"
+                if not future.done():
+                    future.cancel()
+                elif not future.cancelled():
+                    future.exception()
             raise
 
     async def _lead(self, key: str) -> T:
