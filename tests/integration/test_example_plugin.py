@@ -30,6 +30,8 @@ class TestExampleConformance(BackendConformance):
 
     async def advance_time(self, seconds: float) -> None:
         self.clock.now += seconds
+
+
 # --8<-- [end:conformance]
 
 

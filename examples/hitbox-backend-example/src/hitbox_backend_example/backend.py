@@ -6,10 +6,9 @@ import secrets
 import time
 from collections.abc import Callable
 
-from pydantic import Field
-
 import hitbox
 from hitbox.codec import EnvelopeCodec
+from pydantic import Field
 
 
 class ExampleConfig(hitbox.BackendConfig):
