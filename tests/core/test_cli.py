@@ -30,6 +30,8 @@ def test_plugins_json_lists_backends_serializers_and_example() -> None:
         assert by_name[("serializer", serializer)]["distribution"] == "hitbox-core"
     assert by_name[("backend", "example")]["distribution"] == "hitbox-backend-example"
     assert ("key_strategy", "default") in by_name
+    builtin = by_name[("plugin", "builtin")]
+    assert "hitbox_register_serializers" in builtin["hooks"]
 
 
 def test_plugins_table_is_readable() -> None:

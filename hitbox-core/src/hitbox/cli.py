@@ -30,6 +30,20 @@ def _fail(message: str) -> None:
 
 def _plugin_rows(manager: PluginManager) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
+    for info in manager.plugin_infos():
+        # Every loaded plugin, including hook-only ones (event listeners, commands).
+        rows.append(
+            {
+                "kind": "plugin",
+                "name": info.plugin,
+                "plugin": info.plugin,
+                "distribution": info.distribution,
+                "version": info.version,
+                "schemes": [],
+                "hooks": manager.plugin_hooks(info.plugin),
+                "description": "",
+            }
+        )
     for backend in manager.backends.specs():
         rows.append(
             {
@@ -81,18 +95,22 @@ def plugins_command(as_json: bool) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Hitbox plugins")
-    for column in ("kind", "name", "distribution", "version", "URL schemes"):
-        table.add_column(column)
+    loaded = Table(title="Loaded plugins")
+    for column in ("plugin", "distribution", "version", "hooks"):
+        loaded.add_column(column, overflow="fold")
+    registered = Table(title="Registered components")
+    for column in ("kind", "name", "plugin", "URL schemes"):
+        registered.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(
-            row["kind"],
-            row["name"],
-            row["distribution"] or "-",
-            row["version"] or "-",
-            ", ".join(row["schemes"]) or "-",
-        )
-    Console().print(table)
+        if row["kind"] == "plugin":
+            hooks = ", ".join(h.removeprefix("hitbox_") for h in row["hooks"])
+            loaded.add_row(row["name"], row["distribution"] or "-", row["version"] or "-", hooks)
+        else:
+            schemes = ", ".join(row["schemes"]) or "-"
+            registered.add_row(row["kind"], row["name"], row["plugin"], schemes)
+    console = Console()
+    console.print(loaded)
+    console.print(registered)
 
 
 async def _check(config: dict[str, Any]) -> tuple[bool, str]:

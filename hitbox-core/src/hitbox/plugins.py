@@ -343,6 +343,13 @@ class PluginManager:
         """Every loaded plugin, sorted by name."""
         return [self._infos[name] for name in sorted(self._infos)]
 
+    def plugin_hooks(self, name: str) -> list[str]:
+        """Names of the hooks plugin ``name`` implements, sorted (empty if unknown)."""
+        plugin = self._pm.get_plugin(name)
+        if plugin is None:
+            return []
+        return sorted(caller.name for caller in self._pm.get_hookcallers(plugin) or ())
+
     @property
     def hook(self) -> Any:
         """pluggy's hook relay (``manager.hook.hitbox_add_commands(cli=...)``)."""
