@@ -26,6 +26,7 @@ from hitbox._errors import (
     UnknownPluginError,
 )
 from hitbox._events import CacheEvent
+from hitbox._logging import RateLimitedLogger
 from hitbox._request import CacheableRequest
 from hitbox._stats import Stats
 from hitbox._value import NO_VALUE, CachedValue
@@ -65,6 +66,7 @@ __all__ = [
     "NO_VALUE",
     "PluginError",
     "Policy",
+    "RateLimitedLogger",
     "SerializationError",
     "Serializer",
     "State",
