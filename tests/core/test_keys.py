@@ -120,6 +120,23 @@ def test_the_same_binding_gives_the_same_key() -> None:
     assert key(1, "x", 3) != key(1, "x", c=3)
 
 
+MISSING = object()
+
+
+def with_defaults(x: Any = MISSING, tags: tuple[str, ...] = (), n: int = 1000) -> None: ...
+
+
+def test_defaults_encode_like_passed_values_and_sentinels_are_cached() -> None:
+    key = STRATEGY.compile(with_defaults)
+    assert key() == key(MISSING, (), int("1000")) == f"{MOD}.with_defaults:~,(),i1000"
+    assert key(None) != key()
+    assert key(tags=("a",)) == key(MISSING, ("a",))
+    with pytest.raises(hitbox.KeyStrategyError, match=r"argument 'x' is a builtins\.object"):
+        key(object())  # only the sentinel itself is encodable
+    with pytest.raises(hitbox.KeyStrategyError, match="argument 'tags' contains a builtins"):
+        key(MISSING, (object(),))  # the sentinel is not blamed for another's failure
+
+
 def test_supported_types_have_stable_documented_encodings() -> None:
     uid = uuid.UUID(int=1)
     cases = {

@@ -16,7 +16,8 @@ distinct keys): ``N`` None, ``T``/``F`` bools, ``i42`` int (``I<hex>`` beyond
 ``D``/``d``/``t`` + ISO datetime/date/time, ``p<days>_<s>_<us>`` timedelta,
 ``(…)`` tuple, ``[…]`` list, ``{…}`` set (sorted), ``m{k=v,…}`` dict (sorted),
 ``e``/``c``/``P``/``k``/``o`` + length-prefixed type name for enums, classes, paths,
-``__cache_key__`` objects and dataclass/pydantic field values. Scalars never contain
+``__cache_key__`` objects and dataclass/pydantic field values, and ``~`` for a
+parameter's stateless sentinel default (``_MISSING = object()``). Scalars never contain
 ``,=()[]{}``; only length-prefixed strings may.
 """
 
@@ -101,6 +102,20 @@ def _encode_int(value: int) -> str:
         return f"I{value:x}"
 
 
+def _encode_items(value: Iterable[Any]) -> str:
+    # Inline int/str dispatch: containers of plain ints and strings are the common case.
+    parts = []
+    for item in value:
+        kind = type(item)
+        if kind is str:
+            parts.append(f"s{len(item)}:{item}")
+        elif kind is int:
+            parts.append(_encode_int(item))
+        else:
+            parts.append(_encode(item))
+    return ",".join(parts)
+
+
 def _encode_dict(value: dict[Any, Any]) -> str:
     items = sorted(f"{_encode(k)}={_encode(v)}" for k, v in value.items())
     return "m{" + ",".join(items) + "}"
@@ -118,12 +133,12 @@ _EXACT: Final[dict[type, Callable[[Any], str]]] = {
     type(None): lambda v: "N",
     bool: lambda v: "T" if v else "F",
     int: _encode_int,
-    float: lambda v: f"f{float.__repr__(v)}",
-    str: lambda v: f"s{len(v)}:{str.__str__(v)}",
+    float: lambda v: f"f{v!r}",
+    str: lambda v: f"s{len(v)}:{v}",
     bytes: _encode_bytes,
     bytearray: _encode_bytes,
-    tuple: lambda v: f"({','.join(map(_encode, v))})",
-    list: lambda v: f"[{','.join(map(_encode, v))}]",
+    tuple: lambda v: f"({_encode_items(v)})",
+    list: lambda v: f"[{_encode_items(v)}]",
     set: _encode_set,
     frozenset: _encode_set,
     dict: _encode_dict,
@@ -138,7 +153,7 @@ _EXACT: Final[dict[type, Callable[[Any], str]]] = {
 # Subclasses are encoded like their base (they compare equal to it); order matters:
 # datetime before date.
 _BASES: Final = (
-    *(float, str, bytes, bytearray, tuple, list, set, frozenset, dict),
+    *(bytes, bytearray, tuple, list, set, frozenset, dict),
     *(uuid.UUID, decimal.Decimal, dt.datetime, dt.date, dt.time, dt.timedelta),
 )
 
@@ -153,8 +168,13 @@ def _encode_other(value: object) -> str:
         return f"k{_sized(_type_name(tp))}{_sized(text)}"
     if isinstance(value, enum.Enum):
         return f"e{_sized(_type_name(tp))}{_sized(value.name)}"
+    # Subclasses of int, float and str may override their text forms: use the base's.
     if isinstance(value, int):
         return _encode_int(int.__int__(value))
+    if isinstance(value, float):
+        return f"f{float.__repr__(value)}"
+    if isinstance(value, str):
+        return _EXACT[str](str.__str__(value))
     for base in _BASES:
         if isinstance(value, base):
             return _EXACT[base](value)
@@ -175,33 +195,54 @@ def _encode_other(value: object) -> str:
     raise _Unencodable(value, "which the default key strategy cannot encode unambiguously")
 
 
-def _argument_encoder(label: str) -> Callable[[object, str], str]:
-    """The slow-path encoder of one compiled function: errors name the parameter."""
+def _argument_explainer(label: str) -> Callable[[Exception, tuple[Any, ...]], KeyStrategyError]:
+    """What went wrong in one compiled function's default key, naming the argument.
 
-    def encode_argument(value: object, name: str) -> str:
+    The generated code calls the bare encoder (no per-argument wrapper on the hot path);
+    on failure it hands the exception and its ``(name, value)`` pairs to this, which
+    encodes them again one by one to find the culprit.
+    """
+
+    def named(name: str, value: object) -> KeyStrategyError | None:
         try:
-            return _encode(value)
+            _encode(value)
         except _Unencodable as exc:
             culprit = type(exc.value)
             where = "is" if exc.value is value else "contains"
-            raise KeyStrategyError(
+            return KeyStrategyError(
                 f"cannot build a cache key for {label}: argument {name!r} {where} a "
                 f"{_type_name(culprit)}, {exc.reason}; pass a key template that picks "
                 f'stable fields (key="...{{{name}.<field>}}"), or give '
                 f"{culprit.__qualname__} a __cache_key__(self) -> str method"
-            ) from None
+            )
         except RecursionError:
-            raise KeyStrategyError(
+            return KeyStrategyError(
                 f"cannot build a cache key for {label}: argument {name!r} is nested too "
                 f"deeply or contains itself; pass a key template (key=...)"
-            ) from None
+            )
         except Exception as exc:  # a __cache_key__ hook or a field getter failed
-            raise KeyStrategyError(
+            error = KeyStrategyError(
                 f"cannot build a cache key for {label}: encoding argument {name!r} raised "
                 f"{type(exc).__name__}: {exc}"
-            ) from exc
+            )
+            error.__cause__ = exc
+            return error
+        return None
 
-    return encode_argument
+    def explain(exc: Exception, arguments: tuple[Any, ...]) -> KeyStrategyError:
+        for name, value, sentinel in arguments:
+            error = None if value is sentinel else named(name, value)
+            if error is not None:
+                break
+        else:  # it failed once but not twice: report the first failure
+            error = KeyStrategyError(
+                f"cannot build a cache key for {label}: {type(exc).__name__}: {exc}"
+            )
+            error.__cause__ = exc
+        error.__suppress_context__ = True
+        return error
+
+    return explain
 
 
 _CONVERSIONS: Final[dict[str, Callable[[object], str]]] = {"r": repr, "s": str, "a": ascii}
@@ -355,14 +396,48 @@ def _expected_type(param: inspect.Parameter) -> type | None:
         return None
 
 
+_SENTINEL: Final = "~"
+_NO_DEFAULT: Final = object()
+_IMMUTABLE: Final = frozenset(
+    {type(None), bool, int, float, str, bytes, decimal.Decimal, uuid.UUID}
+    | {dt.datetime, dt.date, dt.time, dt.timedelta}
+)
+
+
+def _is_immutable(value: object) -> bool:
+    if type(value) in (tuple, frozenset):
+        return all(map(_is_immutable, value))  # type: ignore[call-overload]
+    return type(value) in _IMMUTABLE or isinstance(value, (enum.Enum, type))
+
+
+def _default_encoding(default: object) -> str | None:
+    """The encoding of a parameter's default object, when a call may reuse it as is.
+
+    Immutable defaults are encoded once, here. A stateless unencodable default is a
+    sentinel (``_MISSING = object()``): it encodes as ``~`` so calls relying on it are
+    cached; any other object of its kind is still refused.
+    """
+    if default is _P.empty:
+        return None
+    if _is_immutable(default):
+        try:
+            return _encode(default)
+        except Exception:  # refused (or raised) now: refused per call, too
+            return None
+    state = getattr(default, "__dict__", None)
+    if type(default) is object or (state == {} and "__slots__" not in type(default).__dict__):
+        return _SENTINEL
+    return None
+
+
 def _default_key_body(src: _Source, key: str, head: str, label: str) -> None:
     """Lines assigning the default key (``head`` + encoded arguments) to local ``key``.
 
     Parameters annotated ``int``/``str`` are encoded inline in one f-string behind a
     single type guard; the others (and the guard's else branch) dispatch per value.
     """
-    encode = src.bind(_argument_encoder(label))
-    p, guards, fast, general, dispatched = src.p, [], [], [], []
+    encode = src.bind(_encode)
+    p, guards, fast, general, dispatched, named = src.p, [], [], [], [], []
     for index, param in enumerate(src.params):
         if (
             index == 0
@@ -371,16 +446,24 @@ def _default_key_body(src: _Source, key: str, head: str, label: str) -> None:
         ):
             continue  # methods: the instance (or class) is not part of the key
         arg, var = param.name, src.temp()
-        slow = f"{var} = {encode}({arg}, {arg!r})"
+        slow = f"{var} = {encode}({arg})"
         dispatched.append("{" + var + "}")
+        default = _default_encoding(param.default)
+        sentinel = src.bind(param.default if default == _SENTINEL else _NO_DEFAULT)
+        named.append(f"({arg!r}, {arg}, {sentinel}), ")
         if param.kind in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD):
             src.lines.append(slow)
             fast.append("{" + var + "}")
             continue
+        branches = [
+            (f"{p}type({arg}) is {p}int", f"{var} = f'i{{{arg}}}'"),
+            (f"{p}type({arg}) is {p}str", f"{var} = f's{{{p}len({arg})}}:{{{arg}}}'"),
+        ]
+        if default is not None:  # the default object itself: its encoding is known
+            branches.insert(0, (f"{arg} is {src.bind(param.default)}", f"{var} = {default!r}"))
         dispatch = [
             "try:",
-            f"    if {p}type({arg}) is {p}int: {var} = f'i{{{arg}}}'",
-            f"    elif {p}type({arg}) is {p}str: {var} = f's{{{p}len({arg})}}:{{{arg}}}'",
+            *(f"    {'el' * bool(i)}if {test}: {then}" for i, (test, then) in enumerate(branches)),
             f"    else: {slow}",
             f"except {p}ValueError:  # an int too long for str(): the slow path writes hex",
             f"    {slow}",
@@ -396,15 +479,22 @@ def _default_key_body(src: _Source, key: str, head: str, label: str) -> None:
     slow_key = [*general, f'{key} = f"{head}{",".join(dispatched)}"']
     if not guards:
         src.lines += slow_key
-        return
-    src.lines += [
-        f"if {' and '.join(guards)}:",
-        "    try:",
-        f'        {key} = f"{head}{",".join(fast)}"',
-        f"    except {p}ValueError:",
-        *(f"        {line}" for line in slow_key),
-        "else:",
-        *(f"    {line}" for line in slow_key),
+    else:
+        src.lines += [
+            f"if {' and '.join(guards)}:",
+            "    try:",
+            f'        {key} = f"{head}{",".join(fast)}"',
+            f"    except {p}ValueError:",
+            *(f"        {line}" for line in slow_key),
+            "else:",
+            *(f"    {line}" for line in slow_key),
+        ]
+    explain = src.bind(_argument_explainer(label))
+    src.lines = [
+        "try:",
+        *(f"    {line}" for line in src.lines),
+        f"except {p}Exception as {p}x:",
+        f"    raise {explain}({p}x, ({''.join(named)}))",
     ]
 
 
