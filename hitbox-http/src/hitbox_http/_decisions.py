@@ -20,12 +20,15 @@ class Hit:
 
     ``revalidate`` is set when the response was served stale under
     ``stale-while-revalidate``: send that conditional request in the background and pass
-    its outcome to :meth:`HttpCacheSpec.on_response` with ``forward``.
+    its outcome to :meth:`HttpCacheSpec.on_response` with ``forward``. ``stale`` says the
+    stored response was past its freshness lifetime (``max-stale`` or
+    ``stale-while-revalidate``).
     """
 
     response: Response
     stored: StoredResponse | None
     revalidate: Forward | None = None
+    stale: bool = False
 
 
 @final
@@ -57,7 +60,8 @@ class ResponsePlan:
     If ``store`` is set, store it with the origin's complete body (see
     :meth:`StoredResponse.with_body`); write back ``updates``; drop every stored response
     of the URIs in ``invalidate``. If ``retry`` is set, nothing else applies: send that
-    request instead and plan again with its response.
+    request instead and plan again with its response. ``stale`` says the answer is a
+    stored response served because the origin failed (``stale-if-error``).
     """
 
     status: int
@@ -67,3 +71,4 @@ class ResponsePlan:
     updates: tuple[StoredResponse, ...] = ()
     invalidate: tuple[str, ...] = ()
     retry: Forward | None = None
+    stale: bool = False

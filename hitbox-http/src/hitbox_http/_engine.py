@@ -15,6 +15,9 @@ Integrations drive one :class:`Exchange` per request:
 :meth:`HttpCache.handle` does all of it for pull-style upstreams (the proxy, the httpx
 transport); the ASGI middleware drives the steps itself to stream the application's
 messages without an extra task.
+
+:meth:`HttpCache.stats` counts what the steps did (see :mod:`hitbox_http._counters`);
+the proxy's admin endpoint serves it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any, cast, final
 import hitbox
 
 from hitbox_http._config import HttpPolicy
+from hitbox_http._counters import HttpCounters
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request, Response
 from hitbox_http._spec import Forward, Hit, HttpCacheSpec, ResponsePlan
@@ -37,7 +41,7 @@ from hitbox_http._store import HttpStore, Lookup
 
 __all__ = ["Exchange", "HttpCache", "Streamed", "UpstreamError"]
 
-logger = logging.getLogger("hitbox.http")
+logger = logging.getLogger("hitbox_http")
 
 
 class UpstreamError(hitbox.HitboxError):
@@ -111,7 +115,16 @@ class HttpCache:
         self.policy = HttpPolicy.validated(policy or {})
         self.clock: Callable[[], float] = clock if clock is not None else time.time
         self.spec = HttpCacheSpec(self.policy, clock=self.clock)
-        self.store = HttpStore(backend, self.policy, clock=self.clock, timeout=backend_timeout)
+        self.counters = HttpCounters()
+        self.warnings = hitbox.RateLimitedLogger(logger, clock=self.clock)
+        self.store = HttpStore(
+            backend,
+            self.policy,
+            clock=self.clock,
+            timeout=backend_timeout,
+            counters=self.counters,
+            warnings=self.warnings,
+        )
         self.lock_timeout = lock_timeout
         self.max_background = max_background
         self._flights: dict[str, asyncio.Event] = {}
@@ -124,6 +137,31 @@ class HttpCache:
             return cast(AbstractAsyncContextManager[object], timeout(seconds))
         return asyncio.timeout(seconds)
 
+    # -- introspection ------------------------------------------------------------------
+
+    def stats(self) -> hitbox.Stats:
+        """Counters since creation, in the shape ``hitbox.Cache.stats()`` returns."""
+        return self.counters.snapshot()
+
+    @property
+    def backend(self) -> hitbox.Backend:
+        """The backend responses are stored in."""
+        return self.store.backend
+
+    @property
+    def background_tasks(self) -> int:
+        """Background revalidations running now."""
+        return len(self._revalidating)
+
+    def _count(self, decision: Hit | Forward) -> None:
+        counters = self.counters
+        if not isinstance(decision, Hit) or decision.stored is None:
+            counters.misses += 1  # forwarded, or 504 for only-if-cached
+        elif decision.stale:
+            counters.stale += 1
+        else:
+            counters.hits += 1
+
     # -- the steps ----------------------------------------------------------------------
 
     async def begin(self, request: Request) -> Exchange:
@@ -134,21 +172,26 @@ class HttpCache:
         decision = self.spec.on_request(request, lookup.responses, variants_exist=lookup.found_any)
         exchange = Exchange(request, decision, lookup)
         if not (isinstance(decision, Forward) and decision.may_store):
+            self._count(decision)
             return exchange
         flight = self._flights.get(lookup.key)
         if flight is None:
             self._flights[lookup.key] = asyncio.Event()
             exchange._leader = lookup.key
+            self._count(decision)
             return exchange
+        self.counters.locked += 1
         try:
             async with self._timeout(self.lock_timeout):
                 await flight.wait()
         except TimeoutError:
+            self._count(decision)
             return exchange  # the leader is slow: go upstream without waiting longer
         lookup = await self.store.lookup(request)
         decision = self.spec.on_request(
             request, lookup.responses, variants_exist=lookup.found_any, collapsed=True
         )
+        self._count(decision)
         return Exchange(request, decision, lookup)
 
     def plan(
@@ -161,9 +204,10 @@ class HttpCache:
         response_time: float | None = None,
     ) -> ResponsePlan:
         """What to send and keep, given the origin's response head."""
+        self.counters.upstream_calls += 1
         length = headers.get("content-length")
         too_large = bool(length and length.isdigit() and int(length) > self.policy.max_body_size)
-        return self.spec.on_response(
+        plan = self.spec.on_response(
             exchange.forward,
             status,
             headers,
@@ -171,6 +215,9 @@ class HttpCache:
             response_time=self.clock() if response_time is None else response_time,
             too_large=too_large,
         )
+        if plan.stale:
+            self.counters.stale += 1
+        return plan
 
     async def complete(self, exchange: Exchange, plan: ResponsePlan, body: bytes | None) -> None:
         """Apply ``plan``: invalidate, freshen, store ``body`` (the origin's full body, or
@@ -202,7 +249,11 @@ class HttpCache:
 
     def on_upstream_error(self, exchange: Exchange) -> Response | None:
         """A stale response to send because the origin failed (stale-if-error), or None."""
-        return self.spec.on_error(exchange.forward)
+        self.counters.upstream_calls += 1
+        stale = self.spec.on_error(exchange.forward)
+        if stale is not None:
+            self.counters.stale += 1
+        return stale
 
     # -- stale-while-revalidate ---------------------------------------------------------
 
@@ -219,6 +270,7 @@ class HttpCache:
         if len(self._revalidating) >= self.max_background:
             return
         forward = decision.revalidate
+        self.counters.refreshes += 1
         task = asyncio.get_running_loop().create_task(self._revalidate(lookup, forward, fetch))
         self._revalidating[lookup.key] = task
         task.add_done_callback(lambda _: self._revalidating.pop(lookup.key, None))
@@ -230,7 +282,11 @@ class HttpCache:
         try:
             for _ in range(2):
                 request_time = self.clock()
-                response = await fetch(exchange.forward.request)
+                try:
+                    response = await fetch(exchange.forward.request)
+                except Exception:
+                    self.counters.upstream_calls += 1  # a failed attempt is still a call
+                    raise
                 plan = self.plan(
                     exchange, response.status, response.headers, request_time=request_time
                 )
@@ -239,7 +295,10 @@ class HttpCache:
                     return
                 exchange.decision = plan.retry
         except Exception as exc:
-            logger.warning("hitbox-http: background revalidation of %r failed: %r", lookup.key, exc)
+            logger.debug("background revalidation of %r failed: %r", lookup.key, exc)
+            self.warnings.warning(
+                "revalidation", "hitbox-http: a background revalidation failed: %r", exc
+            )
 
     # -- pull-style driver --------------------------------------------------------------
 

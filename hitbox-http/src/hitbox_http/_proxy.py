@@ -42,7 +42,7 @@ from hitbox_http._storing import strip_hop_by_hop
 
 __all__ = ["CachingProxy"]
 
-logger = logging.getLogger("hitbox.http.proxy")
+logger = logging.getLogger("hitbox_http.proxy")
 
 _PROXY_FIELDS = ("proxy-authorization", "proxy-authenticate", "proxy-connection")
 
@@ -77,6 +77,8 @@ class CachingProxy:
             )
         self.upstream = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self.cache = cache
+        # A misbehaving origin makes these fire per request: one line per minute per kind.
+        self._warnings = hitbox.RateLimitedLogger(logger, clock=cache.clock)
         if transport is None:
             transport = httpx.AsyncHTTPTransport(
                 limits=httpx.Limits(max_connections=max_connections)
@@ -173,7 +175,7 @@ class CachingProxy:
             async for chunk in response.aiter_raw():
                 yield chunk
         except httpx.HTTPError as exc:
-            logger.warning("hitbox proxy: upstream body failed: %r", exc)
+            self._warnings.warning("upstream-body", "hitbox proxy: upstream body failed: %r", exc)
             raise
         finally:
             await response.aclose()
@@ -195,7 +197,10 @@ class CachingProxy:
                 continue
             data, closed = state.trailing_data
             if data or closed:
-                logger.warning("hitbox proxy: dropping a connection with stray bytes from upstream")
+                self._warnings.warning(
+                    "stray-bytes",
+                    "hitbox proxy: dropping a connection with stray bytes from upstream",
+                )
                 await connection.aclose()
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

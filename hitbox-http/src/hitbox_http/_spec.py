@@ -182,12 +182,14 @@ class HttpCacheSpec:
                 self._reuse(request, chosen, age, lifetime, detail="stale-while-revalidate"),
                 chosen,
                 revalidate,
+                stale=True,
             )
         else:
             fwd = "stale"
         if fwd is None:
             status = self._status(hit=True, ttl=lifetime - age, collapsed=collapsed)
-            return Hit(self._reuse(request, chosen, age, lifetime, status=status), chosen)
+            reused = self._reuse(request, chosen, age, lifetime, status=status)
+            return Hit(reused, chosen, stale=not fresh)
         if directives.only_if_cached:
             # §5.2.1.7: "a cache SHOULD either respond using a stored response consistent
             # with the other constraints of the request or respond with a 504 (Gateway
@@ -277,7 +279,7 @@ class HttpCacheSpec:
             # constraints on doing so (see Section 4.2.4)".
             stale = self.on_error(forward, fwd_status=status)
             if stale is not None:
-                return ResponsePlan(stale.status, stale.headers, stale.body)
+                return ResponsePlan(stale.status, stale.headers, stale.body, stale=True)
         store: StoredResponse | None = None
         detail: str | None = None
         if forward.may_store and too_large:

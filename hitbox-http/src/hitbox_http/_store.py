@@ -7,8 +7,11 @@ two processes storing different variants at once may drop one from the index, wh
 costs a later miss, never a wrong answer — a variant is always re-checked against the
 request before it is used.
 
-Fail open: every backend error, timeout or corrupt entry counts as "nothing stored" and
-is logged; callers never see it.
+Fail open: every backend error, timeout or corrupt entry counts as "nothing stored", is
+counted in ``errors`` and logged; callers never see it. During an outage that would be a
+warning per request, so warnings are rate-limited (one per kind per minute, with the
+number held back) and never carry the key — it holds the request's URL and query string;
+the key is logged at DEBUG level.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import TypeVar, final
 import hitbox
 
 from hitbox_http._config import HttpPolicy
+from hitbox_http._counters import HttpCounters
 from hitbox_http._headers import Headers
 from hitbox_http._keys import primary_key, selecting_values, variant_key
 from hitbox_http._models import Request, StoredResponse
@@ -36,7 +40,7 @@ from hitbox_http._storing import entry_times
 
 __all__ = ["HttpStore", "Lookup"]
 
-logger = logging.getLogger("hitbox.http")
+logger = logging.getLogger("hitbox_http")
 T = TypeVar("T")
 
 _EMPTY_HEADERS = Headers()
@@ -59,9 +63,13 @@ class Lookup:
 
 @final
 class HttpStore:
-    """HTTP responses kept in a hitbox backend, under keys derived from the request."""
+    """HTTP responses kept in a hitbox backend, under keys derived from the request.
 
-    __slots__ = ("_timeout", "backend", "clock", "policy")
+    Failures are counted in ``counters`` and logged through ``warnings`` (both made here
+    unless given, so that :class:`HttpCache` can share its own).
+    """
+
+    __slots__ = ("_timeout", "backend", "clock", "counters", "policy", "warnings")
 
     def __init__(
         self,
@@ -70,10 +78,16 @@ class HttpStore:
         *,
         clock: Callable[[], float],
         timeout: float | None = 0.25,
+        counters: HttpCounters | None = None,
+        warnings: hitbox.RateLimitedLogger | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy
         self.clock = clock
+        self.counters = counters if counters is not None else HttpCounters()
+        self.warnings = (
+            warnings if warnings is not None else hitbox.RateLimitedLogger(logger, clock=clock)
+        )
         self._timeout = None if backend.is_local else timeout
 
     def key_for(self, url: str, headers: Headers) -> str:
@@ -93,7 +107,14 @@ class HttpStore:
             async with asyncio.timeout(self._timeout):
                 return True, await action
         except Exception as exc:
-            logger.warning("hitbox-http: backend %s of %r failed: %r", operation, key, exc)
+            self.counters.errors += 1
+            logger.debug("backend %s of %r failed: %r", operation, key, exc)
+            self.warnings.warning(
+                f"backend-{operation}",
+                "hitbox-http: backend %s failed, treated as nothing stored: %r",
+                operation,
+                exc,
+            )
             return False, None
 
     async def _read(self, key: str) -> tuple[StoredResponse | VariantIndex, float] | None:
@@ -105,7 +126,11 @@ class HttpStore:
             try:
                 decoded = decode_entry(entry.data)
             except hitbox.CorruptEntry as exc:
-                logger.warning("hitbox-http: dropping corrupt entry %r: %s", key, exc)
+                self.counters.errors += 1
+                logger.debug("corrupt entry %r: %s", key, exc)
+                self.warnings.warning(
+                    "corrupt-entry", "hitbox-http: ignoring a corrupt stored response: %s", exc
+                )
                 return None
         return decoded, entry.stale_until
 
