@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import hitbox
@@ -40,6 +42,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route as StarletteRoute
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
+from report import format_text
 
 BODY = "x" * 1024
 App = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -125,9 +130,18 @@ async def run(app: App, requests: int) -> float:
     return elapsed
 
 
-async def main(quick: bool) -> None:
-    requests = 2_000 if quick else 10_000
-    rounds = 3 if quick else 5
+LABELS = {
+    "starlette": "starlette, uncached",
+    "hitbox rfc": "hitbox rfc",
+    "hitbox app-mode": "hitbox app-mode",
+    "hishel": "hishel",
+    "fastapi": "fastapi, uncached",
+    "fastapi-cache2": "fastapi-cache2",
+}
+
+
+async def measure(requests: int, rounds: int) -> dict[str, float]:
+    """Requests per second of every contender: the best of ``rounds`` interleaved rounds."""
     apps = contenders()
     for app in apps.values():  # warm up: the first request fills each cache
         await run(app, 50)
@@ -135,15 +149,43 @@ async def main(quick: bool) -> None:
     for _ in range(rounds):
         for name, app in apps.items():
             best[name] = min(best[name], await run(app, requests))
-    rates = {name: requests / seconds for name, seconds in best.items()}
-    reference = rates["hitbox rfc"]
-    print(f"{requests} requests x {rounds} rounds, best round; 1 KiB response, cache hits\n")
-    print(f"{'contender':<18}{'requests/s':>12}{'hitbox rfc is':>16}")
-    for name, rate in rates.items():
-        print(f"{name:<18}{rate:>12,.0f}{reference / rate:>15.2f}x")
+    return {name: requests / seconds for name, seconds in best.items()}
+
+
+async def collect(quick: bool) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    requests = 2_000 if quick else 10_000
+    rounds = 3 if quick else 5
+    rates = await measure(requests, rounds)
+    return {
+        "title": "HTTP caching middleware",
+        "description": (
+            "Cached 1 KiB responses per second through each caching middleware, driven "
+            "in-process straight into the ASGI application (no sockets, no HTTP client), so "
+            "the numbers measure application and middleware. Every request after the first "
+            "is a hit. Hitbox runs `CacheMiddleware` on the memory backend in RFC 9111 mode "
+            "and in application mode; hishel's ASGI middleware uses its SQLite storage in "
+            "memory (it ships no in-process storage); fastapi-cache2 uses its "
+            "`InMemoryBackend`. Rounds alternate between contenders; the best round counts."
+        ),
+        "parameters": {"requests per round": requests, "rounds": rounds},
+        "tables": [
+            {
+                "id": "hits",
+                "title": "Cache hits, requests per second",
+                "columns": ["contender", "requests/s"],
+                "rows": [[LABELS[name], rate] for name, rate in rates.items()],
+                "metric": {"column": "requests/s", "better": "higher"},
+                "baseline": LABELS["starlette"],
+                "hitbox_row": LABELS["hitbox rfc"],
+                "peers": [LABELS["hishel"], LABELS["fastapi-cache2"]],
+                "notes": ["Target (issue 7): at least 2x hishel and fastapi-cache2 on hits."],
+            }
+        ],
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer requests and rounds")
-    asyncio.run(main(parser.parse_args().quick))
+    print(format_text(asyncio.run(collect(parser.parse_args().quick))))

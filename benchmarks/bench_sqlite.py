@@ -1,18 +1,19 @@
-"""SQLite-backed caching: Hitbox's SQLite backend against diskcache and cashews, one run.
+"""On-disk caching: Hitbox's SQLite backend against diskcache and cashews, in one run.
 
 diskcache is the established SQLite cache for Python; it is synchronous, so it appears
 twice: called directly (fastest, but every call blocks the event loop) and through
 ``asyncio.to_thread`` (what an async service must do). cashews' ``disk://`` backend wraps
-diskcache in an executor. Measured, each in a fresh database file in a temp dir:
+diskcache in an executor. Measured, each in fresh files in a temp dir:
 
 1. sequential reads (one caller, hits), microseconds per call;
 2. concurrent reads (50 tasks, hits), operations per second;
 3. sequential writes, microseconds per call;
 4. concurrent writes (50 tasks), operations per second.
 
-Ratios are against ``diskcache via to_thread``. Run by hand::
+Ratios are against ``diskcache via to_thread``. Run by hand, or through the report
+(``benchmarks/run_all.py``, which calls :func:`collect`)::
 
-    .venv/bin/python benchmarks/bench_sqlite.py [--calls 4000] [--rounds 3]
+    .venv/bin/python benchmarks/bench_sqlite.py [--calls 4000] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
@@ -29,6 +31,9 @@ from typing import Any
 import hitbox
 from hitbox.testing import make_value
 from hitbox_sqlite import SQLiteBackend
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
+from report import format_text
 
 PAYLOAD = b"x" * 200
 TASKS = 50
@@ -137,50 +142,96 @@ async def build(directory: Path) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:
     return ops, closers
 
 
-def report(title: str, results: dict[str, float], per_call: bool) -> None:
-    """Print one scenario with ratios to the baseline (higher ratio = faster)."""
-    base = results[BASELINE]
-    print(f"\n{title}")
-    for name, result in results.items():
-        ratio = base / result if per_call else result / base
-        shown = f"{result * 1e6:8.1f} us/call" if per_call else f"{result:10,.0f} ops/s"
-        print(f"  {NAMES[name]:36s} {shown}   x{ratio:5.2f} vs diskcache via to_thread")
-
-
-async def main(args: argparse.Namespace) -> None:
+async def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    """``scenario -> implementation -> result`` (seconds per call, or operations/s)."""
+    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         ops, closers = await build(Path(tmp))
         keys = [f"bench:{i}" for i in range(KEYS)]
         try:
             for _, write in ops.values():  # fill every store, warm up threads and pools
                 await concurrent(write, keys, KEYS)
-            results: dict[str, dict[str, float]] = {}
             for name, (read, write) in ops.items():
                 results.setdefault("seq_read", {})[name] = await best_of(
-                    args.rounds, lambda r=read: sequential(r, keys, args.calls), True
+                    rounds, lambda r=read: sequential(r, keys, calls), True
                 )
                 results.setdefault("conc_read", {})[name] = await best_of(
-                    args.rounds, lambda r=read: concurrent(r, keys, args.calls * 2), False
+                    rounds, lambda r=read: concurrent(r, keys, calls * 2), False
                 )
                 results.setdefault("seq_write", {})[name] = await best_of(
-                    args.rounds, lambda w=write: sequential(w, keys, args.calls // 2), True
+                    rounds, lambda w=write: sequential(w, keys, calls // 2), True
                 )
                 results.setdefault("conc_write", {})[name] = await best_of(
-                    args.rounds, lambda w=write: concurrent(w, keys, args.calls), False
+                    rounds, lambda w=write: concurrent(w, keys, calls), False
                 )
         finally:
             for close in closers:
                 outcome = close()
                 if asyncio.iscoroutine(outcome):
                     await outcome
-    report("1. sequential reads (hits)", results["seq_read"], per_call=True)
-    report(f"2. concurrent reads ({TASKS} tasks)", results["conc_read"], per_call=False)
-    report("3. sequential writes", results["seq_write"], per_call=True)
-    report(f"4. concurrent writes ({TASKS} tasks)", results["conc_write"], per_call=False)
+    return results
+
+
+SCENARIOS = {
+    "seq_read": ("1. sequential reads (hits)", True),
+    "conc_read": (f"2. concurrent reads ({TASKS} tasks)", False),
+    "seq_write": ("3. sequential writes", True),
+    "conc_write": (f"4. concurrent writes ({TASKS} tasks)", False),
+}
+PEERS = ["diskcache_thread", "cashews"]
+
+
+def tables(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """One report table per scenario, ratios against diskcache via ``to_thread``."""
+    made = []
+    for scenario, (title, per_call) in SCENARIOS.items():
+        column = "us/call" if per_call else "ops/s"
+        scale = 1e6 if per_call else 1.0
+        made.append(
+            {
+                "id": scenario.replace("_", "-"),
+                "title": title,
+                "columns": ["implementation", column],
+                "rows": [[NAMES[name], value * scale] for name, value in results[scenario].items()],
+                "metric": {"column": column, "better": "lower" if per_call else "higher"},
+                "baseline": NAMES[BASELINE],
+                "hitbox_row": NAMES["cache"],
+                "peers": [NAMES[name] for name in PEERS],
+            }
+        )
+    return made
+
+
+async def collect(
+    quick: bool, calls: int | None = None, rounds: int | None = None
+) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    calls = calls or (1000 if quick else 4000)
+    rounds = rounds or (2 if quick else 3)
+    return {
+        "title": "On-disk caching: SQLite",
+        "description": (
+            "Hitbox's SQLite backend (alone, and under a full `hitbox.Cache`) against "
+            "diskcache (SQLite, synchronous: called directly it blocks the event loop, so "
+            "it also runs through `asyncio.to_thread`), cashews' `disk://` backend "
+            "(diskcache in an executor). 200-byte values, 1,000 keys, fresh files in a temp "
+            "dir; the best of the rounds counts."
+        ),
+        "notes": [
+            "dogpile.cache has no SQLite backend; its on-disk one (`dogpile.cache.dbm`) "
+            "reopens the dbm file on every call and, on Python builds without gdbm (this "
+            "one), falls back to `dbm.dumb` at about 20 ms per read, so it is compared in "
+            "the memcached benchmark instead."
+        ],
+        "parameters": {"calls": calls, "rounds": rounds, "tasks": TASKS},
+        "tables": tables(await measure(calls, rounds)),
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=4000)
-    parser.add_argument("--rounds", type=int, default=3)
-    asyncio.run(main(parser.parse_args()))
+    parser.add_argument("--calls", type=int, default=None, help="4000 (1000 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="3 (2 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
+    args = parser.parse_args()
+    print(format_text(asyncio.run(collect(args.quick, args.calls, args.rounds))))

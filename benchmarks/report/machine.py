@@ -58,7 +58,8 @@ def _first_line(command: list[str]) -> str | None:
     with contextlib.suppress(OSError, subprocess.SubprocessError):
         done = subprocess.run(command, capture_output=True, text=True, timeout=10, check=False)
         text = (done.stdout or done.stderr).strip()
-        return text.splitlines()[0] if done.returncode == 0 and text else None
+        # The first words say it all ("Redis server v=7.0.15 sha=... malloc=... bits=...").
+        return " ".join(text.split()[:3]) if done.returncode == 0 and text else None
     return None
 
 

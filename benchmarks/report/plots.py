@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, never a window
 
 import matplotlib.pyplot as plt  # after use(): the backend is chosen first
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from .protocol import Table, format_value
 
@@ -121,12 +122,14 @@ def summary(factors: list[tuple[str, float]], path: Path) -> bool:
         return False
     labels = [label for label, _ in factors]
     values = [factor for _, factor in factors]
-    figure, axes = plt.subplots(figsize=(8, 0.9 + 0.3 * len(labels)))
+    figure, axes = plt.subplots(figsize=(8, 1.4 + 0.3 * len(labels)))
     colours = [HITBOX if value >= 1 else OTHER for value in values]
     drawn = axes.barh(range(len(labels)), values, color=colours)
     axes.bar_label(drawn, labels=[f"{value:.2f}x" for value in values], padding=3, fontsize=8)
     axes.axvline(1.0, color="black", linewidth=0.8)
     axes.set_xscale("log")
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}x"))
+    axes.xaxis.set_minor_formatter(NullFormatter())
     axes.set_yticks(range(len(labels)), labels, fontsize=8)
     axes.invert_yaxis()
     low, high = min([*values, 1.0]), max([*values, 1.0])

@@ -42,8 +42,9 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    aligns = [":--"] + ["--:"] * (len(header) - 1)
+def _markdown_table(header: list[str], rows: list[list[str]], numeric: bool = True) -> list[str]:
+    """A pipe table; after the first, columns align right when ``numeric``."""
+    aligns = [":--"] + ["--:" if numeric else ":--"] * (len(header) - 1)
     lines = ["| " + " | ".join(_cell(cell) for cell in header) + " |"]
     lines.append("| " + " | ".join(aligns) + " |")
     lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in rows]
@@ -75,6 +76,7 @@ def comparisons(document: dict[str, Any]) -> list[dict[str, Any]]:
                         {
                             "benchmark": _short(entry["name"]),
                             "table": table["title"],
+                            "id": table["id"],
                             "metric": table["metric"]["column"],
                             "hitbox": ours,
                             "hitbox_value": values[ours],
@@ -123,7 +125,7 @@ def _machine(document: dict[str, Any]) -> list[str]:
         ["servers", "; ".join(servers) or "-"],
     ]
     packages = [f"{name} {version}" for name, version in info["packages"].items() if version]
-    lines = _markdown_table(["", ""], rows)
+    lines = _markdown_table(["machine", ""], rows, numeric=False)
     return [*lines, "", "Package versions: " + ", ".join(packages) + "."]
 
 
@@ -182,7 +184,8 @@ def _benchmark_section(entry: dict[str, Any], images: Path, link: str) -> list[s
     if result.get("description"):
         lines += [result["description"], ""]
     if result.get("parameters"):
-        shown = ", ".join(f"{key} = {value}" for key, value in result["parameters"].items())
+        parameters = result["parameters"].items()
+        shown = ", ".join(f"{key} = {format_value(value)}" for key, value in parameters)
         lines += [f"Parameters: {shown}.", ""]
     for table in result["tables"]:
         lines += _table_section(entry, table, images, link)
@@ -210,15 +213,16 @@ def _summary(document: dict[str, Any], images: Path, link: str) -> list[str]:
             ]
             for c in found
         ]
-        lines += _markdown_table(["benchmark", "measure", "Hitbox", "peer", "Hitbox is"], rows)
-        labels = [(f"{c['benchmark']}: {c['table']} vs {c['peer']}", c["factor"]) for c in found]
+        header = ["benchmark: table", "measure", "Hitbox", "peer", "Hitbox is"]
+        lines += _markdown_table(header, rows, numeric=False)
+        labels = [(f"{c['benchmark']}/{c['id']} vs {c['peer']}", c["factor"]) for c in found]
         if plots.summary(labels, images / "summary.png"):
             lines += ["", f"![Hitbox against its peers]({link}/summary.png)"]
     else:
         lines += ["No benchmark reported a Hitbox-against-peer comparison in this run."]
     lines += ["", "Which benchmark compared each required peer in this run:", ""]
     header = ["peer", "in tables of", "only in the text output of"]
-    return [*lines, *_markdown_table(header, _coverage(document)), ""]
+    return [*lines, *_markdown_table(header, _coverage(document), numeric=False), ""]
 
 
 def render(document: dict[str, Any], page: Path, images: Path) -> Path:
