@@ -28,6 +28,16 @@ __all__ = ["BackendAccess"]
 
 _T = TypeVar("_T")
 
+_CONSEQUENCES = {
+    "get": "calling the upstream instead",
+    "get_many": "calling the upstream instead",
+    "set": "value not stored",
+    "set_many": "not stored",
+    "acquire_lock": "calling the upstream without the lock",
+    "delete": "entry not deleted",
+    "delete_many": "entries not deleted",
+}
+
 
 @final
 class BackendAccess:
@@ -78,7 +88,8 @@ class BackendAccess:
             self.counters.errors += 1
             opened = breaker.failure()
             reason = f"timed out after {limit}s" if isinstance(exc, TimeoutError) else describe(exc)
-            message = f"{operation} failed ({reason}); calling the upstream instead"
+            consequence = _CONSEQUENCES.get(operation, "ignored; the cache fails open")
+            message = f"{operation} failed ({reason}); {consequence}"
             if opened:
                 message += (
                     f"; circuit breaker open: backend skipped for {breaker.cooldown}s "

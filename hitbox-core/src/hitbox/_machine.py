@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, final
 
@@ -101,10 +101,6 @@ class Io(Protocol):
 
     async def release_lock(self, call: Call, token: str) -> None:
         """Release the lock taken with ``token``."""
-        ...
-
-    async def delete(self, keys: Sequence[str]) -> bool:
-        """Delete ``keys``; whether the backend confirmed it."""
         ...
 
 
@@ -199,15 +195,17 @@ class Machine:
 
     async def _fill(self, call: Call, run: Run, fallback: CachedValue | None) -> Any:
         """MISS or ERROR: lead the key's flight, or wait for the leader (LOCKED)."""
-        if call.policy.lock == "none":
-            return await self._produce(call, run, fallback, None)
         clock, flights = self.clock, self.flights
+        if call.policy.lock == "none":
+            return await self._lead(
+                call, run, fallback, flights.start(call.key, call.tags, shared=False)
+            )
         deadline = clock.now() + call.policy.lock_timeout
         waited = False
         while True:
             flight = flights.get(call.key)
             if flight is None:
-                return await self._lead(call, run, fallback, flights.start(call.key))
+                return await self._lead(call, run, fallback, flights.start(call.key, call.tags))
             run.to(State.LOCKED)
             if not waited:
                 self.counters.locked += 1
@@ -217,7 +215,11 @@ class Machine:
                 run.to(State.MISS)
                 continue
             if outcome is TIMED_OUT:
-                return await self._produce(call, run, fallback, None)
+                solo = flights.start(call.key, call.tags, shared=False)
+                try:
+                    return await self._produce(call, run, fallback, solo)
+                finally:
+                    flights.finish(solo)
             run.to(State.RESPONSE)
             return outcome
 
@@ -225,7 +227,7 @@ class Machine:
         self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
     ) -> Any:
         try:
-            if call.policy.lock == "distributed" and self.io.can_lock:
+            if flight.shared and call.policy.lock == "distributed" and self.io.can_lock:
                 return await self._lead_distributed(call, run, fallback, flight)
             return await self._produce(call, run, fallback, flight)
         finally:
@@ -282,7 +284,7 @@ class Machine:
             await self.io.release_lock(call, token)
 
     async def _produce(
-        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight | None
+        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
     ) -> Any:
         """Call the upstream, share and store its value; fall back to stale if it fails."""
         self.counters.upstream_calls += 1
@@ -302,14 +304,14 @@ class Machine:
             raise
         run.upstream_duration = time.perf_counter() - started
         if self._cacheable(value, call.policy):
-            if flight is None:
-                await self.io.store(call, value, created_at)
-            else:
-                flight.resolve(value)
-                if flight.storable:
+            flight.resolve(value)
+            if flight.storable:
+                # An invalidation arriving now waits for this write, then deletes.
+                flight.store_started()
+                try:
                     await self.io.store(call, value, created_at)
-                    if flight.invalidated:  # invalidated while the write was in flight
-                        await self.io.delete([call.key])
+                finally:
+                    flight.store_finished()
         run.to(State.RESPONSE)
         return value
 
@@ -344,7 +346,7 @@ class Machine:
         the background limit is reached; whether a refresh started."""
         if call.key in self.flights or not self.background.has_room():
             return False
-        flight = self.flights.start(call.key)
+        flight = self.flights.start(call.key, call.tags)
         refresh_call = dataclasses.replace(call, operation="refresh")
         if not self.background.spawn(self._refresh(refresh_call, flight)):
             self.flights.finish(flight)

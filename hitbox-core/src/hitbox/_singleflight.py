@@ -13,7 +13,7 @@ cancelled by :meth:`BackgroundTasks.aclose`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from typing import Any, Final, final
 
 from hitbox._clock import Clock
@@ -41,18 +41,25 @@ TIMED_OUT: Final = _Signal("TIMED_OUT")
 
 @final
 class Flight:
-    """One in-progress upstream call for one key, which other callers may wait on."""
+    """One in-progress upstream call for one key, which other callers may wait on.
 
-    __slots__ = ("future", "invalidated", "key", "superseded")
+    A *shared* flight is the key's single flight that later callers join; a *solo*
+    flight (``lock="none"``, or a waiter that gave up waiting) is joined by nobody but
+    is still tracked, so invalidations reach every call that might store a result.
+    """
 
-    def __init__(self, key: str) -> None:
+    __slots__ = ("_storing", "future", "invalidated", "key", "shared", "superseded", "tags")
+
+    def __init__(self, key: str, tags: tuple[str, ...] = (), *, shared: bool = True) -> None:
         self.key = key
+        self.tags = tags
+        self.shared = shared
         self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.invalidated = False
-        """The key was invalidated mid-flight: the result must not be stored (and is
-        deleted again if the invalidation raced with the store)."""
+        """The key (or one of its tags) was invalidated mid-flight: do not store."""
         self.superseded = False
         """A value was set explicitly mid-flight: the result must not overwrite it."""
+        self._storing: asyncio.Future[None] | None = None
 
     @property
     def storable(self) -> bool:
@@ -74,6 +81,20 @@ class Flight:
         if not self.future.done():
             self.future.set_result(RETRY)
 
+    def store_started(self) -> None:
+        """The leader is writing its result; :meth:`store_settled` waits for the write."""
+        self._storing = asyncio.get_running_loop().create_future()
+
+    def store_finished(self) -> None:
+        """The write is over (stored or failed)."""
+        if self._storing is not None and not self._storing.done():
+            self._storing.set_result(None)
+
+    async def store_settled(self) -> None:
+        """Wait until a write in progress is over, so a delete issued next lands after it."""
+        if self._storing is not None and not self._storing.done():
+            await asyncio.shield(self._storing)
+
     async def wait(self, clock: Clock, seconds: float) -> Any:
         """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``."""
         if self.future.done():
@@ -90,47 +111,82 @@ class Flight:
 
 @final
 class FlightTable:
-    """The flights of one cache, by key."""
+    """The flights of one cache: the shared one per key, and solo ones."""
 
-    __slots__ = ("_flights",)
+    __slots__ = ("_flights", "_solo")
 
     def __init__(self) -> None:
         self._flights: dict[str, Flight] = {}
+        self._solo: dict[str, set[Flight]] = {}
 
     def get(self, key: str) -> Flight | None:
-        """The flight in progress for ``key``, if any."""
+        """The shared flight in progress for ``key``, if any."""
         return self._flights.get(key)
 
-    def start(self, key: str) -> Flight:
+    def start(self, key: str, tags: tuple[str, ...] = (), *, shared: bool = True) -> Flight:
         """Register and return a new flight for ``key``; the caller is its leader."""
-        flight = Flight(key)
-        self._flights[key] = flight
+        flight = Flight(key, tags, shared=shared)
+        if shared:
+            self._flights[key] = flight
+        else:
+            self._solo.setdefault(key, set()).add(flight)
         return flight
 
     def finish(self, flight: Flight) -> None:
         """Drop ``flight`` from the table and release any waiters it did not serve."""
-        if self._flights.get(flight.key) is flight:
-            del self._flights[flight.key]
+        if flight.shared:
+            if self._flights.get(flight.key) is flight:
+                del self._flights[flight.key]
+        else:
+            solo = self._solo.get(flight.key)
+            if solo is not None:
+                solo.discard(flight)
+                if not solo:
+                    del self._solo[flight.key]
         flight.release()
 
-    def invalidate(self, key: str) -> None:
-        """Detach the flight for ``key`` (if any) and keep its result out of the backend.
+    def _detach(self, key: str) -> list[Flight]:
+        flights = list(self._solo.get(key, ()))
+        shared = self._flights.pop(key, None)
+        if shared is not None:
+            flights.append(shared)
+        return flights
 
-        Callers already waiting still get its value (they asked before the
-        invalidation); later callers start a new flight instead of joining this one.
+    def invalidate(self, key: str) -> list[Flight]:
+        """Detach the flights for ``key`` and keep their results out of the backend.
+
+        Callers already waiting still get the value (they asked before the
+        invalidation); later callers start a new flight instead of joining. Returns the
+        flights, so the caller can wait for a write already under way before deleting.
         """
-        flight = self._flights.pop(key, None)
-        if flight is not None:
+        flights = self._detach(key)
+        for flight in flights:
             flight.invalidated = True
+        return flights
 
-    def supersede(self, key: str) -> None:
-        """Detach the flight for ``key`` (if any): a value was just set explicitly."""
-        flight = self._flights.pop(key, None)
-        if flight is not None:
+    def invalidate_tags(self, tags: Iterable[str]) -> None:
+        """Detach and mark every flight carrying one of ``tags``.
+
+        What such a flight stores is rejected anyway (its entry predates the tag's
+        marker); detaching keeps new callers from joining it.
+        """
+        wanted = set(tags)
+        for key in [k for k, f in self._flights.items() if wanted.intersection(f.tags)]:
+            self._flights.pop(key).invalidated = True
+        for solo in self._solo.values():
+            for flight in solo:
+                if wanted.intersection(flight.tags):
+                    flight.invalidated = True
+
+    def supersede(self, key: str) -> list[Flight]:
+        """Detach the flights for ``key``: a value was just set explicitly."""
+        flights = self._detach(key)
+        for flight in flights:
             flight.superseded = True
+        return flights
 
     def __len__(self) -> int:
-        return len(self._flights)
+        return len(self._flights) + sum(len(solo) for solo in self._solo.values())
 
     def __contains__(self, key: object) -> bool:
         return key in self._flights

@@ -316,7 +316,8 @@ class Cache:
         """
         policy = self._policy.merged(ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error)
         made = self._keys.make_key(key)
-        self._machine.flights.supersede(made)
+        for flight in self._machine.flights.supersede(made):
+            await flight.store_settled()  # so this write lands after one under way
         call = Call(
             made, policy, _no_upstream, tags=(tags,) if isinstance(tags, str) else tuple(tags)
         )
@@ -327,20 +328,23 @@ class Cache:
 
         A call of one of these keys already running will not store its result.
         """
-        made = [self._keys.make_key(key) for key in keys]
-        for key in made:
-            self._machine.flights.invalidate(key)
-        return await self._access.delete(made)
+        return await self._invalidate_keys([self._keys.make_key(key) for key in keys])
 
     async def _invalidate_key(self, key: str) -> bool:
-        self._machine.flights.invalidate(key)
-        return await self._access.delete([key])
+        return await self._invalidate_keys([key])
+
+    async def _invalidate_keys(self, keys: list[str]) -> bool:
+        flights = [flight for key in keys for flight in self._machine.flights.invalidate(key)]
+        for flight in flights:
+            await flight.store_settled()  # so the delete lands after a write under way
+        return await self._access.delete(keys)
 
     async def invalidate_tags(self, *tags: str) -> bool:
         """Invalidate every entry carrying one of ``tags``, on every backend and process
         sharing the store; whether the backend confirmed it."""
         if not tags:
             return True
+        self._machine.flights.invalidate_tags(tags)
         return await self._access.mark_tags(tags)
 
     # -- observability and lifecycle ----------------------------------------------------
