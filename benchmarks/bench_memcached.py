@@ -1,4 +1,4 @@
-"""Memcached read and write paths: Hitbox against raw clients and aiocache, in one run.
+"""Memcached read and write paths: Hitbox against raw clients, aiocache and dogpile.cache.
 
 Starts its own ``memcached`` on a free loopback port (or uses ``--server host:port``)
 and measures, with equally sized payloads under each implementation's own keys:
@@ -8,11 +8,13 @@ and measures, with equally sized payloads under each implementation's own keys:
 3. concurrent writes (50 tasks), operations per second.
 
 Implementations: raw emcache (the client Hitbox uses, bytes in and out: the floor),
-raw aiomcache, aiocache's ``MemcachedCache`` (on aiomcache), ``MemcachedBackend``
-(envelope encode/decode and key encoding included) and a full ``hitbox.Cache`` hit.
-Ratios are against raw emcache. Run by hand::
+raw aiomcache, aiocache's ``MemcachedCache`` (on aiomcache), a dogpile.cache region on
+its ``pymemcache`` backend (synchronous, so called through ``asyncio.to_thread`` as an
+async service must), ``MemcachedBackend`` (envelope encode/decode and key encoding
+included) and a full ``hitbox.Cache`` hit. Ratios are against raw emcache. Run by hand,
+or through the report (``benchmarks/run_all.py``, which calls :func:`collect`)::
 
-    .venv/bin/python benchmarks/bench_memcached.py [--calls 20000] [--rounds 3]
+    .venv/bin/python benchmarks/bench_memcached.py [--calls 20000] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ from hitbox_memcached import MemcachedBackend
 
 from tests.support import free_port, wait_for_port
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
+from report import format_text
+
 PAYLOAD = b"x" * 200
 TASKS = 50
 KEYS = 1000
@@ -50,6 +55,7 @@ NAMES = {
     "emcache": "raw emcache (bytes)",
     "aiomcache": "raw aiomcache (bytes)",
     "aiocache": "aiocache MemcachedCache",
+    "dogpile": "dogpile.cache pymemcache via to_thread",
     "backend": "hitbox MemcachedBackend",
     "autobatch": "hitbox MemcachedBackend, autobatching",
     "cache": "hitbox Cache over memcached",
@@ -100,13 +106,25 @@ async def concurrent(op: Op, keys: list[str], calls: int) -> float:
     return per_task * TASKS / (time.perf_counter() - start)
 
 
-async def best_of(rounds: int, measure: Callable[[], Awaitable[float]], lower: bool) -> float:
-    """The best of ``rounds`` measurements (lowest time or highest rate)."""
-    results = []
+Scenario = Callable[[Op, Op], Awaitable[float]]
+
+
+async def interleaved(
+    ops: dict[str, tuple[Op, Op]], scenarios: dict[str, tuple[Scenario, bool]], rounds: int
+) -> dict[str, dict[str, float]]:
+    """``scenario -> implementation -> best result`` (lowest time or highest rate) of
+    ``rounds`` rounds, each running every implementation in turn, so that load changes on
+    a shared machine hit every implementation alike."""
+    samples: dict[str, dict[str, list[float]]] = {s: {n: [] for n in ops} for s in scenarios}
     for _ in range(rounds):
-        gc.collect()
-        results.append(await measure())
-    return min(results) if lower else max(results)
+        for name, (read, write) in ops.items():
+            for scenario, (run, _) in scenarios.items():
+                gc.collect()
+                samples[scenario][name].append(await run(read, write))
+    return {
+        scenario: {name: (min if lower else max)(values) for name, values in by_name.items()}
+        for (scenario, by_name), (_, lower) in zip(samples.items(), scenarios.values(), strict=True)
+    }
 
 
 async def build(host: str, port: int) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:
@@ -161,6 +179,25 @@ async def build(host: str, port: int) -> tuple[dict[str, tuple[Op, Op]], list[An
 
     ops["aiocache"] = (aiocache_get, aiocache_set)
 
+    from dogpile.cache import make_region
+
+    # One pymemcache client per thread (dogpile keeps them thread-local), so the default
+    # executor's threads never share a socket.
+    region = make_region(key_mangler=lambda key: f"dogpile:{key}").configure(
+        "dogpile.cache.pymemcache",
+        expiration_time=3600,
+        arguments={"url": [f"{host}:{port}"], "timeout": TIMEOUT, "connect_timeout": TIMEOUT},
+    )
+    closers.append(lambda: asyncio.to_thread(region.backend.client.close))
+
+    async def dogpile_get(key: str) -> Any:
+        return await asyncio.to_thread(region.get, key)
+
+    async def dogpile_set(key: str) -> None:
+        await asyncio.to_thread(region.set, key, PAYLOAD)
+
+    ops["dogpile"] = (dogpile_get, dogpile_set)
+
     value = make_value(PAYLOAD, ttl=3600)
     for name, autobatching in (("backend", False), ("autobatch", True)):
         backend = MemcachedBackend(
@@ -191,45 +228,82 @@ async def build(host: str, port: int) -> tuple[dict[str, tuple[Op, Op]], list[An
     return ops, closers
 
 
-def report(title: str, results: dict[str, float], per_call: bool) -> None:
-    """Print one scenario with ratios to raw emcache (higher ratio = faster)."""
-    base = results["emcache"]
-    print(f"\n{title}")
-    for name, result in results.items():
-        ratio = base / result if per_call else result / base
-        shown = f"{result * 1e6:8.1f} us/call" if per_call else f"{result:10,.0f} ops/s"
-        print(f"  {NAMES[name]:38s} {shown}   x{ratio:5.2f} vs raw emcache")
+async def measure(host: str, port: int, calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    """``scenario -> implementation -> result`` (seconds per call, or operations/s)."""
+    ops, closers = await build(host, port)
+    keys = [f"bench:{i}" for i in range(KEYS)]
+    scenarios: dict[str, tuple[Scenario, bool]] = {
+        "seq": (lambda read, write: sequential(read, keys, calls // 4), True),
+        "read": (lambda read, write: concurrent(read, keys, calls), False),
+        "write": (lambda read, write: concurrent(write, keys, calls // 2), False),
+    }
+    try:
+        for _, write in ops.values():  # fill every key space, warm up the pools
+            await concurrent(write, keys, KEYS)
+        results = await interleaved(ops, scenarios, rounds)
+    finally:
+        for close in closers:
+            await close()
+    return results
 
 
-async def main(args: argparse.Namespace) -> None:
-    with memcached(args.server) as (host, port):
-        ops, closers = await build(host, port)
-        keys = [f"bench:{i}" for i in range(KEYS)]
-        results: dict[str, dict[str, float]] = {"seq": {}, "read": {}, "write": {}}
-        try:
-            for _, write in ops.values():  # fill every key space, warm up the pools
-                await concurrent(write, keys, KEYS)
-            for name, (read, write) in ops.items():
-                results["seq"][name] = await best_of(
-                    args.rounds, lambda r=read: sequential(r, keys, args.calls // 4), True
-                )
-                results["read"][name] = await best_of(
-                    args.rounds, lambda r=read: concurrent(r, keys, args.calls), False
-                )
-                results["write"][name] = await best_of(
-                    args.rounds, lambda w=write: concurrent(w, keys, args.calls // 2), False
-                )
-        finally:
-            for close in closers:
-                await close()
-    report("1. sequential reads (hits)", results["seq"], per_call=True)
-    report(f"2. concurrent reads ({TASKS} tasks)", results["read"], per_call=False)
-    report(f"3. concurrent writes ({TASKS} tasks)", results["write"], per_call=False)
+SCENARIOS = {
+    "seq": ("1. sequential reads (hits)", True),
+    "read": (f"2. concurrent reads ({TASKS} tasks)", False),
+    "write": (f"3. concurrent writes ({TASKS} tasks)", False),
+}
+PEERS = ["aiocache", "dogpile", "emcache"]
+
+
+def tables(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """One report table per scenario, ratios against raw emcache."""
+    made = []
+    for scenario, (title, per_call) in SCENARIOS.items():
+        column = "us/call" if per_call else "ops/s"
+        scale = 1e6 if per_call else 1.0
+        made.append(
+            {
+                "id": scenario,
+                "title": title,
+                "columns": ["implementation", column],
+                "rows": [[NAMES[name], value * scale] for name, value in results[scenario].items()],
+                "metric": {"column": column, "better": "lower" if per_call else "higher"},
+                "baseline": NAMES["emcache"],
+                "hitbox_row": NAMES["cache"],
+                "peers": [NAMES[name] for name in PEERS],
+            }
+        )
+    return made
+
+
+async def collect(
+    quick: bool, calls: int | None = None, rounds: int | None = None, server: str | None = None
+) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    calls = calls or (4000 if quick else 20000)
+    rounds = rounds or (3 if quick else 5)
+    with memcached(server) as (host, port):
+        results = await measure(host, port, calls, rounds)
+    return {
+        "title": "Memcached",
+        "description": (
+            "Reads and writes against one private memcached on loopback, 200-byte values "
+            "under each implementation's own keys. Raw emcache (the client Hitbox uses, "
+            "bytes in and out) is the floor; raw aiomcache and aiocache's `MemcachedCache` "
+            "are the async peers; dogpile.cache's `pymemcache` region is synchronous, so it "
+            "runs through `asyncio.to_thread` as an async service must. The Hitbox rows "
+            "include the envelope codec; *Cache* is a full `hitbox.Cache` hit."
+        ),
+        "parameters": {"calls": calls, "rounds": rounds, "tasks": TASKS},
+        "tables": tables(results),
+    }
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=None, help="20000 (4000 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="5 (3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
     parser.add_argument("--server", help="use this memcached (host:port) instead of starting one")
-    asyncio.run(main(parser.parse_args()))
+    args = parser.parse_args()
+    print(format_text(asyncio.run(collect(args.quick, args.calls, args.rounds, args.server))))

@@ -72,13 +72,25 @@ async def concurrent(op: Op, keys: list[str], calls: int) -> float:
     return per_task * TASKS / (time.perf_counter() - start)
 
 
-async def best_of(rounds: int, measure: Callable[[], Awaitable[float]], lower: bool) -> float:
-    """The best of ``rounds`` measurements (lowest time or highest rate)."""
-    results = []
+Scenario = Callable[[Op, Op], Awaitable[float]]
+
+
+async def interleaved(
+    ops: dict[str, tuple[Op, Op]], scenarios: dict[str, tuple[Scenario, bool]], rounds: int
+) -> dict[str, dict[str, float]]:
+    """``scenario -> implementation -> best result`` (lowest time or highest rate) of
+    ``rounds`` rounds, each running every implementation in turn, so that load changes on
+    a shared machine hit every implementation alike."""
+    samples: dict[str, dict[str, list[float]]] = {s: {n: [] for n in ops} for s in scenarios}
     for _ in range(rounds):
-        gc.collect()
-        results.append(await measure())
-    return min(results) if lower else max(results)
+        for name, (read, write) in ops.items():
+            for scenario, (run, _) in scenarios.items():
+                gc.collect()
+                samples[scenario][name].append(await run(read, write))
+    return {
+        scenario: {name: (min if lower else max)(values) for name, values in by_name.items()}
+        for (scenario, by_name), (_, lower) in zip(samples.items(), scenarios.values(), strict=True)
+    }
 
 
 async def build(directory: Path) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:
@@ -144,26 +156,22 @@ async def build(directory: Path) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:
 
 async def measure(calls: int, rounds: int) -> dict[str, dict[str, float]]:
     """``scenario -> implementation -> result`` (seconds per call, or operations/s)."""
-    results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         ops, closers = await build(Path(tmp))
         keys = [f"bench:{i}" for i in range(KEYS)]
         try:
             for _, write in ops.values():  # fill every store, warm up threads and pools
                 await concurrent(write, keys, KEYS)
-            for name, (read, write) in ops.items():
-                results.setdefault("seq_read", {})[name] = await best_of(
-                    rounds, lambda r=read: sequential(r, keys, calls), True
-                )
-                results.setdefault("conc_read", {})[name] = await best_of(
-                    rounds, lambda r=read: concurrent(r, keys, calls * 2), False
-                )
-                results.setdefault("seq_write", {})[name] = await best_of(
-                    rounds, lambda w=write: sequential(w, keys, calls // 2), True
-                )
-                results.setdefault("conc_write", {})[name] = await best_of(
-                    rounds, lambda w=write: concurrent(w, keys, calls), False
-                )
+            results = await interleaved(
+                ops,
+                {
+                    "seq_read": (lambda read, write: sequential(read, keys, calls), True),
+                    "conc_read": (lambda read, write: concurrent(read, keys, calls * 2), False),
+                    "seq_write": (lambda read, write: sequential(write, keys, calls // 2), True),
+                    "conc_write": (lambda read, write: concurrent(write, keys, calls), False),
+                },
+                rounds,
+            )
         finally:
             for close in closers:
                 outcome = close()
@@ -207,7 +215,7 @@ async def collect(
 ) -> dict[str, Any]:
     """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
     calls = calls or (1000 if quick else 4000)
-    rounds = rounds or (2 if quick else 3)
+    rounds = rounds or (3 if quick else 5)
     return {
         "title": "On-disk caching: SQLite",
         "description": (
@@ -231,7 +239,7 @@ async def collect(
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=None, help="4000 (1000 with --quick)")
-    parser.add_argument("--rounds", type=int, default=None, help="3 (2 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="5 (3 with --quick)")
     parser.add_argument("--quick", action="store_true", help="fewer calls and rounds")
     args = parser.parse_args()
     print(format_text(asyncio.run(collect(args.quick, args.calls, args.rounds))))
