@@ -399,6 +399,8 @@ def test_long_keys_are_hashed_to_exactly_max_length() -> None:
     assert len(hashed) == 100
     assert strategy.make_key("k" * 97) != strategy.make_key("k" * 98)
     assert len(strategy.compile(one)("x" * 500)) == 100
+    for size in (5, 95, 96, 97, 300):  # a template key is what make_key gives its text
+        assert strategy.compile(one, "u:{x}")("k" * size) == strategy.make_key("u:" + "k" * size)
     assert strategy.make_key("\ud800" * 200) != strategy.make_key("\ud801" * 200)
 
 
