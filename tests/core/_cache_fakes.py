@@ -43,6 +43,8 @@ class DictBackend(hitbox.Backend):
         self.clock = clock
         self.failing = False
         self.hanging = False
+        self.fail_ops: set[str] = set()
+        self.hang_ops: set[str] = set()
         self.garbage: object = None
         self.yielding = False
         self.ops: list[tuple[str, str]] = []
@@ -52,9 +54,9 @@ class DictBackend(hitbox.Backend):
         self.ops.append((op, key))
         if self.yielding:
             await asyncio.sleep(0)
-        if self.hanging:
+        if self.hanging or op in self.hang_ops:
             await asyncio.Event().wait()
-        if self.failing:
+        if self.failing or op in self.fail_ops:
             raise BackendDownError(f"{op} {key}: connection refused")
 
     def calls(self, op: str) -> int:

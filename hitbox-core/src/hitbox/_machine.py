@@ -305,7 +305,9 @@ class Machine:
         run.upstream_duration = time.perf_counter() - started
         if self._cacheable(value, call.policy):
             flight.resolve(value)
-            if flight.storable:
+            # After a backend failure in this run, writing would likely cost another
+            # timeout before the caller gets its answer; the breaker does the probing.
+            if flight.storable and State.ERROR not in run.path:
                 # An invalidation arriving now waits for this write, then deletes.
                 flight.store_started()
                 try:
