@@ -99,6 +99,8 @@ class DynamoDBBackend(hitbox.Backend):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.oversized_skipped = 0
         """How many values were too large to cache since the backend was created."""
+        # A workload of large values would otherwise log on every write.
+        self._warnings = hitbox.RateLimitedLogger(logger, clock=clock)
 
     def __repr__(self) -> str:
         return f"DynamoDBBackend(table={self._table!r}, region={self.config.region!r})"
@@ -246,7 +248,8 @@ class DynamoDBBackend(hitbox.Backend):
 
     def _skip_oversized(self, key: str, size: int) -> None:
         self.oversized_skipped += 1
-        logger.warning(
+        self._warnings.warning(
+            "oversized",
             "not caching %r in DynamoDB table %r: the item would be %d bytes, over the "
             "%d-byte limit (enable compression or cache less)",
             key,

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, final
 
-from hitbox import Backend, CachedValue
+from hitbox import Backend, CachedValue, RateLimitedLogger
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_memcached._config import MemcachedConfig
@@ -102,6 +102,8 @@ class MemcachedBackend(Backend):
         self._closed = False
         self.oversized_skipped = 0
         """How many entries were too large to cache since the backend was created."""
+        # A workload of large values would otherwise log on every write.
+        self._warnings = RateLimitedLogger(logger)
 
     @classmethod
     def from_config(cls, config: MemcachedConfig) -> MemcachedBackend:
@@ -213,7 +215,8 @@ class MemcachedBackend(Backend):
         self, client: emcache.Client, key: str, stored_key: bytes, size: int
     ) -> None:
         self.oversized_skipped += 1
-        logger.warning(
+        self._warnings.warning(
+            "oversized",
             "not caching %r: entry of %d bytes exceeds the memcached item size limit "
             "(max_item_size=%d)",
             key,

@@ -20,12 +20,14 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, final
 
-from hitbox import Invalidation
+from hitbox import Invalidation, RateLimitedLogger
 from redis.exceptions import RedisError
 
 __all__ = ["InvalidationChannel", "decode_message", "encode_message"]
 
 log = logging.getLogger("hitbox_redis")
+# Whoever can publish on the channel could otherwise fill the log, one line per message.
+malformed_warnings = RateLimitedLogger(log)
 
 _POLL_SECONDS = 0.25
 """How often an idle subscription wakes up to notice that the backend was closed."""
@@ -55,7 +57,9 @@ def decode_message(data: bytes | str) -> Invalidation | None:
         ):
             raise TypeError("unexpected field types or version")
     except (ValueError, TypeError, KeyError) as exc:
-        log.warning("ignoring malformed invalidation message %.200r: %s", data, exc)
+        malformed_warnings.warning(
+            "malformed", "ignoring malformed invalidation message %.200r: %s", data, exc
+        )
         return None
     return Invalidation(keys=tuple(keys), tags=tuple(tags), origin=origin)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar, final
 
-from hitbox import Backend, CachedValue
+from hitbox import Backend, CachedValue, RateLimitedLogger
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_sqlite import _store
@@ -81,6 +81,8 @@ class SQLiteBackend(Backend):
         )
         self._codec = codec if codec is not None else EnvelopeCodec(signing_key=signing_key)
         self._clock = clock
+        # A workload of large values would otherwise log on every write.
+        self._warnings = RateLimitedLogger(logger, clock=clock)
         self._capped = max_entries is not None or max_bytes is not None
         self._touched: dict[str, float] = {}
         self._touched_lock = threading.Lock()
@@ -232,7 +234,8 @@ class SQLiteBackend(Backend):
         envelope = self._codec.encode(value)
         max_bytes = self._config.max_bytes
         if max_bytes is not None and len(key) + len(envelope) > max_bytes:
-            logger.warning(
+            self._warnings.warning(
+                "oversized",
                 "not caching %r: entry of %d bytes exceeds max_bytes=%d",
                 key,
                 len(key) + len(envelope),
