@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
+import hitbox
 import pytest
 from hitbox import CachedValue, ManualClock
+from hitbox.keys import DefaultKeyStrategy
+from hitbox.serializers import CborSerializer
 
 from tests.core._cache_fakes import (
     DictBackend,
