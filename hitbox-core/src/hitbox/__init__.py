@@ -33,7 +33,7 @@ from hitbox._value import NO_VALUE, CachedValue
 from hitbox.cache import Cache
 from hitbox.codec import EnvelopeCodec
 from hitbox.fsm import InvalidTransition, State
-from hitbox.keys import KeyStrategy
+from hitbox.keys import DefaultKeyStrategy, KeyStrategy
 from hitbox.plugins import hookimpl
 from hitbox.policy import Policy
 from hitbox.serializers import Serializer
@@ -53,6 +53,7 @@ __all__ = [
     "Clock",
     "ConfigError",
     "CorruptEntry",
+    "DefaultKeyStrategy",
     "EnvelopeCodec",
     "Healthcheck",
     "HitboxError",
