@@ -1,4 +1,5 @@
-"""Hitbox's own plugin: registers the built-in serializers and key strategies.
+"""Hitbox's own plugin: registers the built-in serializers, key strategies and the
+``tiered`` backend (a composition of other backends: the core imports none of them).
 
 Loaded through the ``hitbox`` entry-point group like any third-party plugin, so the
 built-ins get no special path through discovery.
@@ -7,7 +8,7 @@ built-ins get no special path through discovery.
 from __future__ import annotations
 
 from hitbox import keys, serializers
-from hitbox.plugins import KeyStrategyRegistry, SerializerRegistry, hookimpl
+from hitbox.plugins import BackendRegistry, KeyStrategyRegistry, SerializerRegistry, hookimpl
 
 
 @hookimpl
@@ -20,3 +21,16 @@ def hitbox_register_serializers(registry: SerializerRegistry) -> None:
 def hitbox_register_key_strategies(registry: KeyStrategyRegistry) -> None:
     """Register the ``default`` key strategy."""
     keys.register_builtin_key_strategies(registry)
+
+
+@hookimpl
+def hitbox_register_backends(registry: BackendRegistry) -> None:
+    """Register ``tiered``: a composition of other backends (L1 → L2 → ...)."""
+    from hitbox._tiered_config import TieredConfig, create_tiered_backend
+
+    registry.add(
+        "tiered",
+        create_tiered_backend,
+        config=TieredConfig,
+        description="backends stacked L1 -> L2 -> ...; cross-instance L1 invalidation",
+    )

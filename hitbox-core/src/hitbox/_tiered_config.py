@@ -1,0 +1,213 @@
+"""Configuration of the ``tiered`` backend and the factory the built-in plugin registers.
+
+::
+
+    [backend]
+    name = "tiered"
+    write_policy = "sequential"        # or "concurrent"
+
+    [[backend.tiers]]                  # L1
+    name = "memory"
+    max_entries = 10000
+
+    [[backend.tiers]]                  # L2 (its pub/sub is the invalidation bus)
+    url = "redis://localhost:6379/0"
+
+Each tier is an ordinary backend section (a name, a URL, or a table), resolved through
+the plugin registry like the top-level ``backend``; the core imports no backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import Field
+
+from hitbox._backend import Backend, InvalidationBus
+from hitbox._config_base import BackendConfig
+from hitbox._errors import ConfigError
+
+if TYPE_CHECKING:
+    from hitbox.tiered import TieredBackend
+
+__all__ = [
+    "TieredConfig",
+    "WritePolicy",
+    "check_options",
+    "check_tiers",
+    "create_tiered_backend",
+    "find_bus",
+]
+
+WritePolicy = Literal["sequential", "concurrent"]
+"""How writes reach the tiers: one after another, lowest first, or all at once."""
+
+
+class TieredConfig(BackendConfig):
+    """Settings of the ``tiered`` backend (:class:`hitbox.tiered.TieredBackend`)."""
+
+    tiers: list[str | dict[str, Any]] = Field(min_length=1)
+    """Backend sections, L1 first: names (``"memory"``), URLs or tables."""
+    write_policy: WritePolicy = "sequential"
+    """``sequential`` (lowest tier first) or ``concurrent`` writes and deletes."""
+    bus: str | int | dict[str, Any] = "auto"
+    """``"auto"`` (the first tier offering an invalidation bus), ``"none"``, a tier's
+    index, or a backend section (name, URL or table) that offers one."""
+    private_tiers: int | None = Field(default=None, ge=0)
+    """How many upper tiers belong to this instance (default: those above the bus tier,
+    or all but the last)."""
+    max_l1_ttl: float | None = Field(default=None, gt=0)
+    """Longest lifetime of a private entry while the bus works (default: its own)."""
+    outage_l1_ttl: float = Field(default=1.0, gt=0)
+    """Longest lifetime of a private entry while the bus is down or recovering."""
+    negative_ttl: float = Field(default=30.0, ge=0)
+    """Seconds private tiers remember that no tier has a key (0: never)."""
+    probe_interval: float = Field(default=0.5, gt=0)
+    """Seconds between health checks of the bus."""
+    recovery_grace: float = Field(default=3.0, ge=0)
+    """Seconds private entries stay short-lived after the bus answers again (or at start)."""
+    tier_timeout: float | None = Field(default=None, gt=0)
+    """Seconds a call to a remote tier may take (default: the tier's own timeouts)."""
+    failure_threshold: int = Field(default=3, ge=1)
+    """Consecutive failures after which a tier is skipped for ``cooldown`` seconds."""
+    cooldown: float = Field(default=1.0, gt=0)
+    """Seconds a failing tier is skipped before it is tried again."""
+
+
+def _anchor(exc: ConfigError, where: str) -> ConfigError:
+    """``exc`` (raised for a section resolved as ``backend``) re-anchored at ``where``."""
+    field = exc.field or "backend"
+    message = str(exc)
+    if field.startswith("backend"):
+        field = where + field[len("backend") :]
+        message = message.replace("backend.", f"{where}.").replace("backend:", f"{where}:")
+    else:
+        field = f"{where}.{field}"
+    if where not in message:
+        joint = "." if message.startswith(field[len(where) + 1 :]) else ": "
+        message = f"{where}{joint}{message}"
+    return type(exc)(message, field=field, value=exc.value)
+
+
+def _resolve(spec: str | dict[str, Any], where: str, signing_key: str | None) -> Backend:
+    from hitbox.config import resolve_backend  # hitbox.config imports the plugin system
+
+    try:
+        return resolve_backend(spec, signing_key=signing_key)
+    except ConfigError as exc:
+        raise _anchor(exc, where) from None
+
+
+def create_tiered_backend(config: TieredConfig) -> TieredBackend:
+    """Build a :class:`~hitbox.tiered.TieredBackend` from a validated :class:`TieredConfig`."""
+    from hitbox.tiered import TieredBackend
+
+    signing_key = config.signing_key.get_secret_value() if config.signing_key else None
+    tiers = [
+        _resolve(section, f"backend.tiers.{index}", signing_key)
+        for index, section in enumerate(config.tiers)
+    ]
+    bus: InvalidationBus | Literal["auto"] | None
+    spec = config.bus
+    if isinstance(spec, str) and spec.strip().isdigit():
+        spec = int(spec)
+    if spec == "auto" or spec == "none":
+        bus = None if spec == "none" else "auto"
+    elif isinstance(spec, int):
+        if not 0 <= spec < len(tiers):
+            raise ConfigError(
+                f"backend.bus: tier index {spec} is out of range (0..{len(tiers) - 1})",
+                field="backend.bus",
+                value=spec,
+            )
+        candidate: Backend = tiers[spec]
+        if not isinstance(candidate, InvalidationBus):
+            raise ConfigError(
+                f"backend.bus: tier {spec} ({candidate.label}) offers no invalidation bus",
+                field="backend.bus",
+                value=spec,
+            )
+        bus = candidate
+    else:
+        built = _resolve(spec, "backend.bus", signing_key)
+        if not isinstance(built, InvalidationBus):
+            raise ConfigError(
+                f"backend.bus: backend {built.label!r} offers no invalidation bus "
+                "(publish_invalidation / subscribe_invalidations)",
+                field="backend.bus",
+                value=spec,
+            )
+        bus = built
+    options = config.model_dump(exclude={"tiers", "bus", "signing_key"})
+    try:
+        return TieredBackend(tiers, bus=bus, **options)
+    except ConfigError as exc:
+        raise _anchor(exc, "backend") from None
+
+
+def check_tiers(tiers: Sequence[Backend]) -> tuple[Backend, ...]:
+    """The tiers as a tuple, each checked to be a distinct :class:`hitbox.Backend`."""
+    backends = tuple(tiers)
+    if not backends:
+        raise ConfigError("tiers: give at least one backend", field="tiers", value=[])
+    for index, backend in enumerate(backends):
+        if not isinstance(backend, Backend):
+            raise ConfigError(
+                f"tiers[{index}]: expected a hitbox.Backend, got {type(backend).__name__}",
+                field=f"tiers.{index}",
+                value=backend,
+            )
+    if len({id(backend) for backend in backends}) != len(backends):
+        raise ConfigError("tiers: the same backend appears twice", field="tiers", value=backends)
+    return backends
+
+
+def check_options(**options: Any) -> None:
+    """Check the numeric options and the write policy of a tiered backend built in code."""
+    policy = options.pop("write_policy")
+    if policy not in ("sequential", "concurrent"):
+        raise ConfigError(
+            f"write_policy: expected 'sequential' or 'concurrent' (got {policy!r})",
+            field="write_policy",
+            value=policy,
+        )
+    for name, value in options.items():
+        minimum = {"negative_ttl": 0.0, "recovery_grace": 0.0, "failure_threshold": 1}.get(name)
+        if value is None and name in ("max_l1_ttl", "tier_timeout"):
+            continue
+        number_ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if (
+            not number_ok
+            or value != value
+            or (value < minimum if minimum is not None else not value > 0)
+        ):
+            bound = f">= {minimum}" if minimum is not None else "> 0"
+            raise ConfigError(
+                f"{name}: must be a number {bound} (got {value!r})", field=name, value=value
+            )
+
+
+def find_bus(
+    backends: tuple[Backend, ...], bus: InvalidationBus | str | None
+) -> tuple[InvalidationBus | None, int | None]:
+    """The bus object and, when it is one of the tiers, that tier's index."""
+    if bus is None or bus == "none":
+        return None, None
+    if bus == "auto":
+        for index, backend in enumerate(backends):
+            if isinstance(backend, InvalidationBus):
+                return backend, index
+        return None, None
+    if not isinstance(bus, InvalidationBus):
+        raise ConfigError(
+            f"bus: {type(bus).__name__} does not offer publish_invalidation and "
+            "subscribe_invalidations (hitbox.InvalidationBus)",
+            field="bus",
+            value=bus,
+        )
+    target: object = bus
+    for index, backend in enumerate(backends):
+        if backend is target:
+            return bus, index
+    return bus, None

@@ -1,0 +1,186 @@
+"""One tier of a tiered backend: a backend guarded by its own breaker, timeout and flush.
+
+A tiered cache must keep working when one of its tiers does not, without paying that
+tier's timeout on every call. Each :class:`Tier` therefore has its own circuit breaker
+(after ``threshold`` consecutive failures the tier is skipped for ``cooldown`` seconds,
+then probed), an optional per-call timeout, counters, and rate-limited warnings.
+
+*Private* tiers (the per-instance upper tiers, L1) can be flushed when invalidations may
+have been missed: with the backend's ``clear()`` when it has one, otherwise by moving the
+tier to a new key generation (a key prefix), which makes every older entry unreachable.
+
+Negative caching stores :data:`ABSENT` in private tiers: "no lower tier has this key".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final, TypeVar, final
+
+from hitbox._backend import Backend, BatchBackend, LockingBackend
+from hitbox._breaker import CircuitBreaker, FailureLog
+from hitbox._errors import CorruptEntry
+from hitbox._value import CachedValue
+
+__all__ = ["ABSENT", "Tier", "TierUnavailable", "describe", "is_absent", "run_on_tiers"]
+
+logger = logging.getLogger("hitbox")
+
+_T = TypeVar("_T")
+
+ABSENT_TAGS: Final = ("\x00hitbox:tiered:absent",)
+ABSENT: Final = CachedValue(b"", -1.0, -1.0, -1.0, ABSENT_TAGS)
+"""What a private tier holds for a key that no lower tier has (negative caching)."""
+
+
+def is_absent(entry: CachedValue) -> bool:
+    """Whether ``entry`` is the negative-caching marker (also after an encode/decode)."""
+    return entry is ABSENT or (entry.created_at == -1.0 and entry.tags == ABSENT_TAGS)
+
+
+def describe(exc: BaseException) -> str:
+    """``Type: message`` for logs."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+class TierUnavailable(Exception):  # noqa: N818 - a condition, like CorruptEntry
+    """The tier was not called: its breaker is open after repeated failures."""
+
+
+@final
+class Tier:
+    """A backend in a tiered stack, with its position, traits and failure handling."""
+
+    __slots__ = (
+        "backend",
+        "breaker",
+        "can_batch",
+        "can_lock",
+        "errors",
+        "generation",
+        "hits",
+        "index",
+        "label",
+        "log",
+        "name",
+        "prefix",
+        "private",
+        "timeout",
+    )
+
+    def __init__(
+        self,
+        backend: Backend,
+        index: int,
+        *,
+        private: bool,
+        timeout: float | None,
+        threshold: int,
+        cooldown: float,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.backend = backend
+        self.index = index
+        self.label = backend.label or type(backend).__name__
+        self.name = f"L{index + 1} ({self.label})"
+        self.private = private
+        # In-process tiers never block on I/O: a timeout would only add overhead.
+        self.timeout = None if backend.is_local else timeout
+        self.breaker = CircuitBreaker(threshold, cooldown, monotonic)
+        self.can_batch = isinstance(backend, BatchBackend)
+        self.can_lock = isinstance(backend, LockingBackend)
+        self.log = FailureLog(f"tiered {self.name}")
+        self.generation = 0
+        self.prefix = ""
+        self.hits = 0
+        self.errors = 0
+
+    def key(self, key: str) -> str:
+        """The key as stored in this tier (prefixed once the tier was flushed by generation)."""
+        return self.prefix + key if self.prefix else key
+
+    async def run(self, operation: str, method: Callable[..., Awaitable[_T]], *args: Any) -> _T:
+        """Call ``method(*args)`` through the breaker and timeout.
+
+        Raises :class:`TierUnavailable` when the breaker skips the tier, the backend's
+        error when it fails (counted and logged), and :class:`CorruptEntry` as is (a bad
+        entry is not a failing tier).
+        """
+        breaker = self.breaker
+        if breaker.tripped and not breaker.allow():
+            raise TierUnavailable(f"{self.name} skipped: failing, retried after a cooldown")
+        try:
+            if self.timeout is None:
+                result = await method(*args)
+            else:
+                async with asyncio.timeout(self.timeout):
+                    result = await method(*args)
+        except CorruptEntry:
+            breaker.success()
+            raise
+        except Exception as exc:
+            self.errors += 1
+            opened = breaker.failure()
+            reason = (
+                f"timed out after {self.timeout}s"
+                if isinstance(exc, TimeoutError)
+                else describe(exc)
+            )
+            if opened:
+                self.log.warn(
+                    "breaker",
+                    f"{operation} failed ({reason}); tier skipped for {breaker.cooldown}s "
+                    f"after {breaker.failures} consecutive failures, the other tiers serve",
+                )
+            else:
+                self.log.warn(operation, f"{operation} failed ({reason}); the other tiers serve")
+            raise
+        except BaseException:
+            breaker.abandon()
+            raise
+        if breaker.failures or breaker.tripped:
+            breaker.success()
+        return result
+
+    async def flush(self) -> None:
+        """Make every entry of this tier unreachable: ``clear()`` or a new key generation."""
+        clear = getattr(self.backend, "clear", None)
+        if callable(clear):
+            try:
+                outcome = clear()
+                if inspect.isawaitable(outcome):
+                    await outcome
+            except Exception as exc:
+                logger.warning("hitbox tiered %s: clear() failed (%s)", self.name, describe(exc))
+            else:
+                return
+        self.generation += 1
+        self.prefix = f"__hitbox_l1g{self.generation}__:"
+
+
+async def run_on_tiers(
+    tiers: Sequence[Tier], operation: Callable[[Tier], Awaitable[None]], *, concurrent: bool
+) -> list[tuple[Tier, Exception]]:
+    """Run ``operation`` on every tier: all at once, or one by one from the lowest tier up
+    (the shared store first, so an upper tier never gets ahead of it). Returns the
+    failures; cancellation propagates."""
+    failures: list[tuple[Tier, Exception]] = []
+    if concurrent and len(tiers) > 1:
+        results = await asyncio.gather(*(operation(tier) for tier in tiers), return_exceptions=True)
+        for tier, result in zip(tiers, results, strict=True):
+            if isinstance(result, Exception):
+                failures.append((tier, result))
+            elif isinstance(result, BaseException):
+                raise result
+        return failures
+    for tier in reversed(tiers):
+        try:
+            await operation(tier)
+        except Exception as exc:
+            failures.append((tier, exc))
+    return failures
