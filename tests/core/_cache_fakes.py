@@ -181,7 +181,7 @@ def make_cache(
         backend,
         serializer=CborSerializer(),
         key_strategy=DefaultKeyStrategy(),
-        policy=hitbox.Policy(**policy),
+        policy=policy,
         clock=clock,
         plugins=plugins,
     )
