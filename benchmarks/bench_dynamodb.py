@@ -13,9 +13,11 @@ on each, in one run:
    sequential ``get`` and as 100 concurrent ``get``; likewise ``set_many`` vs ``set``.
 
 Emulators run on this machine, so absolute numbers say little about AWS (where a
-round trip costs a few milliseconds); the ratios are the result. Run by hand::
+round trip costs a few milliseconds); the ratios are the result. An emulator that cannot
+be started is reported as such and the other still runs. Run by hand, or through the
+report (``benchmarks/run_all.py``, which calls :func:`collect`)::
 
-    .venv/bin/python benchmarks/bench_dynamodb.py [--ops 300] [--rounds 3]
+    .venv/bin/python benchmarks/bench_dynamodb.py [--ops 300] [--rounds 3] [--quick]
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +40,15 @@ from hitbox.testing import make_value
 from hitbox_dynamodb import DynamoDBBackend, DynamoDBConfig, create_table
 from hitbox_dynamodb._backend import open_client
 
-from tests.dynamodb.servers import FAKE_AWS_ENV, dynalite_server, moto_server
+from tests.dynamodb.servers import (
+    FAKE_AWS_ENV,
+    EmulatorUnavailableError,
+    dynalite_server,
+    moto_server,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
+from report import format_text
 
 TABLE = "hitbox-bench"
 PAYLOAD = b"x" * 200
@@ -70,15 +81,14 @@ def quantile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def latency_row(name: str, samples: list[float], peer: list[float] | None = None) -> str:
-    p50, p99 = quantile(samples, 0.5) * 1e3, quantile(samples, 0.99) * 1e3
-    ratio = ""
-    if peer is not None:
-        ratio = f"   x{statistics.median(samples) / statistics.median(peer):.2f} of bare client"
-    return f"  {name:<34} p50 {p50:7.2f} ms   p99 {p99:7.2f} ms{ratio}"
+def latency_row(name: str, samples: list[float], peer: list[float] | None) -> list[Any]:
+    """``[name, p50 ms, p99 ms, median as a multiple of the bare client's]``."""
+    ratio = statistics.median(samples) / statistics.median(peer) if peer else 1.0
+    return [name, quantile(samples, 0.5) * 1e3, quantile(samples, 0.99) * 1e3, ratio]
 
 
-async def bench_server(label: str, endpoint: str, ops: int, rounds: int) -> None:
+async def bench_server(label: str, endpoint: str, ops: int, rounds: int) -> list[dict[str, Any]]:
+    """Latency, throughput and batch tables measured on one emulator."""
     config = DynamoDBConfig(**settings(endpoint))
     async with open_client(config) as client:
         await create_table(client, TABLE, poll_interval=0.05)
@@ -86,8 +96,12 @@ async def bench_server(label: str, endpoint: str, ops: int, rounds: int) -> None
     value = make_value(PAYLOAD, ttl=3600)
     keys = [f"bench:{i}" for i in range(max(ops, CONCURRENCY * 2, BATCH))]
     await backend.set_many(dict.fromkeys(keys, (value, 3600.0)))
-    print(f"\n== {label} ({endpoint})")
     try:
+        counter = iter(range(10**9))
+
+        def next_key() -> str:
+            return keys[next(counter) % ops]
+
         async with open_client(config) as raw:
             # The same attributes and sizes as the backend's items: only the backend differs.
             raw_item = {
@@ -99,29 +113,29 @@ async def bench_server(label: str, endpoint: str, ops: int, rounds: int) -> None
             await raw.put_item(TableName=TABLE, Item=raw_item)
             key = {"pk": {"S": "raw"}}
             await timed(lambda: raw.get_item(TableName=TABLE, Key=key), 20)
-            raw_get = await best_round(lambda: raw.get_item(TableName=TABLE, Key=key), ops, rounds)
-            raw_put = await best_round(
-                lambda: raw.put_item(TableName=TABLE, Item=raw_item), ops, rounds
+            await timed(lambda: backend.get(next_key()), 20)  # warm the connection pool
+            samples = await best_rounds(
+                {
+                    "raw_get": lambda: raw.get_item(TableName=TABLE, Key=key),
+                    "get": lambda: backend.get(next_key()),
+                    "raw_put": lambda: raw.put_item(TableName=TABLE, Item=raw_item),
+                    "put": lambda: backend.set(next_key(), value, 3600),
+                },
+                ops,
+                rounds,
             )
-        counter = iter(range(10**9))
-
-        def next_key() -> str:
-            return keys[next(counter) % ops]
-
-        await timed(lambda: backend.get(next_key()), 20)  # warm the connection pool
-        get = await best_round(lambda: backend.get(next_key()), ops, rounds)
-        put = await best_round(lambda: backend.set(next_key(), value, 3600), ops, rounds)
-        print("latency (sequential, one caller)")
-        print(latency_row("bare aiobotocore GetItem", raw_get))
-        print(latency_row("DynamoDBBackend.get (hit)", get, raw_get))
-        print(latency_row("bare aiobotocore PutItem", raw_put))
-        print(latency_row("DynamoDBBackend.set", put, raw_put))
+        latency = [
+            latency_row("bare aiobotocore GetItem", samples["raw_get"], None),
+            latency_row("hitbox DynamoDBBackend.get (hit)", samples["get"], samples["raw_get"]),
+            latency_row("bare aiobotocore PutItem", samples["raw_put"], None),
+            latency_row("hitbox DynamoDBBackend.set", samples["put"], samples["raw_put"]),
+        ]
 
         total = ops * 3
-        print(f"throughput ({CONCURRENCY} concurrent tasks, own keys, {total} ops)")
+        throughput = []
         for name, make in (
-            ("get", lambda k: backend.get(k)),
-            ("set", lambda k: backend.set(k, value, 3600)),
+            ("hitbox get", lambda k: backend.get(k)),
+            ("hitbox set", lambda k: backend.set(k, value, 3600)),
         ):
             best = 0.0
             for _ in range(rounds):
@@ -133,30 +147,54 @@ async def bench_server(label: str, endpoint: str, ops: int, rounds: int) -> None
                     )
                 )
                 best = max(best, total / (time.perf_counter() - start))
-            print(f"  {name:<34} {best:9.0f} ops/s")
+            throughput.append([name, best])
 
-        print(f"batch vs single ({BATCH} keys per call, best of {rounds})")
         batch_keys = keys[:BATCH]
         items = dict.fromkeys(batch_keys, (value, 3600.0))
         modes: dict[str, Callable[[], Awaitable[Any]]] = {
             "get_many (BatchGetItem)": lambda: backend.get_many(batch_keys),
-            "get x100 sequential": lambda: sequential(backend.get, batch_keys),
-            "get x100 concurrent": lambda: asyncio.gather(*map(backend.get, batch_keys)),
+            f"get x{BATCH} sequential": lambda: sequential(backend.get, batch_keys),
+            f"get x{BATCH} concurrent": lambda: asyncio.gather(*map(backend.get, batch_keys)),
             "set_many (BatchWriteItem)": lambda: backend.set_many(items),
-            "set x100 sequential": lambda: sequential(
+            f"set x{BATCH} sequential": lambda: sequential(
                 lambda k: backend.set(k, value, 3600), batch_keys
             ),
-            "set x100 concurrent": lambda: asyncio.gather(
+            f"set x{BATCH} concurrent": lambda: asyncio.gather(
                 *(backend.set(k, value, 3600) for k in batch_keys)
             ),
         }
         best_times = {name: min(await timed(op, rounds)) for name, op in modes.items()}
+        batch = []
         for name, seconds in best_times.items():
-            base = "get_many" if name.startswith("get") else "set_many"
-            batch = next(v for n, v in best_times.items() if n.startswith(base))
-            print(f"  {name:<34} {seconds * 1e3:8.1f} ms   x{seconds / batch:.1f} of batch")
+            base = best_times[
+                "get_many (BatchGetItem)" if name.startswith("get") else "set_many (BatchWriteItem)"
+            ]
+            batch.append([name, seconds * 1e3, seconds / base])
     finally:
         await backend.aclose()
+    return [
+        {
+            "id": f"{label}-latency",
+            "title": f"{label}: latency, sequential, one caller",
+            "columns": ["operation", "p50 ms", "p99 ms", "median x bare client"],
+            "rows": latency,
+            "plot": {"columns": ["p50 ms", "p99 ms"], "label": "milliseconds (lower is better)"},
+        },
+        {
+            "id": f"{label}-throughput",
+            "title": f"{label}: throughput, {CONCURRENCY} concurrent tasks on their own keys",
+            "columns": ["operation", "ops/s"],
+            "rows": throughput,
+            "plot": {"columns": ["ops/s"], "label": "operations per second (higher is better)"},
+        },
+        {
+            "id": f"{label}-batch",
+            "title": f"{label}: batch against single items, {BATCH} keys",
+            "columns": ["mode", "ms", "x of the batch call"],
+            "rows": batch,
+            "plot": {"columns": ["ms"], "label": f"ms for {BATCH} keys (lower is better)"},
+        },
+    ]
 
 
 async def worker(op: Callable[[str], Awaitable[Any]], own: list[str], count: int) -> None:
@@ -164,17 +202,24 @@ async def worker(op: Callable[[str], Awaitable[Any]], own: list[str], count: int
         await op(own[index % len(own)])
 
 
-async def best_round(op: Callable[[], Awaitable[Any]], ops: int, rounds: int) -> list[float]:
-    """The samples of the round with the lowest median (the machine is shared)."""
-    runs = [await timed(op, ops) for _ in range(rounds)]
-    return min(runs, key=statistics.median)
+async def best_rounds(
+    probes: dict[str, Callable[[], Awaitable[Any]]], ops: int, rounds: int
+) -> dict[str, list[float]]:
+    """Per probe, the samples of its round with the lowest median. Rounds run every probe
+    in turn, so that load changes on the shared machine hit the client and the backend
+    alike."""
+    runs: dict[str, list[list[float]]] = {name: [] for name in probes}
+    for _ in range(rounds):
+        for name, op in probes.items():
+            runs[name].append(await timed(op, ops))
+    return {name: min(samples, key=statistics.median) for name, samples in runs.items()}
 
 
-def cpu_per_op(ops: int) -> None:
+def cpu_per_op(ops: int) -> dict[str, Any]:
     """Microseconds of backend CPU per item built and decoded, without any I/O."""
     backend = DynamoDBBackend(table=TABLE)
     now = time.time()
-    print("CPU per operation, no I/O (the backend's own cost)")
+    rows = []
     for size, label in ((200, "200 B"), (16 * 1024, "16 KiB (zlib)")):
         value = make_value(b"y" * size)
         count = ops * 20
@@ -187,9 +232,14 @@ def cpu_per_op(ops: int) -> None:
         for _ in range(count):
             backend._decode(item, now)
         decode = (time.perf_counter() - start) / count
-        print(
-            f"  {label:<16} build item {build * 1e6:7.1f} us   decode item {decode * 1e6:7.1f} us"
-        )
+        rows.append([label, build * 1e6, decode * 1e6])
+    return {
+        "id": "cpu",
+        "title": "CPU per operation, no I/O (the backend's own cost)",
+        "columns": ["payload", "build item us", "decode item us"],
+        "rows": rows,
+        "plot": {"columns": ["build item us", "decode item us"], "label": "microseconds"},
+    }
 
 
 async def sequential(op: Callable[[str], Awaitable[Any]], keys: list[str]) -> None:
@@ -197,28 +247,53 @@ async def sequential(op: Callable[[str], Awaitable[Any]], keys: list[str]) -> No
         await op(key)
 
 
-@contextlib.contextmanager
-def endpoints(given: list[str]) -> Iterator[list[tuple[str, str]]]:
+def emulators(given: list[str]) -> list[tuple[str, Callable[[], AbstractContextManager[str]]]]:
+    """``(label, endpoint context)`` for the given URLs, or for moto and dynalite."""
     if given:
-        yield [(url, url) for url in given]
-        return
-    with moto_server() as moto, dynalite_server() as dynalite:
-        yield [("moto", moto), ("dynalite", dynalite)]
+        return [(url, lambda url=url: contextlib.nullcontext(url)) for url in given]
+    return [("moto", moto_server), ("dynalite", dynalite_server)]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ops", type=int, default=300, help="sequential operations per row")
-    parser.add_argument("--rounds", type=int, default=3, help="repetitions; the best counts")
-    parser.add_argument("--endpoint", action="append", default=[], help="use this endpoint")
-    args = parser.parse_args()
+def collect(
+    quick: bool,
+    ops: int | None = None,
+    rounds: int | None = None,
+    endpoint: list[str] | None = None,
+) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    ops = ops or (100 if quick else 300)
+    rounds = rounds or (3 if quick else 5)
     for name, value in FAKE_AWS_ENV.items():
         os.environ.setdefault(name, value)
-    cpu_per_op(args.ops)
-    with endpoints(args.endpoint) as servers:
-        for label, url in servers:
-            asyncio.run(bench_server(label, url, args.ops, args.rounds))
+    tables = [cpu_per_op(ops)]
+    notes = []
+    for label, server in emulators(endpoint or []):
+        try:
+            with server() as url:
+                tables += asyncio.run(bench_server(label, url, ops, rounds))
+        except EmulatorUnavailableError as exc:
+            notes.append(f"{label} not measured: {exc}")
+    return {
+        "title": "DynamoDB",
+        "description": (
+            "`DynamoDBBackend` against local emulators (moto and dynalite on loopback), next "
+            "to a bare aiobotocore client sending an equally sized item: what the backend adds "
+            "on top of its client. 200-byte values. Emulators answer in about a millisecond "
+            "and AWS in a few, so absolute numbers say little about production; the ratios, "
+            "and batch against single items, are the result. Latency rows keep the round "
+            "with the lowest median."
+        ),
+        "parameters": {"sequential operations": ops, "rounds": rounds},
+        "tables": tables,
+        "notes": notes,
+    }
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=None, help="300 (100 with --quick)")
+    parser.add_argument("--rounds", type=int, default=None, help="5 (3 with --quick)")
+    parser.add_argument("--quick", action="store_true", help="fewer operations and rounds")
+    parser.add_argument("--endpoint", action="append", default=[], help="use this endpoint")
+    args = parser.parse_args()
+    print(format_text(collect(args.quick, args.ops, args.rounds, args.endpoint)))
