@@ -247,11 +247,18 @@ async def sequential(op: Callable[[str], Awaitable[Any]], keys: list[str]) -> No
         await op(key)
 
 
-def emulators(given: list[str]) -> list[tuple[str, Callable[[], AbstractContextManager[str]]]]:
+Emulator = Callable[[], AbstractContextManager[str]]
+
+
+def emulators(given: list[str]) -> list[tuple[str, Emulator]]:
     """``(label, endpoint context)`` for the given URLs, or for moto and dynalite."""
     if given:
-        return [(url, lambda url=url: contextlib.nullcontext(url)) for url in given]
+        return [(url, _running_at(url)) for url in given]
     return [("moto", moto_server), ("dynalite", dynalite_server)]
+
+
+def _running_at(url: str) -> Emulator:
+    return lambda: contextlib.nullcontext(url)
 
 
 def collect(

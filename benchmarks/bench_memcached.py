@@ -66,8 +66,8 @@ NAMES = {
 def memcached(server: str | None) -> Iterator[tuple[str, int]]:
     """``server`` itself, or a private memcached started for the run."""
     if server:
-        host, _, port = server.partition(":")
-        yield host, int(port or 11211)
+        host, _, given_port = server.partition(":")
+        yield host, int(given_port or 11211)
         return
     binary = shutil.which("memcached")
     if binary is None:
@@ -130,8 +130,8 @@ async def interleaved(
 async def build(host: str, port: int) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:
     """``name -> (read, write)`` for every implementation, each under its own key prefix."""
     import aiomcache
-    from aiocache import Cache as AioCache
-    from aiocache.serializers import PickleSerializer
+    from aiocache import Cache as AioCache  # type: ignore[import-untyped]
+    from aiocache.serializers import PickleSerializer  # type: ignore[import-untyped]
 
     ops: dict[str, tuple[Op, Op]] = {}
     closers: list[Any] = []

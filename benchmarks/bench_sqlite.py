@@ -95,7 +95,7 @@ async def interleaved(
 
 async def build(directory: Path) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:
     """``name -> (read, write)`` for every implementation, each on its own files."""
-    import diskcache
+    import diskcache  # type: ignore[import-untyped]
     from cashews import Cache as CashewsCache
 
     ops: dict[str, tuple[Op, Op]] = {}

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = [
@@ -231,8 +232,9 @@ def with_ratios(table: Table) -> tuple[list[str], list[list[str]]]:
     return header, rows
 
 
-def format_text(result: BenchResult) -> str:
-    """The result as plain text for a script's own console output."""
+def format_text(data: Mapping[str, Any]) -> str:
+    """A result (checked by :func:`validate`) as plain text for a script's own console."""
+    result = validate(data)
     lines = [result["title"]]
     for table in result["tables"]:
         header, rows = with_ratios(table)
