@@ -12,6 +12,7 @@ Everything else (misses, stale entries, tags, failures, remote backends) runs th
 from __future__ import annotations
 
 import functools
+import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
@@ -105,43 +106,24 @@ def build_wrapper(
         counters.upstream_calls += 1
         return await func(*args, **kwargs)
 
-    if fast_hits:
-        breaker = access.breaker
-        get = access.backend.get
-        now = access.clock.now
-
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                key = key_fn(*args, **kwargs)
-            except KeyStrategyError as exc:
-                return await uncached(exc, args, kwargs)
-            entry: Any = UNREAD
-            if not breaker.tripped:
-                try:
-                    entry = await get(key)
-                    if entry is not None and now() < entry.fresh_until and not entry.tags:
-                        value = entry.value
-                        if value is not NO_VALUE:
-                            counters.hits += 1
-                            return value  # type: ignore[no-any-return]
-                except Exception:  # the machine reads again and handles the failure
-                    entry = UNREAD
-                # Hand over what was read, unless it needs the checks the machine's read
-                # does (type, tags).
-                if entry is not None and (type(entry) is not CachedValue or entry.tags):
-                    entry = UNREAD
-            result: R = await execute(slow_call(key, args, kwargs), entry)
-            return result
-
-    else:
-
-        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            try:
-                key = key_fn(*args, **kwargs)
-            except KeyStrategyError as exc:
-                return await uncached(exc, args, kwargs)
-            result: R = await execute(slow_call(key, args, kwargs), UNREAD)
-            return result
+    wrapper = _generated_wrapper(
+        func,
+        fast_hits=fast_hits,
+        key_fn=key_fn,
+        uncached=uncached,
+        execute=execute,
+        slow_call=slow_call,
+        access=access,
+    )
+    if wrapper is None:
+        wrapper = _generic_wrapper(
+            fast_hits=fast_hits,
+            key_fn=key_fn,
+            uncached=uncached,
+            execute=execute,
+            slow_call=slow_call,
+            access=access,
+        )
 
     async def invalidate_call(*args: P.args, **kwargs: P.kwargs) -> bool:
         return await invalidate(key_fn(*args, **kwargs))
@@ -150,3 +132,177 @@ def build_wrapper(
     wrapper.cache_key = key_fn  # type: ignore[attr-defined]
     wrapper.invalidate = invalidate_call  # type: ignore[attr-defined]
     return typing.cast("CachedFunction[P, R]", wrapper)
+
+
+def _generic_wrapper(
+    *,
+    fast_hits: bool,
+    key_fn: KeyFunction,
+    uncached: Callable[..., Awaitable[Any]],
+    execute: Callable[..., Awaitable[Any]],
+    slow_call: Callable[..., Call],
+    access: BackendAccess,
+) -> Callable[..., Awaitable[Any]]:
+    """The wrapper for functions whose signature cannot be read: ``*args, **kwargs``."""
+    breaker, get, now, counters = (
+        access.breaker,
+        access.backend.get,
+        access.clock.now,
+        access.counters,
+    )
+    if not fast_hits:
+
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                key = key_fn(*args, **kwargs)
+            except KeyStrategyError as exc:
+                return await uncached(exc, args, kwargs)
+            return await execute(slow_call(key, args, kwargs), UNREAD)
+
+        return wrapper
+
+    async def fast_wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            key = key_fn(*args, **kwargs)
+        except KeyStrategyError as exc:
+            return await uncached(exc, args, kwargs)
+        entry: Any = UNREAD
+        if not breaker.tripped:
+            try:
+                entry = await get(key)
+                if entry is not None and now() < entry.fresh_until and not entry.tags:
+                    value = entry.value
+                    if value is not NO_VALUE:
+                        counters.hits += 1
+                        return value
+            except Exception:  # the machine reads again and handles the failure
+                entry = UNREAD
+            if entry is not None and (type(entry) is not CachedValue or entry.tags):
+                entry = UNREAD
+        return await execute(slow_call(key, args, kwargs), entry)
+
+    return fast_wrapper
+
+
+# The generated wrapper has the decorated function's own parameter list, so a call packs
+# no *args tuple or **kwargs dict just to unpack them into the key function. Every name
+# it uses is a global starting with a prefix no parameter starts with.
+_FAST_BLOCK = """\
+    {p}entry = {p}UNREAD
+    if not {p}breaker.tripped:
+        try:
+            {p}entry = await {p}get({p}key)
+            if (
+                {p}entry is not None
+                and {p}now() < {p}entry.fresh_until
+                and not {p}entry.tags
+            ):
+                {p}value = {p}entry.value
+                if {p}value is not {p}NO_VALUE:
+                    {p}counters.hits += 1
+                    return {p}value
+        except {p}Exception:  # the machine reads again and handles the failure
+            {p}entry = {p}UNREAD
+        # Hand over what was read unless it needs the machine's checks (type, tags).
+        if {p}entry is not None and (
+            {p}type({p}entry) is not {p}CachedValue or {p}entry.tags
+        ):
+            {p}entry = {p}UNREAD
+"""
+
+_TEMPLATE = """\
+async def {name}({params}):
+    try:
+        {p}key = {p}key_fn({forward})
+    except {p}KeyStrategyError as {p}exc:
+        return await {p}uncached({p}exc, {args}, {kwargs})
+{fast}\
+    return await {p}execute({p}slow_call({p}key, {args}, {kwargs}), {entry})
+"""
+
+_P = inspect.Parameter
+
+
+def _generated_wrapper(
+    func: Callable[..., Any],
+    *,
+    fast_hits: bool,
+    key_fn: KeyFunction,
+    uncached: Callable[..., Awaitable[Any]],
+    execute: Callable[..., Awaitable[Any]],
+    slow_call: Callable[..., Call],
+    access: BackendAccess,
+) -> Callable[..., Awaitable[Any]] | None:
+    """The wrapper, generated with ``func``'s parameter list; ``None`` if it has none."""
+    try:
+        params = list(inspect.signature(func).parameters.values())
+    except (TypeError, ValueError):
+        return None
+    if not all(param.name.isidentifier() for param in params):
+        return None
+    p = "_hbw_"
+    while any(param.name.startswith(p) for param in params):
+        p = "_" + p
+    namespace: dict[str, Any] = {
+        f"{p}key_fn": key_fn,
+        f"{p}uncached": uncached,
+        f"{p}execute": execute,
+        f"{p}slow_call": slow_call,
+        f"{p}breaker": access.breaker,
+        f"{p}get": access.backend.get,
+        f"{p}now": access.clock.now,
+        f"{p}counters": access.counters,
+        f"{p}NO_VALUE": NO_VALUE,
+        f"{p}UNREAD": UNREAD,
+        f"{p}CachedValue": CachedValue,
+        f"{p}KeyStrategyError": KeyStrategyError,
+        f"{p}Exception": Exception,
+        f"{p}type": type,
+    }
+    declared: list[str] = []
+    forward: list[str] = []
+    args: list[str] = []
+    kwargs: list[str] = []
+    star = False
+    for index, param in enumerate(params):
+        name, kind = param.name, param.kind
+        text = name
+        if kind is _P.KEYWORD_ONLY and not star:
+            declared.append("*")
+        if kind is _P.VAR_POSITIONAL:
+            text = f"*{name}"
+            forward.append(text)
+            args.append(text)
+        elif kind is _P.VAR_KEYWORD:
+            text = f"**{name}"
+            forward.append(text)
+            kwargs.append(text)
+        elif kind is _P.KEYWORD_ONLY:
+            forward.append(f"{name}={name}")
+            kwargs.append(f"{name!r}: {name}")
+        else:
+            forward.append(name)
+            args.append(name)
+        star = star or kind in (_P.KEYWORD_ONLY, _P.VAR_POSITIONAL)
+        if param.default is not _P.empty:
+            default = f"{p}default{index}"
+            namespace[default] = param.default
+            text += f"={default}"
+        declared.append(text)
+        following = params[index + 1].kind if index + 1 < len(params) else None
+        if kind is _P.POSITIONAL_ONLY and following is not _P.POSITIONAL_ONLY:
+            declared.append("/")
+    source = _TEMPLATE.format(
+        name=f"{p}wrapper",
+        params=", ".join(declared),
+        p=p,
+        forward=", ".join(forward),
+        args=f"({', '.join(args)},)" if args else "()",
+        kwargs="{" + ", ".join(kwargs) + "}",
+        fast=_FAST_BLOCK.format(p=p) if fast_hits else "",
+        entry=f"{p}entry" if fast_hits else f"{p}UNREAD",
+    )
+    label = getattr(func, "__qualname__", None) or repr(func)
+    exec(compile(source, f"<hitbox cached wrapper for {label}>", "exec"), namespace)  # noqa: S102
+    wrapper: Callable[..., Awaitable[Any]] = namespace[f"{p}wrapper"]
+    return wrapper
