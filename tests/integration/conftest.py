@@ -59,9 +59,9 @@ class BusHub:
         self.queues: list[asyncio.Queue[Invalidation]] = []
         self.published: list[Invalidation] = []
 
-    async def wait_for_subscribers(self, count: int, timeout: float = 2.0) -> None:
+    async def wait_for_subscribers(self, count: int, within: float = 2.0) -> None:
         """Wait until ``count`` subscriptions are listening."""
-        await wait_until(lambda: len(self.queues) >= count, timeout)
+        await wait_until(lambda: len(self.queues) >= count, within)
 
 
 class HubBus:
@@ -194,12 +194,12 @@ class PlainBackend(Backend):
         self.data.pop(key, None)
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 2.0) -> None:
+async def wait_until(predicate: Callable[[], bool], within: float = 2.0) -> None:
     """Yield to the loop until ``predicate()`` holds (a bound on waiting, not a sleep)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.001)
 
 

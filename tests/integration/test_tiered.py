@@ -50,7 +50,8 @@ async def test_l1_hit_does_not_read_lower_tiers(ticker: Ticker) -> None:
     await backend.set("k", entry(b"v"), 60)
     l2.calls.clear()
     stored = await backend.get("k")
-    assert stored is not None and stored.data == b"v"
+    assert stored is not None
+    assert stored.data == b"v"
     assert l2.calls == []
     assert backend.stats().hits == (1, 0)
 
@@ -61,7 +62,8 @@ async def test_lower_hit_refills_upper_tiers_with_remaining_lifetime(ticker: Tic
     await l3.set("k", entry(b"deep", ttl=60), 60)
     ticker.advance(45)  # 15 seconds of life left
     stored = await backend.get("k")
-    assert stored is not None and stored.data == b"deep"
+    assert stored is not None
+    assert stored.data == b"deep"
     assert (await l1.get("k")) == stored
     assert (await l2.get("k")) == stored
     assert backend.stats().hits == (0, 0, 1)
@@ -89,7 +91,8 @@ async def test_writes_and_deletes_reach_every_tier(ticker: Ticker, policy: str) 
     await backend.set("k", entry(b"v"), 60)
     for tier in tiers:
         stored = await tier.get("k")
-        assert stored is not None and stored.data == b"v"
+        assert stored is not None
+        assert stored.data == b"v"
     await backend.delete("k")
     for tier in tiers:
         assert await tier.get("k") is None
@@ -138,11 +141,13 @@ async def test_failing_lower_tier_degrades_to_l1(ticker: Ticker) -> None:
     await backend.set("cached", entry(b"v"), 60)
     l2.failing = True
     stored = await backend.get("cached")
-    assert stored is not None and stored.data == b"v"
+    assert stored is not None
+    assert stored.data == b"v"
     assert await backend.get("missing") is None  # L1 answered; no exception
     await backend.set("new", entry(b"n"), 60)  # stored in L1 although L2 refused
     new = await l1.get("new")
-    assert new is not None and new.data == b"n"
+    assert new is not None
+    assert new.data == b"n"
     with pytest.raises(BackendError, match="did not reach L2"):
         await backend.delete("cached")  # an invalidation the shared tier missed is reported
     assert await l1.get("cached") is None  # ... after deleting from every reachable tier
@@ -155,7 +160,8 @@ async def test_failing_l1_degrades_to_lower_tiers(ticker: Ticker) -> None:
     await l2.set("k", entry(b"v"), 60)
     l1.failing = True
     stored = await backend.get("k")
-    assert stored is not None and stored.data == b"v"
+    assert stored is not None
+    assert stored.data == b"v"
     await backend.set("w", entry(b"w"), 60)
     assert await l2.get("w") is not None
 
@@ -186,7 +192,8 @@ async def test_failing_tier_is_skipped_then_probed(ticker: Ticker) -> None:
     l2.failing = False
     await l2.store.set("back", entry(b"b", now=ticker.now), 60)
     stored = await backend.get("back")  # the probe succeeds: the tier is used again
-    assert stored is not None and stored.data == b"b"
+    assert stored is not None
+    assert stored.data == b"b"
     assert await backend.get("k0") is None
     assert len(l2.calls) == 4
 
@@ -197,7 +204,8 @@ async def test_corrupt_entries_are_misses(ticker: Ticker) -> None:
     await l2.set("k", entry(b"good"), 60)
     l1.corrupt.add("k")
     stored = await backend.get("k")  # a bad L1 copy falls through to L2
-    assert stored is not None and stored.data == b"good"
+    assert stored is not None
+    assert stored.data == b"good"
     l1.corrupt.clear()
     bottom = shared(ticker)
     backend = TieredBackend([memory(ticker), bottom], bus=None, clock=ticker)
@@ -206,7 +214,8 @@ async def test_corrupt_entries_are_misses(ticker: Ticker) -> None:
     bottom.corrupt.clear()
     await bottom.store.set("bad", entry(b"fixed"), 60)
     fixed = await backend.get("bad")  # the corrupt read was not remembered as absent
-    assert fixed is not None and fixed.data == b"fixed"
+    assert fixed is not None
+    assert fixed.data == b"fixed"
 
 
 async def test_misses_are_remembered_in_l1(ticker: Ticker) -> None:
@@ -218,7 +227,8 @@ async def test_misses_are_remembered_in_l1(ticker: Ticker) -> None:
     assert backend.stats().negative_hits == 1
     await backend.set("k", entry(b"v", now=ticker.now), 60)  # a write replaces the marker
     stored = await backend.get("k")
-    assert stored is not None and stored.data == b"v"
+    assert stored is not None
+    assert stored.data == b"v"
     assert await backend.get("other") is None
     ticker.advance(11)
     assert await backend.get("other") is None
@@ -295,7 +305,8 @@ async def test_batch_writes_and_deletes(ticker: Ticker) -> None:
         ]
     await backend.delete_many(["a", "b"])
     for tier in (l1, l2, l3):
-        assert await tier.get("a") is None and await tier.get("b") is None
+        assert await tier.get("a") is None
+        assert await tier.get("b") is None
 
 
 async def test_ping_names_the_tier_that_does_not_answer(ticker: Ticker) -> None:
