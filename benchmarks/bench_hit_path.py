@@ -1,0 +1,160 @@
+"""Hit-path benchmark: a cached async function answering from memory, against peers.
+
+Every contender wraps the same ``async def`` and is called sequentially with the same
+argument, so every call after the first is a hit. Contenders, all in one run:
+
+- floor: an ``async def`` doing one dict lookup (what any async cache must cost at least)
+- cachetools: a ``TTLCache`` lookup (``hashkey`` of the arguments) inside an ``async def``
+  wrapper — the tightest peer
+- hitbox: ``@cache.cached`` on the in-memory backend (object mode): key built from the
+  arguments, freshness checked, hit counted; the same with a key template; and with the
+  memory backend's ``lru`` eviction (its default ``tinylfu`` keeps a lone new key in
+  its admission window, where hits take a lock)
+- aiocache: ``@cached`` on its default in-memory cache
+- cashews: ``@cache`` on ``mem://`` with defaults
+
+Prints the median time per hit over several rounds and the ratios. Run by hand::
+
+    .venv/bin/python benchmarks/bench_hit_path.py            # full run (~30 s)
+    .venv/bin/python benchmarks/bench_hit_path.py --quick    # fewer rounds
+
+The peers come from the ``bench`` dependency group (``uv sync --all-packages --all-groups``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import hitbox
+
+Target = Callable[[int], Awaitable[Any]]
+
+TTL = 600
+
+
+async def upstream(item_id: int) -> dict[str, int]:
+    return {"id": item_id, "stock": 3}
+
+
+def make_floor() -> Target:
+    table = {1: {"id": 1, "stock": 3}}
+
+    async def floor(item_id: int) -> dict[str, int]:
+        return table[item_id]
+
+    return floor
+
+
+def make_cachetools() -> Target:
+    from cachetools import TTLCache
+    from cachetools.keys import hashkey
+
+    store: TTLCache[Any, Any] = TTLCache(maxsize=10_000, ttl=TTL)
+
+    async def cachetools_wrapper(item_id: int) -> dict[str, int]:
+        key = hashkey(item_id)
+        try:
+            return store[key]  # type: ignore[no-any-return]
+        except KeyError:
+            pass
+        value = await upstream(item_id)
+        store[key] = value
+        return value
+
+    return cachetools_wrapper
+
+
+def make_hitbox(template: str | None = None, eviction: str = "tinylfu") -> Target:
+    from hitbox_memory import MemoryBackend
+
+    backend = MemoryBackend(max_entries=10_000, policy=eviction)  # type: ignore[arg-type]
+    cache = hitbox.Cache(backend, policy=hitbox.Policy(ttl=TTL))
+    return cache.cached(key=template)(upstream)
+
+
+def make_aiocache() -> Target:
+    from aiocache import cached
+
+    return cached(ttl=TTL)(upstream)  # type: ignore[no-any-return]
+
+
+def make_cashews() -> Target:
+    from cashews import Cache
+
+    cache = Cache()
+    cache.setup("mem://")
+    return cache(ttl=TTL)(upstream)  # type: ignore[no-any-return]
+
+
+async def per_hit(target: Target, hits: int) -> float:
+    """Seconds per call of ``hits`` sequential calls (after a warm-up miss)."""
+    await target(1)
+    gc.disable()
+    try:
+        started = time.perf_counter()
+        for _ in range(hits):
+            await target(1)
+        return (time.perf_counter() - started) / hits
+    finally:
+        gc.enable()
+
+
+CONTENDERS: list[tuple[str, Callable[[], Target], int]] = [
+    ("floor (dict lookup in async def)", make_floor, 200_000),
+    ("cachetools TTLCache in async def", make_cachetools, 100_000),
+    ("hitbox @cache.cached (memory)", make_hitbox, 100_000),
+    ("hitbox @cache.cached(key=template)", lambda: make_hitbox("item:{item_id}"), 100_000),
+    ("hitbox @cache.cached (memory, lru)", lambda: make_hitbox(eviction="lru"), 100_000),
+    ("aiocache @cached (memory)", make_aiocache, 10_000),
+    ("cashews @cache (mem://)", make_cashews, 10_000),
+]
+
+
+async def main(rounds: int, scale: float) -> None:
+    targets = []
+    for name, factory, hits in CONTENDERS:
+        try:
+            targets.append((name, factory(), max(1000, int(hits * scale))))
+        except ImportError as exc:
+            print(f"skipping {name}: {exc} (install the 'bench' dependency group)")
+    samples: dict[str, list[float]] = {name: [] for name, _, _ in targets}
+    for _ in range(rounds):
+        # Interleaved rounds, so a noisy moment on the machine hits everyone alike.
+        for name, target, hits in targets:
+            samples[name].append(await per_hit(target, hits))
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    best = {name: min(values) for name, values in samples.items()}
+    reference = medians.get("cachetools TTLCache in async def")
+    hitbox_median = medians["hitbox @cache.cached (memory)"]
+    print(f"\nper hit over {rounds} rounds (sequential hits, one process run)\n")
+    header = (
+        f"{'contender':<38} {'median µs':>9} {'best µs':>8} {'vs cachetools':>13} {'vs hitbox':>9}"
+    )
+    print(header)
+    for name, median in medians.items():
+        vs_ref = f"{median / reference:>12.2f}x" if reference else f"{'-':>13}"
+        print(
+            f"{name:<38} {median * 1e6:>9.3f} {best[name] * 1e6:>8.3f} {vs_ref} "
+            f"{median / hitbox_median:>8.2f}x"
+        )
+    if reference:
+        ratio = hitbox_median / reference
+        print(f"\nhitbox / cachetools wrapper (medians): {ratio:.2f}x (target <= 2x)")
+    for peer in ("aiocache @cached (memory)", "cashews @cache (mem://)"):
+        if peer in medians:
+            print(f"{peer}: {medians[peer] / hitbox_median:.1f}x slower than hitbox (target >= 8x)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="3 rounds, fewer hits")
+    args = parser.parse_args()
+    rounds, scale = (3, 0.3) if args.quick else (args.rounds, 1.0)
+    asyncio.run(main(rounds, scale))
