@@ -17,7 +17,6 @@ import shlex
 import sys
 from pathlib import Path
 
-from .render import render
 from .runner import discover, run_child, run_suite
 
 __all__ = ["main"]
@@ -66,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child is not None:
         run_child(args.child, args.quick, args.out)
         return 0
+    from .render import render  # matplotlib: only in the parent, not in every child
+
     if args.render_only:
         document = json.loads(args.json.read_text(encoding="utf-8"))
         print(f"rendered {render(document, args.docs, args.images)}")
