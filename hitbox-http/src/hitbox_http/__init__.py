@@ -6,6 +6,7 @@ forward, store, freshen and invalidate; integrations do the I/O.
 
 from __future__ import annotations
 
+from hitbox_http._admin import AdminApp
 from hitbox_http._cache_status import CacheStatus
 from hitbox_http._config import DEFAULT_HEURISTIC_STATUSES, DEFAULT_UNKEYED_HEADERS, HttpPolicy
 from hitbox_http._dates import format_http_date, parse_http_date
@@ -36,6 +37,7 @@ from hitbox_http._transport import AsyncCacheTransport
 __version__ = "0.1.0"
 
 __all__ = [
+    "AdminApp",
     "AsyncCacheTransport",
     "CacheMiddleware",
     "CacheStatus",

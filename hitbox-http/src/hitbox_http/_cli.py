@@ -3,22 +3,44 @@
 ``--config`` takes the same TOML file as ``hitbox check`` (its ``[hitbox]`` table or the
 whole file); an ``http`` table inside it configures :class:`HttpPolicy`. Without a file
 the proxy uses the in-process memory backend.
+
+``--admin`` adds the admin endpoint (:mod:`hitbox_http._admin`) on a second listener of
+the same server, loopback unless told otherwise; a non-loopback one needs a token.
 """
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 import hitbox
 
+from hitbox_http._admin import AdminApp, AdminRouter, is_loopback
 from hitbox_http._config import HttpPolicy
 from hitbox_http._engine import HttpCache
 from hitbox_http._proxy import CachingProxy
 
-__all__ = ["allow_any_status", "build_proxy", "parse_listen", "proxy_command"]
+__all__ = [
+    "DEFAULT_ADMIN",
+    "AdminListener",
+    "allow_any_status",
+    "build_proxy",
+    "parse_admin",
+    "parse_listen",
+    "proxy_command",
+]
+
+DEFAULT_ADMIN = "127.0.0.1:9181"
+"""Where a bare ``--admin`` listens, and where ``hitbox stats`` looks by default."""
+
+_MIN_TOKEN_LENGTH = 16
+_STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
 
 
 def allow_any_status() -> None:
@@ -40,17 +62,74 @@ def allow_any_status() -> None:
         httptools_impl.STATUS_LINE.setdefault(code, b"HTTP/1.1 %d \r\n" % code)
 
 
-def parse_listen(value: str) -> tuple[str, int]:
-    """``host:port`` (``[::1]:8080`` for IPv6) as a pair; ``ConfigError`` if malformed."""
+def parse_listen(value: str, option: str = "listen") -> tuple[str, int]:
+    """``host:port`` (``[::1]:8080`` for IPv6) as a pair; ``ConfigError`` naming
+    ``--option`` if malformed."""
     host, sep, port = value.rpartition(":")
     host = host.strip("[]")
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise hitbox.ConfigError(
-            f"--listen: expected HOST:PORT with a port in 1-65535, got {value!r}",
-            field="listen",
+            f"--{option}: expected HOST:PORT with a port in 1-65535, got {value!r}",
+            field=option,
             value=value,
         )
     return host, int(port)
+
+
+@dataclass(frozen=True, slots=True)
+class AdminListener:
+    """Where the admin endpoint listens, and the token that guards it (if any)."""
+
+    host: str
+    port: int
+    token: str | None = None
+
+    def bind(self) -> socket.socket:
+        """A bound socket for uvicorn; ``ConfigError`` if the address cannot be used."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            value = f"{self.host}:{self.port}"
+            raise hitbox.ConfigError(
+                f"--admin {value!r}: cannot listen: {exc.strerror or exc}",
+                field="admin",
+                value=value,
+            ) from None
+        sock.set_inheritable(True)
+        return sock
+
+
+def parse_admin(value: str, token: str | None, *, listen_port: int) -> AdminListener:
+    """``--admin`` (``HOST:PORT`` or ``PORT``, which means loopback) with ``--admin-token``.
+
+    Off loopback the counters would be readable by anyone who can reach the port, so a
+    token of at least 16 characters is required there.
+    """
+    host, port = parse_listen(value if ":" in value else f"127.0.0.1:{value}", "admin")
+    if port == listen_port:
+        raise hitbox.ConfigError(
+            f"--admin: port {port} is the proxy's own (--listen); choose another",
+            field="admin",
+            value=value,
+        )
+    if token is not None and len(token) < _MIN_TOKEN_LENGTH:
+        raise hitbox.ConfigError(
+            f"--admin-token: use at least {_MIN_TOKEN_LENGTH} characters, got {len(token)}",
+            field="admin_token",
+            value="<hidden>",
+        )
+    if token is None and not is_loopback(host):
+        raise hitbox.ConfigError(
+            f"--admin {value!r} is not a loopback address: set --admin-token (or "
+            "HITBOX_ADMIN_TOKEN) so that only holders of the token can read it",
+            field="admin_token",
+            value=None,
+        )
+    return AdminListener(host, port, token)
 
 
 def _load(path: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
@@ -99,14 +178,43 @@ def build_proxy(upstream: str, config: str | None = None, *, timeout: float = 30
     type=click.FloatRange(min=0.001),
     help="Seconds for connecting and for every upstream read/write.",
 )
-def proxy_command(upstream: str, listen: str, config: str | None, timeout: float) -> None:
+@click.option(
+    "--admin",
+    default=None,
+    is_flag=False,
+    flag_value=DEFAULT_ADMIN,
+    metavar="[HOST:]PORT",
+    help=f"Serve live counters for `hitbox stats` here (bare --admin: {DEFAULT_ADMIN}).",
+)
+@click.option(
+    "--admin-token",
+    envvar="HITBOX_ADMIN_TOKEN",
+    default=None,
+    help="Bearer token the admin endpoint requires; needed off loopback. "
+    "Prefer the HITBOX_ADMIN_TOKEN variable (command lines are visible to other users).",
+)
+def proxy_command(
+    upstream: str,
+    listen: str,
+    config: str | None,
+    timeout: float,
+    admin: str | None,
+    admin_token: str | None,
+) -> None:
     """Run a caching reverse proxy (RFC 9111) in front of UPSTREAM."""
     import uvicorn
 
     host, port = parse_listen(listen)
-    app = build_proxy(upstream, config, timeout=timeout)
+    listener = None if admin is None else parse_admin(admin, admin_token, listen_port=port)
+    proxy = build_proxy(upstream, config, timeout=timeout)
+    app: Any = proxy
+    sockets = None
+    if listener is not None:
+        endpoint = AdminApp(proxy.cache, token=listener.token, upstream=proxy.upstream)
+        app = AdminRouter(proxy, endpoint, listener.port)
+        admin_socket = listener.bind()
     allow_any_status()
-    uvicorn.run(
+    server_config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -115,3 +223,11 @@ def proxy_command(upstream: str, listen: str, config: str | None, timeout: float
         lifespan="on",
         log_level="warning",
     )
+    if listener is not None:
+        # One server, two listeners: the router tells them apart by local port.
+        sockets = [server_config.bind_socket(), admin_socket]
+    server = uvicorn.Server(server_config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run(sockets=sockets)
+    if not server.started:
+        sys.exit(_STARTUP_FAILURE)  # uvicorn has logged why (as uvicorn.run does)

@@ -1,4 +1,4 @@
-"""Entry-point plugin of hitbox-http: adds the ``hitbox proxy`` command.
+"""Entry-point plugin of hitbox-http: adds the ``hitbox proxy`` and ``hitbox stats`` commands.
 
 Importing this module stays cheap: uvicorn and the proxy load only when the command runs.
 """
@@ -17,7 +17,9 @@ __all__ = ["hitbox_add_commands"]
 
 @hitbox.hookimpl
 def hitbox_add_commands(cli: click.Group) -> None:
-    """Add ``hitbox proxy`` to the ``hitbox`` command line."""
+    """Add ``hitbox proxy`` and ``hitbox stats`` (which reads the proxy's admin endpoint)."""
     from hitbox_http._cli import proxy_command
+    from hitbox_http._stats_cli import stats_command
 
     cli.add_command(proxy_command)
+    cli.add_command(stats_command)
