@@ -102,7 +102,7 @@ class SharedTier(Backend):
     """A store shared by several tiered instances, with the hub's bus as a capability.
 
     ``failing`` makes every data call raise :class:`ConnectionError`; ``gate``, when set
-    to an unset event, holds ``get`` until it is set; ``corrupt`` keys raise
+    to an unset event, holds the answer of ``get`` until it is set; ``corrupt`` keys raise
     :class:`hitbox.CorruptEntry`; ``calls`` records operations.
     """
 
@@ -125,11 +125,11 @@ class SharedTier(Backend):
 
     async def get(self, key: str) -> CachedValue | None:
         self._check("get", key)
-        if self.gate is not None:
-            await self.gate.wait()
         if key in self.corrupt:
             raise CorruptEntry(f"bad entry {key!r}")
         stored = await self.store.get(key)
+        if self.gate is not None:  # the answer is read; it arrives when the gate opens
+            await self.gate.wait()
         return None if stored is None else stored.without_value()
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
@@ -217,14 +217,27 @@ class Cluster:
         """A new instance with its own L1 (and its own origin on the bus)."""
         index = len(self.instances)
         shared = SharedTier(self.store, self.hub, f"instance-{index}")
+        settings = {"clock": self.ticker, "monotonic": self.ticker, **self.options, **options}
         backend = TieredBackend(
-            [MemoryBackend(max_entries=1000, clock=self.ticker), shared],
-            clock=self.ticker,
-            monotonic=self.ticker,
-            **{**self.options, **options},
+            [MemoryBackend(max_entries=1000, clock=self.ticker), shared], **settings
         )
         self.instances.append(backend)
         return backend
+
+    def outage(self, down: bool = True) -> None:
+        """The shared server goes down (or comes back): its bus and its store alike."""
+        self.hub.up = not down
+        for backend in self.instances:
+            shared = backend.tiers[1].backend
+            assert isinstance(shared, SharedTier)
+            shared.failing = down
+
+    @staticmethod
+    def store_calls(backend: TieredBackend) -> list[tuple[str, Any]]:
+        """The calls ``backend`` made to the shared store."""
+        shared = backend.tiers[1].backend
+        assert isinstance(shared, SharedTier)
+        return shared.calls
 
     async def aclose(self) -> None:
         for backend in self.instances:
