@@ -262,3 +262,23 @@ async def test_background_refreshes_are_bounded() -> None:
     await settle()
     assert cache.background_tasks == 0
     await cache.aclose()
+
+
+async def test_corrupt_entry_raised_by_the_backend_is_a_miss_not_an_outage() -> None:
+    class Corrupting(DictBackend):
+        async def get(self, key: str) -> CachedValue | None:
+            raise hitbox.CorruptEntry("bad signature")
+
+    rec = EventRecorder()
+    cache = make_cache(Corrupting(), recorder=rec, failure_threshold=1)
+
+    @cache.cached
+    async def value() -> int:
+        return 5
+
+    assert await value() == 5
+    assert await value() == 5
+    assert cache.breaker_state == "closed"
+    assert [e.describe() for e in rec.events] == ["PENDING → MISS → RESPONSE"] * 2
+    assert rec.events[0].error == "CorruptEntry: bad signature"
+    await cache.aclose()

@@ -84,6 +84,9 @@ class BackendAccess:
             else:
                 async with self.clock.timeout(limit):
                     result = await method(*args)
+        except CorruptEntry:
+            breaker.success()  # the backend answered; what it holds is unusable (a miss)
+            raise
         except Exception as exc:
             self.counters.errors += 1
             opened = breaker.failure()
