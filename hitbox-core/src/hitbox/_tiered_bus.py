@@ -56,8 +56,9 @@ class BusWatcher:
     """Publishes, receives and watches invalidations for one tiered backend instance.
 
     ``apply(invalidation)`` drops what another instance invalidated; ``flush()`` drops
-    every private entry. ``listen`` is False when this instance has no private tier
-    (it then only publishes). ``monotonic`` is injectable for tests.
+    every private entry; ``recovered()`` is called when the bus answers again.
+    ``listen`` is False when this instance has no private tier (it then only
+    publishes). ``monotonic`` is injectable for tests.
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class BusWatcher:
         *,
         apply: Callable[[Invalidation], Awaitable[None]],
         flush: Callable[[], Awaitable[None]],
+        recovered: Callable[[], None] = lambda: None,
         listen: bool,
         probe_interval: float,
         outage_ttl: float,
@@ -77,6 +79,7 @@ class BusWatcher:
         self.bus = bus
         self._apply = apply
         self._flush = flush
+        self._recovered = recovered
         self._listen_enabled = listen
         self.probe_interval = probe_interval
         self.outage_ttl = outage_ttl
@@ -144,6 +147,7 @@ class BusWatcher:
         self.down = False
         self.degraded_until = self._monotonic() + self.recovery_grace
         logger.warning("hitbox tiered: invalidation bus answers again")
+        self._recovered()
 
     def _heard(self) -> None:
         """A message arrived: the subscription works, whatever the probes said."""

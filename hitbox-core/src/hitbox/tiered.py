@@ -186,6 +186,7 @@ class TieredBackend(Backend):
                 bus_object,
                 apply=self._apply,
                 flush=self.flush_private,
+                recovered=self._bus_recovered,
                 listen=bool(self._private),
                 probe_interval=probe_interval,
                 outage_ttl=outage_l1_ttl,
@@ -382,6 +383,11 @@ class TieredBackend(Backend):
         if self._watcher is not None and self._watcher.degraded():
             cap = self._outage_ttl if cap is None else min(cap, self._outage_ttl)
         return ttl if cap is None or ttl <= cap else cap
+
+    def _bus_recovered(self) -> None:
+        """The bus answers again: so does its tier, without waiting out its cooldown."""
+        if self._bus_index is not None:
+            self.tiers[self._bus_index].breaker.success()
 
     def _tier_failed(self, tier: Tier) -> None:
         if self._watcher is not None and tier.index == self._bus_index:
