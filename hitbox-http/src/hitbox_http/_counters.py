@@ -31,6 +31,8 @@ from typing import final
 
 import hitbox
 
+from hitbox_http._decisions import Forward, Hit
+
 __all__ = ["HttpCounters"]
 
 
@@ -48,6 +50,15 @@ class HttpCounters:
         self.errors = 0
         self.upstream_calls = 0
         self.refreshes = 0
+
+    def count(self, decision: Hit | Forward) -> None:
+        """Count the answer a GET/HEAD request gets from the cache's decision."""
+        if not isinstance(decision, Hit) or decision.stored is None:
+            self.misses += 1  # forwarded, or 504 for only-if-cached
+        elif decision.stale:
+            self.stale += 1
+        else:
+            self.hits += 1
 
     def snapshot(self) -> hitbox.Stats:
         """An immutable copy of the current values."""

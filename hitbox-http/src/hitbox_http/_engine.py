@@ -153,15 +153,6 @@ class HttpCache:
         """Background revalidations running now."""
         return len(self._revalidating)
 
-    def _count(self, decision: Hit | Forward) -> None:
-        counters = self.counters
-        if not isinstance(decision, Hit) or decision.stored is None:
-            counters.misses += 1  # forwarded, or 504 for only-if-cached
-        elif decision.stale:
-            counters.stale += 1
-        else:
-            counters.hits += 1
-
     # -- the steps ----------------------------------------------------------------------
 
     async def begin(self, request: Request) -> Exchange:
@@ -172,26 +163,26 @@ class HttpCache:
         decision = self.spec.on_request(request, lookup.responses, variants_exist=lookup.found_any)
         exchange = Exchange(request, decision, lookup)
         if not (isinstance(decision, Forward) and decision.may_store):
-            self._count(decision)
+            self.counters.count(decision)
             return exchange
         flight = self._flights.get(lookup.key)
         if flight is None:
             self._flights[lookup.key] = asyncio.Event()
             exchange._leader = lookup.key
-            self._count(decision)
+            self.counters.count(decision)
             return exchange
         self.counters.locked += 1
         try:
             async with self._timeout(self.lock_timeout):
                 await flight.wait()
         except TimeoutError:
-            self._count(decision)
+            self.counters.count(decision)
             return exchange  # the leader is slow: go upstream without waiting longer
         lookup = await self.store.lookup(request)
         decision = self.spec.on_request(
             request, lookup.responses, variants_exist=lookup.found_any, collapsed=True
         )
-        self._count(decision)
+        self.counters.count(decision)
         return Exchange(request, decision, lookup)
 
     def plan(
