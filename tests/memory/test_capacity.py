@@ -47,13 +47,13 @@ class BoundedBackend(RuleBasedStateMachine):
     ) -> None:
         if max_entries is None and max_bytes is None:
             max_entries = 5
-        store_module._GIL_ENABLED = lock_free
+        store_module._GIL_ENABLED = lock_free  # type: ignore[misc]
         try:
             self.backend = MemoryBackend(
                 max_entries, max_bytes, policy=policy, mode=mode, clock=self.clock
             )
         finally:
-            store_module._GIL_ENABLED = True
+            store_module._GIL_ENABLED = True  # type: ignore[misc]
         self.max_entries, self.max_bytes = max_entries, max_bytes
 
     @rule(key=KEYS, payload=PAYLOADS, ttl=st.floats(-1, 100, allow_nan=False))

@@ -81,7 +81,9 @@ def test_wheel_hands_out_only_due_keys_in_time_order() -> None:
 def test_wheel_respects_the_budget_and_discards() -> None:
     wheel = ExpiryWheel()
     buckets = [wheel.schedule(f"k{index}", 10.0, 0.0) for index in range(50)]
-    buckets[0].discard("k0")
+    first_bucket = buckets[0]
+    assert first_bucket is not None
+    first_bucket.discard("k0")
     first = wheel.pop_due(20.0, 8)
     assert len(first) == 8
     assert wheel.next_due == 20.0  # more work is waiting in the bucket being drained

@@ -6,6 +6,7 @@ import asyncio
 import random
 import threading
 from collections.abc import Callable
+from typing import Literal
 
 import pytest
 from hitbox_memory import MemoryBackend
@@ -32,7 +33,9 @@ def _run_threads(count: int, target: Callable[[int], None]) -> None:
 
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
 @pytest.mark.parametrize("mode", ["object", "bytes"])
-def test_threads_hammering_shared_keys(policy: str, mode: str) -> None:
+def test_threads_hammering_shared_keys(
+    policy: Literal["tinylfu", "lru"], mode: Literal["object", "bytes"]
+) -> None:
     backend = MemoryBackend(max_entries=64, max_bytes=4000, policy=policy, mode=mode)
 
     def work(seed: int) -> None:
@@ -120,3 +123,36 @@ def test_locks_are_exclusive_across_threads() -> None:
 
     _run_threads(8, contend)
     assert len(winners) == 1
+
+
+class _ForbiddenLock:
+    """A mutex stand-in that fails the test if anything tries to take it."""
+
+    def acquire(self) -> bool:
+        raise AssertionError("the hit path took the lock")
+
+    def release(self) -> None:
+        raise AssertionError("the hit path took the lock")
+
+
+@pytest.mark.parametrize("policy", ["tinylfu", "lru"])
+async def test_hits_in_the_window_take_no_lock(policy: Literal["tinylfu", "lru"]) -> None:
+    """A lone hot key stays in W-TinyLFU's window; its hits must stay lock-free too."""
+    backend = MemoryBackend(max_entries=10_000, policy=policy)
+    backend.set_sync("hot", value(b"hot"), 600)
+    if policy == "tinylfu":
+        assert backend.segment_sizes() == (1, 0, 0)  # still in the window
+    mutex = backend.mutex
+    backend.mutex = _ForbiddenLock()  # type: ignore[assignment]
+    try:
+        for _ in range(3):
+            got = backend.get_sync("hot")
+            assert got is not None
+            assert got.data == b"hot"
+            got = await backend.get("hot")
+            assert got is not None
+            assert got.data == b"hot"
+        assert backend.get_sync("absent") is None  # a sure miss is lock-free as well
+    finally:
+        backend.mutex = mutex
+    assert backend.get_sync("hot") is not None

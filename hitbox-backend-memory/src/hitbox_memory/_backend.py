@@ -1,13 +1,18 @@
 """The memory backend: :class:`BoundedStore` behind the :class:`hitbox.Backend` contract.
 
-The hit path is the point of this module. A hit on a protected (or, with ``lru``, any)
-entry takes no lock: one dict lookup, an exact expiry check, an LRU reorder in C and a
-bump of the entry's pending hit counter. Everything else (writes, misses, hits on new or
-probationary entries, expiry) runs under one :class:`threading.Lock`; no operation awaits
-while holding it, so the backend is safe from many threads and many event loops at once.
+The hit path is the point of this module. A hit on a protected or window (or, with
+``lru``, any) entry takes no lock: one or two dict lookups, an exact expiry check, an LRU
+reorder in C within the entry's own segment and a bump of the entry's hit counter. A
+window hit needs no more than that (W-TinyLFU only reorders the window on a hit), so a
+new hot key, which stays in the window, is as cheap to hit as an established one.
+Everything else (writes, hits on probationary entries, which move them to the protected
+segment, expired entries, entries whose frequency must be aged) runs under one
+:class:`threading.Lock`; no operation awaits while holding it, so the backend is safe from
+many threads and many event loops at once.
 
 Lock-free reads rely on the GIL making each dict operation atomic (on a free-threaded
-build the store hands out an empty ``_fast`` map and every read takes the lock). A miss
+build the store hands out empty ``_fast``/``_fast_window`` maps and every read takes the
+lock). A miss
 is also decided without the lock, by looking in the protected, window, probation and
 again the protected segment: writers move an entry between segments by inserting it
 into the target before deleting it from the source, so that order cannot overlook an
@@ -118,11 +123,15 @@ class MemoryBackend(BoundedStore, Backend):
 
     def get_sync(self, key: str) -> CachedValue | None:
         """The live entry under ``key`` or ``None``; safe from any thread."""
-        entry = self._fast.get(key)
+        segment = self._fast
+        entry = segment.get(key)
+        if entry is None:  # a new key's hits stay in the window until it overflows
+            segment = self._fast_window
+            entry = segment.get(key)
         if entry is not None and entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
-                self._fast.move_to_end(key)
-            except KeyError:  # evicted by another thread since the lookup
+                segment.move_to_end(key)
+            except KeyError:  # moved or evicted by another thread since the lookup
                 pass
             if entry.freq < MAX_FREQUENCY:
                 entry.freq += 1
@@ -132,11 +141,7 @@ class MemoryBackend(BoundedStore, Backend):
             and self._lock_free_reads
             and (
                 self._single_segment
-                or (
-                    self._window.get(key) is None
-                    and self._probation.get(key) is None
-                    and self._protected.get(key) is None
-                )
+                or (self._probation.get(key) is None and self._protected.get(key) is None)
             )
         ):
             return None
@@ -209,11 +214,15 @@ class MemoryBackend(BoundedStore, Backend):
 
     async def get(self, key: str) -> CachedValue | None:
         """The live entry under ``key`` or ``None`` (the lock-free hit path, inlined)."""
-        entry = self._fast.get(key)
+        segment = self._fast
+        entry = segment.get(key)
+        if entry is None:  # a new key's hits stay in the window until it overflows
+            segment = self._fast_window
+            entry = segment.get(key)
         if entry is not None and entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
-                self._fast.move_to_end(key)
-            except KeyError:  # evicted by another thread since the lookup
+                segment.move_to_end(key)
+            except KeyError:  # moved or evicted by another thread since the lookup
                 pass
             if entry.freq < MAX_FREQUENCY:
                 entry.freq += 1
@@ -223,11 +232,7 @@ class MemoryBackend(BoundedStore, Backend):
             and self._lock_free_reads
             and (
                 self._single_segment
-                or (
-                    self._window.get(key) is None
-                    and self._probation.get(key) is None
-                    and self._protected.get(key) is None
-                )
+                or (self._probation.get(key) is None and self._protected.get(key) is None)
             )
         ):
             return None

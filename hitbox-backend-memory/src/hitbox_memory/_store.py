@@ -19,7 +19,12 @@ is exact from its insertion on (no count-min collisions), and a hit costs one sm
 increment.
 
 Every method here expects the caller to hold :attr:`BoundedStore.mutex`, except the
-lock-free hit path that :class:`hitbox_memory.MemoryBackend` builds on ``_fast``.
+lock-free hit path that :class:`hitbox_memory.MemoryBackend` builds on ``_fast`` (the
+protected segment) and ``_fast_window`` (the window). Those lock-free readers reorder
+segments (``move_to_end``) while a writer runs, so a writer takes a segment's oldest key
+with ``for key in segment: break``: no thread switch can fall between creating that
+iterator and reading it, whereas ``next(iter(segment))`` has a call in between, and a
+reorder there would make ``next`` raise "OrderedDict mutated during iteration".
 """
 
 from __future__ import annotations
@@ -107,6 +112,7 @@ class BoundedStore:
         self._lock_free_reads = _GIL_ENABLED
         self._single_segment = not self._tinylfu
         self._fast: Segment = self._protected if _GIL_ENABLED else OrderedDict()
+        self._fast_window: Segment = self._window if _GIL_ENABLED else OrderedDict()
         self._sketch = FrequencySketch(max_entries or 1024) if self._tinylfu else None
         self._epoch = 0
         self._wheel = ExpiryWheel()
@@ -158,7 +164,8 @@ class BoundedStore:
             if self._max_entries is None:
                 self._retarget(self._count)
             while len(protected) > self._protected_target:
-                demoted = next(iter(protected))
+                for demoted in protected:  # noqa: B007 - the oldest (see the module docstring)
+                    break
                 probation[demoted] = protected[demoted]
                 del protected[demoted]
         else:
@@ -224,7 +231,8 @@ class BoundedStore:
         if len(window) > self._window_target:
             # Room to spare: the window's overflow joins probation without a contest.
             while len(window) > self._window_target:
-                moved = next(iter(window))
+                for moved in window:  # noqa: B007 - the oldest (see the module docstring)
+                    break
                 probation[moved] = window[moved]
                 del window[moved]
         return True
@@ -299,8 +307,10 @@ class BoundedStore:
                 self._retarget(self._count)
             main = probation or protected
             if tinylfu and main and len(window) > self._window_target:
-                candidate = next(iter(window))
-                victim = next(iter(main))
+                for candidate in window:  # noqa: B007 - the oldest (see the module docstring)
+                    break
+                for victim in main:  # noqa: B007
+                    break
                 candidate_entry, victim_entry = window[candidate], main[victim]
                 epoch = self._epoch
                 candidate_frequency = candidate_entry.freq >> (epoch - candidate_entry.epoch)
