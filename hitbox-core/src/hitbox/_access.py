@@ -39,6 +39,11 @@ _CONSEQUENCES = {
 }
 
 
+_READS = frozenset({"get", "get_many"})
+"""Operations whose :class:`CorruptEntry` means "unusable entry" (a miss); from any other
+operation it is a failure of the backend like any other."""
+
+
 @final
 class BackendAccess:
     """One backend as the state machine sees it: guarded, timed, serialized, tag-aware."""
@@ -84,10 +89,10 @@ class BackendAccess:
             else:
                 async with self.clock.timeout(limit):
                     result = await method(*args)
-        except CorruptEntry:
-            breaker.success()  # the backend answered; what it holds is unusable (a miss)
-            raise
         except Exception as exc:
+            if operation in _READS and isinstance(exc, CorruptEntry):
+                breaker.success()  # the backend answered; what it holds is unusable (a miss)
+                raise
             self.counters.errors += 1
             opened = breaker.failure()
             reason = f"timed out after {limit}s" if isinstance(exc, TimeoutError) else describe(exc)

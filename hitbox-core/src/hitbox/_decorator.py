@@ -18,7 +18,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
 
 from hitbox._access import BackendAccess
-from hitbox._errors import KeyStrategyError
 from hitbox._machine import UNREAD, Call, Machine, describe
 from hitbox._value import NO_VALUE, CachedValue
 from hitbox.keys import KeyFunction
@@ -97,12 +96,25 @@ def build_wrapper(
     counters = machine.counters
     hint: ReturnHint[R] = ReturnHint(func)
 
-    def slow_call(key: str, args: Any, kwargs: Any) -> Call:
-        tags = tags_fn(*args, **kwargs) if tags_fn is not None else ()
+    def slow_call(key: str, args: Any, kwargs: Any) -> Call | None:
+        """The machine's call, or ``None`` (logged) if the tag templates cannot render."""
+        tags: tuple[str, ...] = ()
+        if tags_fn is not None:
+            try:
+                tags = tags_fn(*args, **kwargs)
+            except Exception as exc:
+                access.log.warn(
+                    "tags", f"no cache tags for a call of {func.__qualname__} ({describe(exc)})"
+                )
+                return None
         return Call(key, policy, functools.partial(func, *args, **kwargs), hint, tags, "cached")
 
-    async def uncached(exc: KeyStrategyError, args: Any, kwargs: Any) -> R:
-        access.log.warn("key", f"no cache key for a call of {func.__qualname__} ({describe(exc)})")
+    async def uncached(exc: Exception | None, args: Any, kwargs: Any) -> R:
+        """The upstream, bypassing the cache: no key (``exc``) or no tags (``None``)."""
+        if exc is not None:
+            access.log.warn(
+                "key", f"no cache key for a call of {func.__qualname__} ({describe(exc)})"
+            )
         counters.upstream_calls += 1
         return await func(*args, **kwargs)
 
@@ -140,7 +152,7 @@ def _generic_wrapper(
     key_fn: KeyFunction,
     uncached: Callable[..., Awaitable[Any]],
     execute: Callable[..., Awaitable[Any]],
-    slow_call: Callable[..., Call],
+    slow_call: Callable[..., Call | None],
     access: BackendAccess,
 ) -> Callable[..., Awaitable[Any]]:
     """The wrapper for functions whose signature cannot be read: ``*args, **kwargs``."""
@@ -155,16 +167,19 @@ def _generic_wrapper(
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
                 key = key_fn(*args, **kwargs)
-            except KeyStrategyError as exc:
+            except Exception as exc:
                 return await uncached(exc, args, kwargs)
-            return await execute(slow_call(key, args, kwargs), UNREAD)
+            call = slow_call(key, args, kwargs)
+            if call is None:
+                return await uncached(None, args, kwargs)
+            return await execute(call, UNREAD)
 
         return wrapper
 
     async def fast_wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             key = key_fn(*args, **kwargs)
-        except KeyStrategyError as exc:
+        except Exception as exc:
             return await uncached(exc, args, kwargs)
         entry: Any = UNREAD
         if not breaker.tripped:
@@ -179,7 +194,10 @@ def _generic_wrapper(
                 entry = UNREAD
             if entry is not None and (type(entry) is not CachedValue or entry.tags):
                 entry = UNREAD
-        return await execute(slow_call(key, args, kwargs), entry)
+        call = slow_call(key, args, kwargs)
+        if call is None:
+            return await uncached(None, args, kwargs)
+        return await execute(call, entry)
 
     return fast_wrapper
 
@@ -214,10 +232,13 @@ _TEMPLATE = """\
 async def {name}({params}):
     try:
         {p}key = {p}key_fn({forward})
-    except {p}KeyStrategyError as {p}exc:
+    except {p}Exception as {p}exc:
         return await {p}uncached({p}exc, {args}, {kwargs})
 {fast}\
-    return await {p}execute({p}slow_call({p}key, {args}, {kwargs}), {entry})
+    {p}call = {p}slow_call({p}key, {args}, {kwargs})
+    if {p}call is None:
+        return await {p}uncached(None, {args}, {kwargs})
+    return await {p}execute({p}call, {entry})
 """
 
 _P = inspect.Parameter
@@ -230,7 +251,7 @@ def _generated_wrapper(
     key_fn: KeyFunction,
     uncached: Callable[..., Awaitable[Any]],
     execute: Callable[..., Awaitable[Any]],
-    slow_call: Callable[..., Call],
+    slow_call: Callable[..., Call | None],
     access: BackendAccess,
 ) -> Callable[..., Awaitable[Any]] | None:
     """The wrapper, generated with ``func``'s parameter list; ``None`` if it has none."""
@@ -255,7 +276,6 @@ def _generated_wrapper(
         f"{p}NO_VALUE": NO_VALUE,
         f"{p}UNREAD": UNREAD,
         f"{p}CachedValue": CachedValue,
-        f"{p}KeyStrategyError": KeyStrategyError,
         f"{p}Exception": Exception,
         f"{p}type": type,
     }

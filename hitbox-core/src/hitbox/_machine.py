@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, final
 
+from hitbox._breaker import FailureLog
 from hitbox._clock import Clock
 from hitbox._errors import BackendError, CorruptEntry
 from hitbox._events import Operation
@@ -111,6 +112,14 @@ def describe(exc: BaseException) -> str:
     return f"{name}: {text}" if text else name
 
 
+def _to_error(run: Run, exc: BaseException) -> None:
+    """Note a backend failure; enter ``ERROR`` unless the run is there already (a run
+    that already failed over to the upstream may hit a second backend failure)."""
+    run.error = str(exc)
+    if run.state is not State.ERROR:
+        run.to(State.ERROR)
+
+
 Observer = Callable[[Call, Run, float], None]
 """Called after every run (``call``, its ``run``, duration in seconds) when set."""
 
@@ -127,6 +136,7 @@ class Machine:
         *,
         max_background: int = 64,
         observer: Observer | None = None,
+        log: FailureLog | None = None,
     ) -> None:
         self.io = io
         self.clock = clock
@@ -134,18 +144,52 @@ class Machine:
         self.flights = FlightTable()
         self.background = BackgroundTasks(max_background)
         self.observer = observer
+        self.log = log if log is not None else FailureLog("cache")
 
     async def execute(self, call: Call, entry: CachedValue | _Unread | None = UNREAD) -> Any:
         """Run ``call`` (``entry``: what a fast path already read) and report to the observer."""
         run = Run()
         observer = self.observer
         if observer is None:
-            return await self.run(call, run, entry)
+            try:
+                return await self.run(call, run, entry)
+            except Exception as exc:
+                return await self._recover(call, run, exc)
         started = time.perf_counter()
         try:
             return await self.run(call, run, entry)
+        except Exception as exc:
+            return await self._recover(call, run, exc)
         finally:
             observer(call, run, time.perf_counter() - started)
+
+    async def _recover(self, call: Call, run: Run, exc: Exception) -> Any:
+        """The last line of fail-open: an error of the cache itself (a bug, a backend
+        raising what it should not) never reaches the caller. The upstream's own
+        exception is re-raised; a value the upstream produced is returned; otherwise the
+        upstream is called directly."""
+        raised = run.upstream_exception
+        if raised is not None:
+            raise raised
+        self.counters.errors += 1
+        run.error = f"internal error: {describe(exc)}"
+        self.log.warn(
+            "internal",
+            f"cache run for {call.key!r} failed ({describe(exc)}); answering from the upstream",
+        )
+        if run.upstream_duration is not None:  # the upstream already answered this run
+            return run.upstream_result
+        self.counters.upstream_calls += 1
+        started = time.perf_counter()
+        try:
+            value = await call.upstream()
+        except Exception as upstream_exc:
+            run.upstream_error = describe(upstream_exc)
+            run.upstream_exception = upstream_exc
+            raise
+        finally:
+            run.upstream_duration = time.perf_counter() - started
+        return value
 
     async def run(self, call: Call, run: Run, entry: CachedValue | _Unread | None = UNREAD) -> Any:
         """One run from ``PENDING`` to ``RESPONSE``, recorded in ``run``."""
@@ -156,8 +200,7 @@ class Machine:
             except CorruptEntry as exc:
                 return await self._corrupt(call, run, exc)
             except BackendError as exc:
-                run.error = str(exc)
-                run.to(State.ERROR)
+                _to_error(run, exc)
                 return await self._fill(call, run, None)
         now = self.clock.now()
         try:
@@ -241,9 +284,8 @@ class Machine:
         io, clock = self.io, self.clock
         try:
             token = await io.acquire_lock(call)
-        except BackendError as exc:
-            run.error = str(exc)
-            run.to(State.ERROR)
+        except (BackendError, CorruptEntry) as exc:
+            _to_error(run, exc)
             return await self._produce(call, run, fallback, flight)
         if token is not None:
             return await self._produce_locked(call, run, fallback, flight, token)
@@ -267,8 +309,7 @@ class Machine:
                 run.error = describe(exc)
                 continue
             except BackendError as exc:
-                run.error = str(exc)
-                run.to(State.ERROR)
+                _to_error(run, exc)
                 return await self._produce(call, run, fallback, flight)
             if token is not None:  # the holder gave up without storing: take over
                 run.to(State.MISS)
@@ -297,11 +338,13 @@ class Machine:
         except Exception as exc:
             run.upstream_duration = time.perf_counter() - started
             run.upstream_error = describe(exc)
+            run.upstream_exception = exc
             served = self._stale_if_error(call, run, fallback)
             if served is not _NOTHING:
                 return served
             run.to(State.RESPONSE)
             raise
+        run.upstream_result = value
         run.upstream_duration = time.perf_counter() - started
         if self._cacheable(value, call.policy):
             flight.resolve(value)

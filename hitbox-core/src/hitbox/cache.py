@@ -111,6 +111,7 @@ class Cache:
             self._counters,
             max_background=max_background,
             observer=self._observe if self._listening else None,
+            log=self._access.log,
         )
         self._ttl_policies: dict[float, Policy] = {}
         self._closed = False
@@ -244,13 +245,17 @@ class Cache:
         async def call_upstream() -> R:
             return await upstream(request)
 
+        try:
+            key = self._keys.make_key(request.cache_key())
+            tags = tuple(tags_method()) if tags_method is not None else ()
+        except Exception as exc:  # fail open: no key or tags means no caching, not an error
+            self._access.log.warn(
+                "key", f"no cache key or tags for a {type(request).__name__} ({describe(exc)})"
+            )
+            self._counters.upstream_calls += 1
+            return await upstream(request)
         call = Call(
-            self._keys.make_key(request.cache_key()),
-            self._policy_for_ttl(seconds),
-            call_upstream,
-            lambda: response_type,
-            tuple(tags_method()) if tags_method is not None else (),
-            "fetch",
+            key, self._policy_for_ttl(seconds), call_upstream, lambda: response_type, tags, "fetch"
         )
         result: R = await self._machine.execute(call)
         return result

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from hitbox._errors import HitboxError
 
@@ -76,11 +76,20 @@ class Run:
     ``Run()`` starts in ``PENDING``; ``Run(State.MISS)`` starts a background refresh,
     which is the second half of a run. :meth:`to` checks each step against
     :data:`TRANSITIONS`. The run also notes what observers want to know: the backend
-    problem that sent it to ``ERROR`` (or ``MISS``), and the upstream call's duration and
-    exception.
+    problem that sent it to ``ERROR`` (or ``MISS``), and the upstream call's duration,
+    value and exception (so a failure of the cache after the upstream answered can still
+    hand the caller the upstream's answer).
     """
 
-    __slots__ = ("error", "path", "state", "upstream_duration", "upstream_error")
+    __slots__ = (
+        "error",
+        "path",
+        "state",
+        "upstream_duration",
+        "upstream_error",
+        "upstream_exception",
+        "upstream_result",
+    )
 
     def __init__(self, start: State = State.PENDING) -> None:
         self.state = start
@@ -88,6 +97,8 @@ class Run:
         self.error: str | None = None
         self.upstream_duration: float | None = None
         self.upstream_error: str | None = None
+        self.upstream_exception: Exception | None = None
+        self.upstream_result: Any = None
 
     def to(self, state: State) -> None:
         """Move to ``state``; raise :class:`InvalidTransition` if the table forbids it."""
