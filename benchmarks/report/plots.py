@@ -24,7 +24,7 @@ __all__ = ["bars", "is_hitbox", "lines", "summary"]
 
 HITBOX = "#c0392b"
 OTHER = "#7f8c8d"
-PALETTE = ("#c0392b", "#2c3e50", "#7f8c8d", "#2980b9", "#27ae60", "#8e44ad", "#d35400")
+PALETTE = ("#2c3e50", "#2980b9", "#7f8c8d", "#27ae60", "#8e44ad", "#d35400", "#16a085")
 _METADATA = {"Software": None}  # no matplotlib version in the file: stable bytes
 
 
