@@ -203,6 +203,21 @@ async def wait_until(predicate: Callable[[], bool], within: float = 2.0) -> None
         await asyncio.sleep(0.001)
 
 
+async def settle(instances: Sequence[TieredBackend], within: float = 5.0) -> None:
+    """Wait until each instance received every message the others published."""
+    for backend in instances:
+        await backend.flush_invalidations()
+    published = [backend.stats().invalidations_published for backend in instances]
+
+    def delivered() -> bool:
+        return all(
+            backend.stats().invalidations_received >= sum(published) - published[index]
+            for index, backend in enumerate(instances)
+        )
+
+    await wait_until(delivered, within)
+
+
 class Cluster:
     """Tiered instances (memory L1 + :class:`SharedTier` L2) sharing one store and bus."""
 
@@ -223,6 +238,10 @@ class Cluster:
         )
         self.instances.append(backend)
         return backend
+
+    async def settle(self) -> None:
+        """Wait until every instance has received what every other one published."""
+        await settle(self.instances)
 
     def outage(self, down: bool = True) -> None:
         """The shared server goes down (or comes back): its bus and its store alike."""

@@ -24,7 +24,7 @@ from hitbox.tiered import TieredBackend
 from hitbox_memory import MemoryBackend
 from hitbox_redis import RedisBackend
 
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import settle, wait_until
 from tests.redis.conftest import RELAXED
 from tests.redis_servers import RedisServer
 
@@ -74,6 +74,10 @@ class Pair:
         await self.b.get("warm")
         await wait_for_subscribers(self.redis[0], 2)
 
+    async def settle(self) -> None:
+        """Wait until each instance received what the other published."""
+        await settle([self.a, self.b])
+
     async def aclose(self) -> None:
         await self.a.aclose()
         await self.b.aclose()
@@ -121,6 +125,7 @@ async def test_writes_and_deletes_reach_the_other_l1_within_milliseconds(pair: P
     for index in range(50):
         key = f"k:{uuid.uuid4().hex}"
         await a.set(key, make_value(b"v1"), 60)
+        await pair.settle()
         assert data(await b.get(key)) == b"v1"
         assert await b_l1.get(key) is not None
         started = time.perf_counter()
@@ -154,11 +159,11 @@ async def test_tag_invalidation_through_cache(pair: Pair) -> None:
 
     stock_a, stock_b = define(0), define(1)
     assert await stock_a(item) == [item, 0, 1]
+    await pair.settle()
     assert await stock_b(item) == [item, 0, 1]  # A's value, via Redis
-    received = pair.b.stats().invalidations_received
     await asyncio.sleep(0.01)  # let the clock tick past the entry's creation time
     await caches[0].invalidate_tags(f"inventory:{item}")
-    await wait_until(lambda: pair.b.stats().invalidations_received > received, 5)
+    await pair.settle()
     assert await stock_b(item) == [item, 1, 1]  # B missed and called its own upstream
     assert calls == [1, 1]
 
@@ -235,6 +240,7 @@ async def test_bus_outage_kill_and_restart(
         await a.set("hello", make_value(), 60)  # B hears it: the bus is live
         await wait_until(lambda: b.stats().bus == "live", 5)
         await a.set("k", make_value(b"before"), 600)
+        await pair.settle()
         assert data(await b.get("k")) == b"before"
 
         server.kill()
@@ -251,7 +257,10 @@ async def test_bus_outage_kill_and_restart(
         server.launch()  # same port, empty
         await wait_until(lambda: b.stats().bus in ("recovering", "live"), 10)
         await wait_for_subscribers(pair.redis[0], 2)
+        await wait_until(lambda: a.stats().bus != "down" and b.stats().bus != "down", 5)
+        received = b.stats().invalidations_received
         await a.set("k", make_value(b"after"), 600)
+        await wait_until(lambda: b.stats().invalidations_received > received, 5)
         assert data(await b.get("k")) == b"after"
         await a.set("k", make_value(b"newer"), 600)
         await wait_until(lambda: data(l1_entry(b_l1, "k")) != b"after", 5)

@@ -181,7 +181,7 @@ async def set_many(backend: TieredBackend, items: Mapping[str, tuple[CachedValue
     if len(failed) == len(backend.tiers) and error is not None:
         raise error
     if backend._watcher is not None:
-        await backend._watcher.publish(list(items))
+        backend._watcher.publish(list(items))
 
 
 async def _write_strict(tier: Tier, items: dict[str, tuple[CachedValue, float]]) -> None:
@@ -212,7 +212,7 @@ async def delete_many(backend: TieredBackend, keys: Sequence[str]) -> None:
     for key in keys:
         backend._guard.touch(key)
     if backend._watcher is not None:
-        await backend._watcher.publish(list(keys))
+        backend._watcher.publish(list(keys))
     backend._raise_if_shared_failed(failed, error, "delete_many")
 
 

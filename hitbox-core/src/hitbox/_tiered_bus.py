@@ -5,9 +5,10 @@ deletes or rewrites a key, it publishes the key on an :class:`hitbox.Invalidatio
 the others drop it from their private tiers. :class:`BusWatcher` does the three jobs
 around that bus:
 
-- **Publishing**, coalesced: the invalidations of one event-loop turn go out as one
-  message (many concurrent writes cost one publish, not one each). A publish that fails
-  is kept in a bounded backlog and sent again once the bus answers.
+- **Publishing**, in the background and coalesced: a write does not wait for its
+  publish, and the invalidations of one event-loop turn (or those made while a message
+  is in flight) go out as one message. A publish that fails is kept in a bounded
+  backlog and sent again once the bus answers.
 - **Listening**: one task consumes ``subscribe_invalidations()`` and applies what
   arrives (the tiered backend's ``apply`` callback).
 - **Watching**: pub/sub keeps no history, so messages published while this instance is
@@ -48,7 +49,6 @@ _BACKOFF_START, _BACKOFF_CAP = 0.05, 2.0
 class _Pending:
     keys: dict[str, None] = field(default_factory=dict)
     tags: dict[str, None] = field(default_factory=dict)
-    sent: asyncio.Future[None] | None = None
 
 
 @final
@@ -93,7 +93,8 @@ class BusWatcher:
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._wake: asyncio.Event | None = None
-        self._pending: _Pending | None = None
+        self._pending = _Pending()
+        self._sender: asyncio.Task[None] | None = None
         self._backlog = _Pending()
         self._closed = False
         self.down = False
@@ -181,7 +182,7 @@ class BusWatcher:
             if not task.done() and task.get_loop().is_running():
                 task.cancel()
         self._tasks.clear()
-        self._pending = None
+        self._sender = None
         self.loop = loop
         self._wake = asyncio.Event()
         # Until the subscription is known to work, invalidations may be missed.
@@ -196,9 +197,14 @@ class BusWatcher:
         task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
-        """Stop listening and watching; pending publishes are abandoned."""
+        """Send what is still pending (for at most the publish timeout), then stop."""
+        if self._sender is not None and self._sender.get_loop() is self.loop:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._timeout):
+                    await self.flush()
         self._closed = True
-        tasks = [task for task in self._tasks if task.get_loop() is self.loop]
+        tasks = [task for task in (*self._tasks, self._sender) if task is not None]
+        tasks = [task for task in tasks if task.get_loop() is self.loop]
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -208,11 +214,13 @@ class BusWatcher:
 
     # -- publishing -------------------------------------------------------------------
 
-    async def publish(self, keys: Sequence[str], tags: Sequence[str] = ()) -> None:
-        """Tell the other instances to drop ``keys`` and ``tags``; never raises.
+    def publish(self, keys: Sequence[str], tags: Sequence[str] = ()) -> None:
+        """Tell the other instances to drop ``keys`` and ``tags``, in the background.
 
-        Calls of one loop turn share one message. While the bus is down the
-        invalidation goes to the backlog, which is sent when the bus answers again.
+        One sender task drains what accumulates: the calls of one loop turn (and those
+        made while a message is in flight) share one message, so a burst of writes costs
+        a few publishes, and a write never waits for one. While the bus is down the
+        invalidation goes to the backlog, sent when the bus answers again.
         """
         if self._closed:
             return
@@ -220,26 +228,22 @@ class BusWatcher:
             self._defer(keys, tags)
             return
         pending = self._pending
-        if pending is None:
-            loop = asyncio.get_running_loop()
-            pending = self._pending = _Pending(sent=loop.create_future())
-            loop.call_soon(self._send_pending)
         pending.keys.update(dict.fromkeys(keys))
         pending.tags.update(dict.fromkeys(tags))
-        assert pending.sent is not None
-        await asyncio.shield(pending.sent)
+        sender = self._sender
+        if sender is None or sender.done():
+            self._sender = asyncio.ensure_future(self._drain())
 
-    def _send_pending(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            self._spawn(self._send(pending))
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # the rest of this loop turn's writes join the message
+        while self._pending.keys or self._pending.tags:
+            batch, self._pending = self._pending, _Pending()
+            await self._publish_all(list(batch.keys), list(batch.tags))
 
-    async def _send(self, pending: _Pending) -> None:
-        try:
-            await self._publish_all(list(pending.keys), list(pending.tags))
-        finally:
-            if pending.sent is not None and not pending.sent.done():
-                pending.sent.set_result(None)
+    async def flush(self) -> None:
+        """Wait until what was published so far has been sent (or moved to the backlog)."""
+        while self._sender is not None and not self._sender.done():
+            await asyncio.shield(self._sender)
 
     async def _publish_all(self, keys: list[str], tags: list[str]) -> bool:
         """Publish in chunks; what fails goes to the backlog. Whether all went out."""

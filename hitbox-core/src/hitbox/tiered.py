@@ -287,7 +287,7 @@ class TieredBackend(Backend):
         if len(failed) == len(self.tiers) and error is not None:
             raise error
         if self._watcher is not None:
-            await self._watcher.publish((key,))
+            self._watcher.publish((key,))
 
     async def delete(self, key: str) -> None:
         """Delete from every tier, then tell the other instances.
@@ -304,7 +304,7 @@ class TieredBackend(Backend):
         failed, error = await self._each_tier(remove)
         self._guard.touch(key)
         if self._watcher is not None:
-            await self._watcher.publish((key,))
+            self._watcher.publish((key,))
         self._raise_if_shared_failed(failed, error, "delete")
 
     async def aclose(self) -> None:
@@ -352,6 +352,12 @@ class TieredBackend(Backend):
         self._guard.touch_all()
         for tier in self._private:
             await tier.flush()
+
+    async def flush_invalidations(self) -> None:
+        """Wait until the invalidations published so far have been sent (publishing runs
+        in the background: writes never wait for it)."""
+        if self._watcher is not None:
+            await self._watcher.flush()
 
     def stats(self) -> TieredStats:
         """Counters since creation (per-tier hits and errors, bus traffic and state)."""
