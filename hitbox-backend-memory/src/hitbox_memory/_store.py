@@ -179,57 +179,76 @@ class BoundedStore:
         if weight > self._byte_bound:
             self.remove_locked(key)
             return False
-        window, probation, protected = self._window, self._probation, self._protected
-        home = protected
-        old = protected.get(key)
+        home = self._protected
+        old = home.get(key)
         if old is None and self._tinylfu:
-            home = probation
-            old = probation.get(key)
+            home = self._probation
+            old = home.get(key)
             if old is None:
-                home = window  # also where a new key goes
-                old = window.get(key)
-        sketch = self._sketch
-        if old is not None:
-            # An update is an access: the entry keeps its segment and its frequency. The
-            # new entry replaces the old one in place (same position in the segment).
-            freq = old.freq >> (self._epoch - old.epoch)
-            freq = freq + 1 if freq < MAX_FREQUENCY else MAX_FREQUENCY
-        elif sketch is not None:
-            freq = sketch.increment(key)
-            self._epoch = sketch.resets
-        else:
-            freq = MAX_FREQUENCY
+                home = self._window  # also where a new key goes
+                old = home.get(key)
         # Entry(...) spelled out: a Python-level __new__ frame costs more than the stores.
         entry = _new_float(Entry, expires_at)
         entry.stored = stored
         entry.weight = weight
-        entry.epoch = self._epoch
-        entry.freq = freq
-        if old is not None and old.bucket is not None:
-            old.bucket.discard(key)  # before filing the new entry: it may be the same bucket
-            old.bucket = None
         wheel = self._wheel
-        if wheel.last_start <= expires_at < wheel.last_end and expires_at - now >= wheel.last_reach:
-            entry.bucket = wheel.last_bucket  # the common case: same TTL as the last write
-            entry.bucket.add(key)
+        # The common case: same TTL as the last write, so the bucket of the last write fits.
+        same_bucket = (
+            wheel.last_start <= expires_at < wheel.last_end and expires_at - now >= wheel.last_reach
+        )
+        if old is not None:
+            # An update is an access: the entry keeps its segment and its frequency. The
+            # new entry replaces the old one in place (same position in the segment).
+            epoch = self._epoch
+            freq = old.freq >> (epoch - old.epoch)
+            entry.freq = freq + 1 if freq < MAX_FREQUENCY else MAX_FREQUENCY
+            entry.epoch = epoch
+            bucket = old.bucket
+            if same_bucket and bucket is wheel.last_bucket:
+                entry.bucket = bucket  # the key is filed there already
+            else:
+                if bucket is not None:  # before filing the new entry: same bucket maybe
+                    bucket.discard(key)
+                if same_bucket:
+                    entry.bucket = bucket = wheel.last_bucket
+                    bucket.add(key)
+                else:
+                    entry.bucket = wheel.schedule(key, expires_at, now)
+            home[key] = entry
+            home.move_to_end(key)
+            if weight != old.weight:
+                self._weight += weight - old.weight
+                if self._weight > self._byte_bound:
+                    self._evict()
+            if now >= wheel.next_due:
+                self._sweep(now)
+            return True
+        sketch = self._sketch
+        if sketch is not None:
+            entry.freq = sketch.increment(key)
+            self._epoch = sketch.resets
+        else:
+            entry.freq = MAX_FREQUENCY
+        entry.epoch = self._epoch
+        if same_bucket:
+            entry.bucket = bucket = wheel.last_bucket
+            bucket.add(key)
         else:
             entry.bucket = wheel.schedule(key, expires_at, now)
         home[key] = entry
-        if old is not None:
-            home.move_to_end(key)
-            self._weight += weight - old.weight
-        else:
-            self._count += 1
-            self._weight += weight
-            if sketch is not None and self._max_entries is None and self._count > sketch.capacity:
-                sketch.ensure_capacity(self._count * 2)
-                self._epoch = sketch.resets
+        self._count += 1
+        self._weight += weight
+        if sketch is not None and self._max_entries is None and self._count > sketch.capacity:
+            sketch.ensure_capacity(self._count * 2)
+            self._epoch = sketch.resets
         if now >= wheel.next_due:
             self._sweep(now)
         if self._count > self._entry_bound or self._weight > self._byte_bound:
             self._evict()
+        window = self._window
         if len(window) > self._window_target:
             # Room to spare: the window's overflow joins probation without a contest.
+            probation = self._probation
             while len(window) > self._window_target:
                 for moved in window:  # noqa: B007 - the oldest (see the module docstring)
                     break
