@@ -12,8 +12,11 @@ argument, so every call after the first is a hit. Contenders, all in one run:
   its admission window, where hits take a lock)
 - aiocache: ``@cached`` on its default in-memory cache
 - cashews: ``@cache`` on ``mem://`` with defaults
+- dogpile.cache: a ``dogpile.cache.memory`` region's ``get_or_create`` (key from its own
+  ``function_key_generator``) inside an ``async def`` wrapper, like the cachetools one
 
-Prints the median time per hit over several rounds and the ratios. Run by hand::
+Prints the median time per hit over several rounds and the ratios (``benchmarks/run_all.py``
+calls :func:`collect` for the report instead). Run by hand::
 
     .venv/bin/python benchmarks/bench_hit_path.py            # full run (~30 s)
     .venv/bin/python benchmarks/bench_hit_path.py --quick    # fewer rounds
@@ -27,11 +30,16 @@ import argparse
 import asyncio
 import gc
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import hitbox
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
+from report import validate
 
 Target = Callable[[int], Awaitable[Any]]
 
@@ -92,6 +100,36 @@ def make_cashews() -> Target:
     return cache(ttl=TTL)(upstream)  # type: ignore[no-any-return]
 
 
+class _MissError(Exception):
+    """Raised by the dogpile creator: the value comes from the ``async`` upstream."""
+
+
+def _miss() -> Any:
+    raise _MissError
+
+
+def make_dogpile() -> Target:
+    from dogpile.cache import make_region
+    from dogpile.cache.util import function_key_generator
+
+    region = make_region().configure("dogpile.cache.memory", expiration_time=TTL)
+    make_key = function_key_generator(None, upstream)  # type: ignore[arg-type]
+
+    async def dogpile_wrapper(item_id: int) -> dict[str, int]:
+        key = make_key(item_id)
+        try:
+            # dogpile's creators are synchronous: a miss escapes with _MissError and the
+            # async upstream fills the region; a hit is one get_or_create.
+            return region.get_or_create(key, _miss)  # type: ignore[no-any-return]
+        except _MissError:
+            pass
+        value = await upstream(item_id)
+        region.set(key, value)
+        return value
+
+    return dogpile_wrapper
+
+
 async def per_hit(target: Target, hits: int) -> float:
     """Seconds per call of ``hits`` sequential calls (after a warm-up miss)."""
     await target(1)
@@ -113,10 +151,21 @@ CONTENDERS: list[tuple[str, Callable[[], Target], int]] = [
     ("hitbox @cache.cached (memory, lru)", lambda: make_hitbox(eviction="lru"), 100_000),
     ("aiocache @cached (memory)", make_aiocache, 10_000),
     ("cashews @cache (mem://)", make_cashews, 10_000),
+    ("dogpile.cache region.get_or_create in async def", make_dogpile, 10_000),
+]
+
+BASELINE = "cachetools TTLCache in async def"
+HITBOX = "hitbox @cache.cached (memory)"
+PEERS = [
+    "cachetools TTLCache in async def",
+    "aiocache @cached (memory)",
+    "cashews @cache (mem://)",
+    "dogpile.cache region.get_or_create in async def",
 ]
 
 
-async def main(rounds: int, scale: float) -> None:
+async def measure(rounds: int, scale: float) -> dict[str, list[float]]:
+    """Seconds per hit of every importable contender, one sample per round."""
     targets = []
     for name, factory, hits in CONTENDERS:
         try:
@@ -128,27 +177,73 @@ async def main(rounds: int, scale: float) -> None:
         # Interleaved rounds, so a noisy moment on the machine hits everyone alike.
         for name, target, hits in targets:
             samples[name].append(await per_hit(target, hits))
+    return samples
+
+
+async def collect(quick: bool) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    rounds, scale = (3, 0.3) if quick else (7, 1.0)
+    samples = await measure(rounds, scale)
+    rows: list[list[Any]] = [
+        [name, statistics.median(values) * 1e6, min(values) * 1e6]
+        for name, values in samples.items()
+    ]
+    table: dict[str, Any] = {
+        "id": "hits",
+        "title": "Sequential in-memory hits, time per call",
+        "columns": ["contender", "median us", "best us"],
+        "rows": rows,
+        "metric": {"column": "median us", "better": "lower"},
+        "baseline": BASELINE,
+        "hitbox_row": HITBOX,
+        "peers": [peer for peer in PEERS if peer in samples],
+        "notes": [
+            "Targets: at most 2x the cachetools wrapper; aiocache and cashews at least "
+            "8x slower than hitbox."
+        ],
+    }
+    return validate(  # type: ignore[return-value]
+        {
+            "title": "In-memory hit path: @cache.cached against peers",
+            "description": (
+                "One cached `async def` called sequentially with the same argument, so "
+                "every measured call is a hit from process memory. The floor is a dict "
+                "lookup in an `async def`; cachetools and dogpile.cache (synchronous "
+                "libraries) are wrapped in an `async def` by hand; aiocache and cashews "
+                "use their own decorators on their in-memory backends. Rounds are "
+                "interleaved; the median of the rounds counts, garbage collection off "
+                "while timing."
+            ),
+            "parameters": {"rounds": rounds, "scale": scale},
+            "tables": [table],
+        }
+    )
+
+
+async def main(rounds: int, scale: float) -> None:
+    samples = await measure(rounds, scale)
     medians = {name: statistics.median(values) for name, values in samples.items()}
     best = {name: min(values) for name, values in samples.items()}
-    reference = medians.get("cachetools TTLCache in async def")
-    hitbox_median = medians["hitbox @cache.cached (memory)"]
+    reference = medians.get(BASELINE)
+    hitbox_median = medians[HITBOX]
     print(f"\nper hit over {rounds} rounds (sequential hits, one process run)\n")
     header = (
-        f"{'contender':<38} {'median µs':>9} {'best µs':>8} {'vs cachetools':>13} {'vs hitbox':>9}"
+        f"{'contender':<48} {'median µs':>9} {'best µs':>8} {'vs cachetools':>13} {'vs hitbox':>9}"
     )
     print(header)
     for name, median in medians.items():
         vs_ref = f"{median / reference:>12.2f}x" if reference else f"{'-':>13}"
         print(
-            f"{name:<38} {median * 1e6:>9.3f} {best[name] * 1e6:>8.3f} {vs_ref} "
+            f"{name:<48} {median * 1e6:>9.3f} {best[name] * 1e6:>8.3f} {vs_ref} "
             f"{median / hitbox_median:>8.2f}x"
         )
     if reference:
         ratio = hitbox_median / reference
         print(f"\nhitbox / cachetools wrapper (medians): {ratio:.2f}x (target <= 2x)")
-    for peer in ("aiocache @cached (memory)", "cashews @cache (mem://)"):
+    for peer in PEERS[1:]:
         if peer in medians:
-            print(f"{peer}: {medians[peer] / hitbox_median:.1f}x slower than hitbox (target >= 8x)")
+            target = "" if peer.startswith("dogpile") else " (target >= 8x)"
+            print(f"{peer}: {medians[peer] / hitbox_median:.1f}x slower than hitbox{target}")
 
 
 if __name__ == "__main__":
