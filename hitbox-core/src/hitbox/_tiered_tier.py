@@ -124,21 +124,7 @@ class Tier:
             breaker.success()
             raise
         except Exception as exc:
-            self.errors += 1
-            opened = breaker.failure()
-            reason = (
-                f"timed out after {self.timeout}s"
-                if isinstance(exc, TimeoutError)
-                else describe(exc)
-            )
-            if opened:
-                self.log.warn(
-                    "breaker",
-                    f"{operation} failed ({reason}); tier skipped for {breaker.cooldown}s "
-                    f"after {breaker.failures} consecutive failures, the other tiers serve",
-                )
-            else:
-                self.log.warn(operation, f"{operation} failed ({reason}); the other tiers serve")
+            self.failed(operation, exc)
             raise
         except BaseException:
             breaker.abandon()
@@ -146,6 +132,28 @@ class Tier:
         if breaker.failures or breaker.tripped:
             breaker.success()
         return result
+
+    @property
+    def direct(self) -> bool:
+        """Whether a call may skip :meth:`run` (no prefix, no timeout, breaker closed);
+        the caller then reports a failure with :meth:`failed`."""
+        return not (self.prefix or self.timeout is not None or self.breaker.tripped)
+
+    def failed(self, operation: str, exc: Exception) -> None:
+        """Count, log (rate-limited) and feed the breaker one failure of ``operation``."""
+        self.errors += 1
+        breaker = self.breaker
+        opened = breaker.failure()
+        timed_out = isinstance(exc, TimeoutError)
+        reason = f"timed out after {self.timeout}s" if timed_out else describe(exc)
+        if opened:
+            self.log.warn(
+                "breaker",
+                f"{operation} failed ({reason}); tier skipped for {breaker.cooldown}s "
+                f"after {breaker.failures} consecutive failures, the other tiers serve",
+            )
+        else:
+            self.log.warn(operation, f"{operation} failed ({reason}); the other tiers serve")
 
     async def flush(self) -> None:
         """Make every entry of this tier unreachable: ``clear()`` or a new key generation."""

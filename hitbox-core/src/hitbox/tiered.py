@@ -56,6 +56,8 @@ from hitbox._tiered_guard import ReadGuard, TagTimes
 from hitbox._tiered_tier import Tier, TierUnavailable, describe, is_absent, run_on_tiers
 from hitbox._value import CachedValue
 
+_running_loop: Final = asyncio.get_running_loop
+
 __all__ = ["TieredBackend", "TieredConfig", "TieredStats", "WritePolicy", "create_tiered_backend"]
 
 
@@ -196,6 +198,7 @@ class TieredBackend(Backend):
             )
         self._guard = ReadGuard()
         self._tags = TagTimes()
+        self._tag_times = self._tags.times  # the same dict, read on the hit path
         self._refills = 0
         self._negative_hits = 0
         self._closed = False
@@ -204,22 +207,33 @@ class TieredBackend(Backend):
 
     async def get(self, key: str) -> CachedValue | None:
         """The first entry found going down the tiers; refills the tiers above it."""
-        if self._watcher is not None:
-            self._watcher.ensure_running()
+        watcher = self._watcher
+        if watcher is not None and watcher.loop is not _running_loop():
+            watcher.ensure_running()
         top = self._top
         failures = 0
         error: Exception | None = None
+        direct = top.direct  # the L1 hit path: no wrapper coroutine
         try:
-            entry = await top.run("get", top.backend.get, top.key(key))
+            if direct:
+                entry = await top.backend.get(key)
+                if top.breaker.failures:
+                    top.breaker.success()
+            else:
+                entry = await top.run("get", top.backend.get, top.key(key))
         except CorruptEntry:
             entry = None
+        except TierUnavailable as exc:
+            entry, failures, error = None, 1, exc
         except Exception as exc:
+            if direct:
+                top.failed("get", exc)
             entry, failures, error = None, 1, exc
         if entry is not None:
-            if top.private and is_absent(entry):
+            if entry.created_at == -1.0 and top.private and is_absent(entry):
                 self._negative_hits += 1
                 return None
-            if not self._tags.times or not self._tags.stale(entry):
+            if not self._tag_times or not self._tags.stale(entry):
                 top.hits += 1
                 return entry
         if len(self.tiers) == 1:
