@@ -9,7 +9,8 @@ Starts its own ``redis-server`` on a free loopback port (or uses ``--url``) and 
 3. **hot keys**: 50 concurrent tasks sharing 16 hot keys.
 
 Every implementation reads the same number of keys holding equally sized payloads;
-results print as ops/s with ratios to raw redis-py. Run by hand::
+results print as ops/s with ratios to raw redis-py (``benchmarks/run_all.py`` calls
+:func:`collect` for the report instead). Run by hand::
 
     .venv/bin/python benchmarks/bench_redis.py [--calls 20000] [--rounds 3]
 """
@@ -28,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.redis_servers
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
 
 import hitbox
 from hitbox.testing import make_value
 from hitbox_redis import RedisBackend
 from redis.asyncio import Redis
+from report import validate
 
 from tests.redis_servers import RedisServer
 
@@ -191,49 +194,110 @@ def report(title: str, results: dict[str, float], unit: str, lower_is_better: bo
         print(f"  {name:32s} {shown}   x{ratio:5.2f} vs raw")
 
 
+async def measure(url: str, calls: int, rounds: int) -> dict[str, dict[str, float]]:
+    """The three scenarios on the Redis at ``url``: ``sequential`` (seconds per call),
+    ``own_keys`` and ``hot_keys`` (reads per second), each by implementation key."""
+    own = [[f"bench:own:{t}:{i}" for i in range(20)] for t in range(TASKS)]
+    hot = [f"bench:hot:{i}" for i in range(HOT_KEYS)]
+    all_keys = [k for keys in own for k in keys] + hot
+    readers, closers = await build_readers(url, all_keys)
+    hot_tasks = [hot[t % HOT_KEYS :] + hot[: t % HOT_KEYS] for t in range(TASKS)]
+    try:
+        for name, read in readers.items():  # warm up pools and connections
+            await run_concurrent(read, prefixed(name, own), 2000)
+
+        # Many short interleaved rounds: single calls are what noise on a shared
+        # machine distorts most, and the best round is the least disturbed one.
+        sequential = await measure_all(
+            readers,
+            lambda n, r: run_sequential(r, prefixed(n, own)[0], max(200, calls // 20)),
+            rounds * 5,
+            lower_is_better=True,
+        )
+        own_keys = await measure_all(
+            readers,
+            lambda n, r: run_concurrent(r, prefixed(n, own), calls),
+            rounds,
+            lower_is_better=False,
+        )
+        hot_keys = await measure_all(
+            readers,
+            lambda n, r: run_concurrent(r, prefixed(n, hot_tasks), calls),
+            rounds,
+            lower_is_better=False,
+        )
+    finally:
+        for close in closers:
+            with contextlib.suppress(Exception):
+                await close()
+    return {"sequential": sequential, "own_keys": own_keys, "hot_keys": hot_keys}
+
+
+PEERS = ("raw", "aiocache", "cashews")
+
+
+def tables(results: dict[str, dict[str, float]]) -> list[dict[str, Any]]:
+    """The report's tables, one per scenario."""
+    specs = [
+        ("sequential", "Sequential hits (one caller), time per call", "us/call"),
+        ("own_keys", f"{TASKS} tasks, each reading its own keys", "ops/s"),
+        ("hot_keys", f"{TASKS} tasks sharing {HOT_KEYS} hot keys", "ops/s"),
+    ]
+    made = []
+    for scenario, title, column in specs:
+        scale = 1e6 if column == "us/call" else 1.0
+        made.append(
+            {
+                "id": scenario.replace("_", "-"),
+                "title": title,
+                "columns": ["implementation", column],
+                "rows": [[NAMES[key], value * scale] for key, value in results[scenario].items()],
+                "metric": {
+                    "column": column,
+                    "better": "lower" if column == "us/call" else "higher",
+                },
+                "baseline": NAMES["raw"],
+                "hitbox_row": NAMES["cache"],
+                "peers": [NAMES[key] for key in PEERS if key in results[scenario]],
+            }
+        )
+    return made
+
+
+async def collect(quick: bool) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    calls, rounds = (5000, 2) if quick else (20_000, 3)
+    with redis_url(None) as url:
+        results = await measure(url, calls, rounds)
+    return validate(  # type: ignore[return-value]
+        {
+            "title": "Redis read path",
+            "description": (
+                "Reads of 200-byte values from a private `redis-server` on loopback: "
+                "raw `redis.asyncio` GET (its own pool, and Hitbox's pool), Hitbox's "
+                "`RedisBackend.get` with auto-batching on and off (envelope decode "
+                "included), a full `hitbox.Cache` hit (state machine, timeout, "
+                "deserialization), aiocache's `RedisCache` and cashews' redis backend. "
+                "Sequential: one caller, best of the interleaved rounds (5 per round "
+                f"count). Concurrent: {TASKS} tasks, each on its own 20 keys or all "
+                f"on {HOT_KEYS} hot keys; best round."
+            ),
+            "parameters": {"calls": calls, "rounds": rounds, "tasks": TASKS},
+            "tables": tables(results),
+        }
+    )
+
+
 async def main(args: argparse.Namespace) -> None:
     with redis_url(args.url) as url:
-        own = [[f"bench:own:{t}:{i}" for i in range(20)] for t in range(TASKS)]
-        hot = [f"bench:hot:{i}" for i in range(HOT_KEYS)]
-        all_keys = [k for keys in own for k in keys] + hot
-        readers, closers = await build_readers(url, all_keys)
-        hot_tasks = [hot[t % HOT_KEYS :] + hot[: t % HOT_KEYS] for t in range(TASKS)]
-        try:
-            for name, read in readers.items():  # warm up pools and connections
-                await run_concurrent(read, prefixed(name, own), 2000)
-
-            # Many short interleaved rounds: single calls are what noise on a shared
-            # machine distorts most, and the best round is the least disturbed one.
-            sequential = await measure_all(
-                readers,
-                lambda n, r: run_sequential(r, prefixed(n, own)[0], max(200, args.calls // 20)),
-                args.rounds * 5,
-                lower_is_better=True,
-            )
-            report("1. sequential hits (one caller)", sequential, "us", lower_is_better=True)
-            for name in ("batched", "unbatched"):
-                overhead = sequential[name] / sequential["samepool"]
-                print(f"  {NAMES[name]} vs raw GET on the same pool: {100 * (overhead - 1):+.1f} %")
-
-            own_keys = await measure_all(
-                readers,
-                lambda n, r: run_concurrent(r, prefixed(n, own), args.calls),
-                args.rounds,
-                lower_is_better=False,
-            )
-            report(f"2. {TASKS} tasks, each reading its own keys", own_keys, "ops", False)
-
-            hot_keys = await measure_all(
-                readers,
-                lambda n, r: run_concurrent(r, prefixed(n, hot_tasks), args.calls),
-                args.rounds,
-                lower_is_better=False,
-            )
-            report(f"3. {TASKS} tasks sharing {HOT_KEYS} hot keys", hot_keys, "ops", False)
-        finally:
-            for close in closers:
-                with contextlib.suppress(Exception):
-                    await close()
+        results = await measure(url, args.calls, args.rounds)
+    sequential = results["sequential"]
+    report("1. sequential hits (one caller)", sequential, "us", lower_is_better=True)
+    for name in ("batched", "unbatched"):
+        overhead = sequential[name] / sequential["samepool"]
+        print(f"  {NAMES[name]} vs raw GET on the same pool: {100 * (overhead - 1):+.1f} %")
+    report(f"2. {TASKS} tasks, each reading its own keys", results["own_keys"], "ops", False)
+    report(f"3. {TASKS} tasks sharing {HOT_KEYS} hot keys", results["hot_keys"], "ops", False)
 
 
 if __name__ == "__main__":
