@@ -9,7 +9,8 @@ f-string lambda costs. Compared, in one run, with interleaved rounds:
 - Hitbox ``DefaultKeyStrategy``: default keys (qualified name + encoded arguments) and
   templates, with and without namespace/version prefixes.
 
-Prints the median ns per call and the ratio to the hand-written lambda. Run by hand::
+Prints the median ns per call and the ratio to the hand-written lambda
+(``benchmarks/run_all.py`` calls :func:`collect` for the report instead). Run by hand::
 
     .venv/bin/python benchmarks/bench_keys.py [--calls 200000] [--rounds 15]
 """
@@ -19,12 +20,21 @@ from __future__ import annotations
 import argparse
 import inspect
 import statistics
+import sys
 import timeit
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from cachetools.keys import hashkey
 from hitbox.keys import DefaultKeyStrategy
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
+from report import validate
+
+CALLS = 200_000
+ROUNDS = 15
+FLOOR = "hand f-string (floor)"
 
 
 def get_user(user_id: int) -> None:
@@ -52,7 +62,7 @@ def cases() -> dict[str, tuple[Callable[..., Any], tuple[Any, ...]]]:
     plain = DefaultKeyStrategy()
     prefixed = DefaultKeyStrategy(namespace="shop", version=3)
     return {
-        "hand f-string (floor)": (lambda user_id: f"user:{user_id}", (42,)),
+        FLOOR: (lambda user_id: f"user:{user_id}", (42,)),
         "cachetools hashkey": (hashkey, (42,)),
         "Signature.bind + repr": (bind_repr, (42,)),
         "hitbox default, 1 int": (plain.compile(get_user), (42,)),
@@ -64,18 +74,58 @@ def cases() -> dict[str, tuple[Callable[..., Any], tuple[Any, ...]]]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=15)
-    options = parser.parse_args()
+def measure(calls: int, rounds: int) -> dict[str, list[float]]:
+    """Nanoseconds per call of every case, one sample per round."""
     runs = cases()
     samples: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(options.rounds):  # interleaved, so machine noise hits every case alike
+    for _ in range(rounds):  # interleaved, so machine noise hits every case alike
         for name, (func, args) in runs.items():
             timer = timeit.Timer("f(*a)", globals={"f": func, "a": args})
-            samples[name].append(timer.timeit(options.calls) / options.calls * 1e9)
-    floor = statistics.median(samples["hand f-string (floor)"])
+            samples[name].append(timer.timeit(calls) / calls * 1e9)
+    return samples
+
+
+def collect(quick: bool) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    calls, rounds = (50_000, 5) if quick else (CALLS, ROUNDS)
+    samples = measure(calls, rounds)
+    return validate(  # type: ignore[return-value]
+        {
+            "title": "Key functions",
+            "description": (
+                "The key function runs on every hit, so it should cost about what a "
+                "hand-written f-string lambda costs. Hitbox's compiled default keys "
+                "(qualified name + encoded arguments) and templates against that floor, "
+                "`cachetools.keys.hashkey` (a hashable tuple, not a string) and the "
+                "naive `Signature.bind` + `repr`. `timeit` loops, interleaved rounds."
+            ),
+            "parameters": {"calls": calls, "rounds": rounds},
+            "tables": [
+                {
+                    "id": "keys",
+                    "title": "Time per key",
+                    "columns": ["key function", "median ns", "min ns"],
+                    "rows": [
+                        [name, statistics.median(values), min(values)]
+                        for name, values in samples.items()
+                    ],
+                    "metric": {"column": "median ns", "better": "lower"},
+                    "baseline": FLOOR,
+                    "hitbox_row": "hitbox default, 1 int",
+                    "peers": ["cachetools hashkey"],
+                }
+            ],
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=CALLS)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    options = parser.parse_args()
+    samples = measure(options.calls, options.rounds)
+    floor = statistics.median(samples[FLOOR])
     print(f"{'key function':34} {'median ns':>10} {'min ns':>8} {'x floor':>8}")
     for name, values in samples.items():
         median = statistics.median(values)
