@@ -1,6 +1,7 @@
 """What observing a cache costs: a memory-backend hit with and without event listeners.
 
     .venv/bin/python benchmarks/bench_observability.py            # a few seconds
+    .venv/bin/python benchmarks/bench_observability.py --quick    # fewer calls and rounds
     .venv/bin/python benchmarks/bench_observability.py --json out.json
 
 Every contender is a ``hitbox.Cache`` over the same kind of memory backend, answering
@@ -15,7 +16,7 @@ the same hit, through the decorator (``@cache.cached``) and through ``cache.fetc
   no exporter) and an in-memory metric reader.
 
 Rounds alternate between contenders and the best round counts. Ratios are against
-``none``.
+``none``. ``benchmarks/run_all.py`` calls :func:`collect` for the report.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import hitbox
 from hitbox.plugins import PluginManager
@@ -38,6 +41,9 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NoOpTracerProvider
 from prometheus_client import CollectorRegistry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
+from report import validate
 
 
 class NullListener:
@@ -120,6 +126,39 @@ async def run(calls: int, rounds: int) -> dict[str, dict[str, float]]:
     return best
 
 
+async def collect(quick: bool) -> dict[str, Any]:
+    """The benchmark report's entry point (see ``benchmarks/report/protocol.py``)."""
+    calls, rounds = (5_000, 3) if quick else (20_000, 7)
+    best = await run(calls, rounds)
+    return validate(  # type: ignore[return-value]
+        {
+            "title": "Observability: the cost of listeners on a hit",
+            "description": (
+                "A `hitbox.Cache` over the memory backend answering the same hit through "
+                "`@cache.cached` and through `cache.fetch`, with no listener (no event is "
+                "built), a listener that does nothing, `PrometheusMetrics`, and "
+                "`OpenTelemetryInstrumentation` on the API's no-op providers and on SDK "
+                "providers recording every span (no exporter). Rounds alternate between "
+                "contenders; the best round counts."
+            ),
+            "parameters": {"calls": calls, "rounds": rounds},
+            "tables": [
+                {
+                    "id": "listeners",
+                    "title": "Time per hit by listener",
+                    "columns": ["listener", "cached ns", "fetch ns"],
+                    "rows": [
+                        [name, by_path["cached"], by_path["fetch"]]
+                        for name, by_path in best.items()
+                    ],
+                    "metric": {"column": "cached ns", "better": "lower"},
+                    "baseline": "none",
+                }
+            ],
+        }
+    )
+
+
 def report(best: dict[str, dict[str, float]]) -> None:
     base = best["none"]
     print(f"{'listener':<12} {'cached hit':>12} {'ratio':>7} {'fetch hit':>12} {'ratio':>7}")
@@ -132,11 +171,14 @@ def report(best: dict[str, dict[str, float]]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20_000, help="calls per round")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--calls", type=int, default=None, help="calls per round: 20000")
+    parser.add_argument("--rounds", type=int, default=None, help="7")
+    parser.add_argument("--quick", action="store_true", help="5000 calls, 3 rounds")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
-    best = asyncio.run(run(args.calls, args.rounds))
+    calls = args.calls or (5_000 if args.quick else 20_000)
+    rounds = args.rounds or (3 if args.quick else 7)
+    best = asyncio.run(run(calls, rounds))
     report(best)
     if args.json is not None:
         args.json.write_text(json.dumps({"ns_per_hit": best}, indent=2))
