@@ -19,6 +19,7 @@ from tests.core._cache_fakes import (
     EventRecorder,
     LockingDictBackend,
     make_cache,
+    settle,
 )
 from tests.core.test_fsm import FakeIo
 
@@ -209,4 +210,47 @@ async def test_failing_request_tags_go_upstream_uncached() -> None:
 
     assert await cache.fetch(Request(), upstream) == "body"
     assert cache.stats().upstream_calls == 1
+    await cache.aclose()
+
+
+async def test_broken_cacheable_predicate_warns_rate_limited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def broken(value: object) -> bool:
+        raise ZeroDivisionError("predicate bug")
+
+    cache = make_cache(cacheable=broken)
+
+    @cache.cached(key="k")
+    async def value() -> int:
+        return 1
+
+    for _ in range(5):
+        assert await value() == 1
+    warnings = [r for r in caplog.records if "predicate bug" in r.getMessage()]
+    assert len(warnings) == 1
+    await cache.aclose()
+
+
+async def test_failing_background_refresh_warns_rate_limited(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    clock = ManualClock()
+    cache = make_cache(clock=clock, ttl=1, max_stale=1000)
+    fail = False
+
+    @cache.cached(key="k")
+    async def value() -> int:
+        if fail:
+            raise OSError("refresh upstream down")
+        return 1
+
+    assert await value() == 1
+    fail = True
+    for _ in range(5):
+        await clock.advance(2)
+        assert await value() == 1  # stale, refreshed in the background
+        await settle()
+    warnings = [r for r in caplog.records if "refresh upstream down" in r.getMessage()]
+    assert len(warnings) == 1
     await cache.aclose()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
@@ -90,6 +91,7 @@ def build_wrapper(
     access: BackendAccess,
     fast_hits: bool,
     invalidate: Callable[[str], Awaitable[bool]],
+    emit_hit: Callable[[str, float], None] | None = None,
 ) -> CachedFunction[P, R]:
     """The caching wrapper of ``func`` (see the module docstring for the fast path)."""
     execute = machine.execute
@@ -126,6 +128,7 @@ def build_wrapper(
         execute=execute,
         slow_call=slow_call,
         access=access,
+        emit_hit=emit_hit,
     )
     if wrapper is None:
         wrapper = _generic_wrapper(
@@ -135,6 +138,7 @@ def build_wrapper(
             execute=execute,
             slow_call=slow_call,
             access=access,
+            emit_hit=emit_hit,
         )
 
     async def invalidate_call(*args: P.args, **kwargs: P.kwargs) -> bool:
@@ -154,8 +158,10 @@ def _generic_wrapper(
     execute: Callable[..., Awaitable[Any]],
     slow_call: Callable[..., Call | None],
     access: BackendAccess,
+    emit_hit: Callable[[str, float], None] | None,
 ) -> Callable[..., Awaitable[Any]]:
     """The wrapper for functions whose signature cannot be read: ``*args, **kwargs``."""
+    perf_counter = time.perf_counter
     breaker, get, now, counters = (
         access.breaker,
         access.backend.get,
@@ -183,12 +189,15 @@ def _generic_wrapper(
             return await uncached(exc, args, kwargs)
         entry: Any = UNREAD
         if not breaker.tripped:
+            started = perf_counter()
             try:
                 entry = await get(key)
                 if entry is not None and now() < entry.fresh_until and not entry.tags:
                     value = entry.value
                     if value is not NO_VALUE:
                         counters.hits += 1
+                        if emit_hit is not None:
+                            emit_hit(key, perf_counter() - started)
                         return value
             except Exception:  # the machine reads again and handles the failure
                 entry = UNREAD
@@ -208,6 +217,7 @@ def _generic_wrapper(
 _FAST_BLOCK = """\
     {p}entry = {p}UNREAD
     if not {p}breaker.tripped:
+{start}\
         try:
             {p}entry = await {p}get({p}key)
             if (
@@ -218,6 +228,7 @@ _FAST_BLOCK = """\
                 {p}value = {p}entry.value
                 if {p}value is not {p}NO_VALUE:
                     {p}counters.hits += 1
+{emit}\
                     return {p}value
         except {p}Exception:  # the machine reads again and handles the failure
             {p}entry = {p}UNREAD
@@ -253,6 +264,7 @@ def _generated_wrapper(
     execute: Callable[..., Awaitable[Any]],
     slow_call: Callable[..., Call | None],
     access: BackendAccess,
+    emit_hit: Callable[[str, float], None] | None,
 ) -> Callable[..., Awaitable[Any]] | None:
     """The wrapper, generated with ``func``'s parameter list; ``None`` if it has none."""
     try:
@@ -278,6 +290,8 @@ def _generated_wrapper(
         f"{p}CachedValue": CachedValue,
         f"{p}Exception": Exception,
         f"{p}type": type,
+        f"{p}emit_hit": emit_hit,
+        f"{p}perf_counter": time.perf_counter,
     }
     declared: list[str] = []
     forward: list[str] = []
@@ -312,6 +326,13 @@ def _generated_wrapper(
         following = params[index + 1].kind if index + 1 < len(params) else None
         if kind is _P.POSITIONAL_ONLY and following is not _P.POSITIONAL_ONLY:
             declared.append("/")
+    # With a listener, a fast hit is timed and reported; without one, it costs nothing.
+    start = f"        {p}started = {p}perf_counter()\n" if emit_hit is not None else ""
+    emit = (
+        f"                    {p}emit_hit({p}key, {p}perf_counter() - {p}started)\n"
+        if emit_hit is not None
+        else ""
+    )
     source = _TEMPLATE.format(
         name=f"{p}wrapper",
         params=", ".join(declared),
@@ -319,7 +340,7 @@ def _generated_wrapper(
         forward=", ".join(forward),
         args=f"({', '.join(args)},)" if args else "()",
         kwargs="{" + ", ".join(kwargs) + "}",
-        fast=_FAST_BLOCK.format(p=p) if fast_hits else "",
+        fast=_FAST_BLOCK.format(p=p, start=start, emit=emit) if fast_hits else "",
         entry=f"{p}entry" if fast_hits else f"{p}UNREAD",
     )
     label = getattr(func, "__qualname__", None) or repr(func)

@@ -7,12 +7,13 @@ with no listener, no event object is ever created.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, final
+from typing import Any, Final, Literal, final
 
 from hitbox.fsm import State
 
-__all__ = ["CacheEvent", "Operation"]
+__all__ = ["HIT_PATH", "CacheEvent", "Listener", "Operation", "event_listeners"]
 
 Operation = Literal["cached", "fetch", "get", "refresh"]
 """Which entry point started the run: a decorated function, :meth:`Cache.fetch`,
@@ -33,7 +34,10 @@ class CacheEvent:
     is ``None`` when this run did not call the upstream. ``error`` describes the backend
     failure (or undecodable entry) that sent the run to ``ERROR`` or ``MISS``;
     ``upstream_error`` names the exception the upstream raised, if any (it was re-raised
-    to the caller unless a stale entry was served instead).
+    to the caller unless a stale entry was served instead). ``backend_duration`` is the
+    time spent waiting for the backend (reads, writes, locks) during the run; on a hit
+    answered by the decorator's fast path it equals ``duration``. ``cache`` is the name
+    the cache was given (``Cache(name=...)``).
     """
 
     key: str
@@ -44,6 +48,8 @@ class CacheEvent:
     upstream_duration: float | None = None
     error: str | None = None
     upstream_error: str | None = None
+    backend_duration: float = 0.0
+    cache: str = "default"
 
     @property
     def outcome(self) -> State:
@@ -61,3 +67,34 @@ class CacheEvent:
     def describe(self) -> str:
         """The path as text, e.g. ``"PENDING → MISS → RESPONSE"``."""
         return " → ".join(state.name for state in self.path)
+
+
+HIT_PATH: Final = (State.PENDING, State.HIT, State.RESPONSE)
+"""The path of a plain fresh hit."""
+
+Listener = Callable[[CacheEvent], object]
+"""One ``hitbox_cache_event`` implementation, callable with the event."""
+
+
+def _without_argument(function: Callable[[], object]) -> Listener:
+    def listener(event: CacheEvent) -> object:
+        return function()
+
+    return listener
+
+
+def event_listeners(hook_caller: Any) -> list[Listener] | None:
+    """The ``hitbox_cache_event`` implementations of ``hook_caller``, in pluggy's call
+    order, to call directly; ``None`` if one is a wrapper (only pluggy can run those).
+
+    Calling the functions saves pluggy's per-call dispatch (argument mapping, result
+    list, wrapper protocol) on every run; the list is read once, when a cache is built.
+    """
+    impls = hook_caller.get_hookimpls()
+    if any(impl.hookwrapper or getattr(impl, "wrapper", False) for impl in impls):
+        return None
+    # pluggy calls the implementations registered (or ordered) last first.
+    return [
+        impl.function if "event" in impl.argnames else _without_argument(impl.function)
+        for impl in reversed(impls)
+    ]

@@ -11,7 +11,6 @@ state paths.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,8 +27,6 @@ from hitbox.fsm import Run, State, classify
 from hitbox.policy import Policy
 
 __all__ = ["UNREAD", "Call", "Io", "Machine", "describe"]
-
-logger = logging.getLogger("hitbox")
 
 POLL_INITIAL: Final = 0.005
 """First backoff (seconds) when polling for a value another process is computing."""
@@ -195,8 +192,12 @@ class Machine:
         """One run from ``PENDING`` to ``RESPONSE``, recorded in ``run``."""
         io, counters = self.io, self.counters
         if isinstance(entry, _Unread):
+            started = time.perf_counter()
             try:
-                entry = await io.read(call)
+                try:
+                    entry = await io.read(call)
+                finally:
+                    run.backend_duration += time.perf_counter() - started
             except CorruptEntry as exc:
                 return await self._corrupt(call, run, exc)
             except BackendError as exc:
@@ -230,8 +231,12 @@ class Machine:
         return await self._fill(call, run, fallback)
 
     async def _corrupt(self, call: Call, run: Run, exc: BaseException) -> Any:
-        self.counters.errors += 1
-        self.counters.misses += 1
+        # Not deleted: the upstream's answer overwrites it, and a delete racing another
+        # process's write could remove a good entry.
+        counters = self.counters
+        counters.errors += 1
+        counters.corrupt += 1
+        counters.misses += 1
         run.error = describe(exc)
         run.to(State.MISS)
         return await self._fill(call, run, None)
@@ -282,8 +287,12 @@ class Machine:
     ) -> Any:
         """Take the backend lock, or poll with backoff for the value its holder stores."""
         io, clock = self.io, self.clock
+        started = time.perf_counter()
         try:
-            token = await io.acquire_lock(call)
+            try:
+                token = await io.acquire_lock(call)
+            finally:
+                run.backend_duration += time.perf_counter() - started
         except (BackendError, CorruptEntry) as exc:
             _to_error(run, exc)
             return await self._produce(call, run, fallback, flight)
@@ -306,6 +315,7 @@ class Machine:
                 token = await io.acquire_lock(call)
             except (CorruptEntry, TypeError) as exc:
                 self.counters.errors += 1
+                self.counters.corrupt += 1
                 run.error = describe(exc)
                 continue
             except BackendError as exc:
@@ -322,7 +332,9 @@ class Machine:
         try:
             return await self._produce(call, run, fallback, flight)
         finally:
+            started = time.perf_counter()
             await self.io.release_lock(call, token)
+            run.backend_duration += time.perf_counter() - started
 
     async def _produce(
         self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
@@ -353,10 +365,12 @@ class Machine:
             if flight.storable and State.ERROR not in run.path:
                 # An invalidation arriving now waits for this write, then deletes.
                 flight.store_started()
+                started = time.perf_counter()
                 try:
                     await self.io.store(call, value, created_at)
                 finally:
                     flight.store_finished()
+                    run.backend_duration += time.perf_counter() - started
         run.to(State.RESPONSE)
         return value
 
@@ -368,6 +382,7 @@ class Machine:
         try:
             value = self.io.decode(fallback, call)
         except CorruptEntry:
+            self.counters.corrupt += 1
             return _NOTHING
         run.to(State.STALE)
         run.to(State.RESPONSE)
@@ -383,7 +398,7 @@ class Machine:
         try:
             return bool(predicate(value))
         except Exception as exc:
-            logger.warning("hitbox: cacheable predicate raised %s; not storing", describe(exc))
+            self.log.warn("cacheable", f"cacheable predicate raised {describe(exc)}; not storing")
             return False
 
     def refresh(self, call: Call) -> bool:
@@ -405,7 +420,7 @@ class Machine:
         try:
             await self._lead(call, run, None, flight)
         except Exception as exc:
-            logger.warning("hitbox: background refresh of %r failed: %s", call.key, describe(exc))
+            self.log.warn("refresh", f"background refresh of {call.key!r} failed: {describe(exc)}")
         finally:
             if self.observer is not None:
                 self.observer(call, run, time.perf_counter() - started)

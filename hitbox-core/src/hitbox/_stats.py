@@ -35,6 +35,10 @@ class Stats:
         Background refreshes of stale entries that were started.
     ``skipped``
         Backend operations not attempted because the circuit breaker was open.
+    ``corrupt``
+        Entries that were there but unusable (undecodable, not a ``CachedValue``, bad
+        signature, unverifiable tags). Each is also a miss and an error, but not a
+        backend failure: corrupt entries never open the circuit breaker.
     """
 
     hits: int = 0
@@ -45,6 +49,7 @@ class Stats:
     upstream_calls: int = 0
     refreshes: int = 0
     skipped: int = 0
+    corrupt: int = 0
 
     @property
     def requests(self) -> int:
@@ -63,6 +68,7 @@ class Counters:
     """The mutable counters behind :class:`Stats`; incremented in place by the cache."""
 
     __slots__ = (
+        "corrupt",
         "errors",
         "hits",
         "locked",
@@ -82,6 +88,7 @@ class Counters:
         self.upstream_calls = 0
         self.refreshes = 0
         self.skipped = 0
+        self.corrupt = 0
 
     def snapshot(self) -> Stats:
         """An immutable copy of the current values."""
@@ -94,6 +101,7 @@ class Counters:
             upstream_calls=self.upstream_calls,
             refreshes=self.refreshes,
             skipped=self.skipped,
+            corrupt=self.corrupt,
         )
 
     def reset(self) -> None:

@@ -31,7 +31,7 @@ from hitbox._backend import Backend
 from hitbox._clock import Clock, SystemClock
 from hitbox._decorator import CachedFunction, build_wrapper
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox._events import CacheEvent
+from hitbox._events import HIT_PATH, CacheEvent, event_listeners
 from hitbox._machine import Call, Machine, describe
 from hitbox._request import CacheableRequest
 from hitbox._stats import Counters, Stats
@@ -67,7 +67,8 @@ class Cache:
     defaults to the system clock (tests pass a :class:`hitbox.ManualClock`). ``plugins``
     defaults to the process-wide plugin manager; whether any plugin listens to
     ``hitbox_cache_event`` is decided here, once. At most ``max_background`` stale
-    refreshes run at a time. Tag invalidation markers live ``tag_ttl`` seconds.
+    refreshes run at a time. Tag invalidation markers live ``tag_ttl`` seconds. ``name``
+    labels the cache's events (``CacheEvent.cache``).
 
     Use ``async with cache:`` or call :meth:`aclose` to stop background refreshes and
     close the backend.
@@ -84,7 +85,9 @@ class Cache:
         plugins: PluginManager | None = None,
         max_background: int = 64,
         tag_ttl: float = DEFAULT_TAG_TTL,
+        name: str = "default",
     ) -> None:
+        self.name = name
         self._plugins = plugins if plugins is not None else get_plugin_manager()
         self._backend = _config.resolve_backend(backend, self._plugins)
         self._serializer = _config.resolve_serializer(serializer, self._plugins)
@@ -104,7 +107,10 @@ class Cache:
             policy,
             TagMarkers(self._keys.make_key, tag_ttl),
         )
-        self._listening = self._plugins.has_event_listeners()
+        hook = self._plugins.hook.hitbox_cache_event
+        self._listeners = event_listeners(hook)
+        self._hook = hook
+        self._listening = bool(hook.get_hookimpls())
         self._machine = Machine(
             self._access,
             self._clock,
@@ -216,9 +222,8 @@ class Cache:
                 policy=policy,
                 machine=self._machine,
                 access=self._access,
-                fast_hits=(
-                    self._access.is_local and self._access.stores_objects and not self._listening
-                ),
+                fast_hits=self._access.is_local and self._access.stores_objects,
+                emit_hit=self._emit_hit if self._listening else None,
                 invalidate=self._invalidate_key,
             )
 
@@ -281,7 +286,10 @@ class Cache:
         started = time.perf_counter()
         try:
             try:
-                entry = await self._access.read(call)
+                try:
+                    entry = await self._access.read(call)
+                finally:
+                    run.backend_duration = time.perf_counter() - started
                 if classify(entry, self._clock.now()) is State.HIT:
                     assert entry is not None
                     run.to(State.HIT)
@@ -296,6 +304,7 @@ class Cache:
                 return default
             except (CorruptEntry, TypeError) as exc:
                 self._counters.errors += 1
+                self._counters.corrupt += 1
                 run.error = describe(exc)
             run.to(State.MISS)
             self._counters.misses += 1
@@ -384,20 +393,56 @@ class Cache:
         return len(self._machine.background)
 
     def _observe(self, call: Call, run: Run, duration: float) -> None:
-        event = CacheEvent(
-            key=call.key,
-            path=tuple(run.path),
-            backend=self._access.label,
-            operation=call.operation,
-            duration=duration,
-            upstream_duration=run.upstream_duration,
-            error=run.error,
-            upstream_error=run.upstream_error,
+        self._dispatch(
+            CacheEvent(
+                call.key,
+                tuple(run.path),
+                self._access.label,
+                call.operation,
+                duration,
+                run.upstream_duration,
+                run.error,
+                run.upstream_error,
+                run.backend_duration,
+                self.name,
+            )
         )
-        try:
-            self._plugins.hook.hitbox_cache_event(event=event)
-        except Exception as exc:
-            self._access.log.warn("event", f"a hitbox_cache_event plugin raised {describe(exc)}")
+
+    def _emit_hit(self, key: str, duration: float) -> None:
+        """The event of a hit the decorator answered on its fast path."""
+        self._dispatch(
+            CacheEvent(
+                key,
+                HIT_PATH,
+                self._access.label,
+                "cached",
+                duration,
+                None,
+                None,
+                None,
+                duration,
+                self.name,
+            )
+        )
+
+    def _dispatch(self, event: CacheEvent) -> None:
+        """Hand ``event`` to every listener; a listener that raises never breaks a call."""
+        listeners = self._listeners
+        if listeners is None:  # a hook wrapper is installed: only pluggy can run it
+            try:
+                self._hook(event=event)
+            except Exception as exc:
+                self._access.log.warn(
+                    "event", f"a hitbox_cache_event plugin raised {describe(exc)}"
+                )
+            return
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception as exc:
+                self._access.log.warn(
+                    "event", f"a hitbox_cache_event plugin raised {describe(exc)}"
+                )
 
     async def aclose(self) -> None:
         """Cancel background refreshes and close the backend. Idempotent.

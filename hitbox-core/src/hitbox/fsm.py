@@ -76,12 +76,13 @@ class Run:
     ``Run()`` starts in ``PENDING``; ``Run(State.MISS)`` starts a background refresh,
     which is the second half of a run. :meth:`to` checks each step against
     :data:`TRANSITIONS`. The run also notes what observers want to know: the backend
-    problem that sent it to ``ERROR`` (or ``MISS``), and the upstream call's duration,
-    value and exception (so a failure of the cache after the upstream answered can still
-    hand the caller the upstream's answer).
+    problem that sent it to ``ERROR`` (or ``MISS``), the seconds spent waiting for the
+    backend, and the upstream call's duration, value and exception (so a failure of the
+    cache after the upstream answered can still hand the caller the upstream's answer).
     """
 
     __slots__ = (
+        "backend_duration",
         "error",
         "path",
         "state",
@@ -99,6 +100,7 @@ class Run:
         self.upstream_error: str | None = None
         self.upstream_exception: Exception | None = None
         self.upstream_result: Any = None
+        self.backend_duration = 0.0
 
     def to(self, state: State) -> None:
         """Move to ``state``; raise :class:`InvalidTransition` if the table forbids it."""
