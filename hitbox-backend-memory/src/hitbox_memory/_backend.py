@@ -163,27 +163,6 @@ class MemoryBackend(BoundedStore, Backend):
             mutex.release()
         return None if entry is None else entry.stored
 
-    def set_sync(self, key: str, value: CachedValue, ttl: float) -> None:
-        """Store ``value`` under ``key`` for ``ttl`` seconds; safe from any thread.
-
-        A ``ttl`` of zero or less, or an entry heavier than ``max_bytes``, removes the key.
-        """
-        stored: Any = value
-        weight = 0
-        if not self._plain:
-            stored, weight = self._prepare(key, value)
-        # acquire/release rather than ``with``: a context manager costs twice as much.
-        mutex = self.mutex
-        mutex.acquire()
-        try:
-            now = self._clock()
-            if ttl > 0:
-                self.put_locked(key, stored, weight, now + ttl, now)
-            else:
-                self.remove_locked(key)
-        finally:
-            mutex.release()
-
     def _prepare(self, key: str, value: CachedValue) -> tuple[Any, int]:
         """What to store for ``value`` (itself or its envelope) and its weight."""
         stored: Any = value if self._codec is None else self._codec.encode(value)
@@ -261,19 +240,10 @@ class MemoryBackend(BoundedStore, Backend):
         return [get(key) for key in keys]
 
     async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
-        """Store each ``key -> (value, ttl)``, under one acquisition of the lock."""
-        prepared = [(key, *self._prepare(key, value), ttl) for key, (value, ttl) in items.items()]
-        mutex = self.mutex
-        mutex.acquire()
-        try:
-            now = self._clock()
-            for key, stored, weight, ttl in prepared:
-                if ttl > 0:
-                    self.put_locked(key, stored, weight, now + ttl, now)
-                else:
-                    self.remove_locked(key)
-        finally:
-            mutex.release()
+        """Store each ``key -> (value, ttl)`` (one write, and one taking of the lock, each)."""
+        put = self.set_sync
+        for key, (value, ttl) in items.items():
+            put(key, value, ttl)
 
     async def delete_many(self, keys: Sequence[str]) -> None:
         """Remove every key in ``keys``."""

@@ -174,87 +174,114 @@ class BoundedStore:
 
     # -- writes -----------------------------------------------------------------------
 
-    def put_locked(self, key: str, stored: Any, weight: int, expires_at: float, now: float) -> bool:
-        """Store an entry, evicting others to stay in bounds; False if it can never fit."""
-        if weight > self._byte_bound:
-            self.remove_locked(key)
-            return False
-        home = self._protected
-        old = home.get(key)
-        if old is None and self._tinylfu:
-            home = self._probation
+    _plain = True
+    """Whether :meth:`set_sync` stores values as given, with no weight (no :meth:`_prepare`)."""
+
+    def _prepare(self, key: str, value: Any) -> tuple[Any, int]:
+        """What to store for ``value`` and its weight (a subclass encodes and weighs)."""
+        return value, 0
+
+    def set_sync(self, key: str, value: Any, ttl: float) -> None:
+        """Store ``value`` under ``key`` for ``ttl`` seconds; safe from any thread.
+
+        A ``ttl`` of zero or less, or an entry heavier than ``max_bytes``, removes the key.
+        Evicts other entries as needed to stay within the bounds before returning.
+
+        This is the whole write path in one frame (taking the lock included): a Python
+        call is a sizeable part of a write, and writes happen on every miss.
+        """
+        stored: Any = value
+        weight = 0
+        if not self._plain:
+            stored, weight = self._prepare(key, value)
+        # acquire/release rather than ``with``: a context manager costs twice as much.
+        mutex = self.mutex
+        mutex.acquire()
+        try:
+            now = self._clock()
+            if ttl <= 0 or weight > self._byte_bound:
+                self.remove_locked(key)
+                return
+            expires_at = now + ttl
+            home = self._protected
             old = home.get(key)
-            if old is None:
-                home = self._window  # also where a new key goes
+            if old is None and self._tinylfu:
+                home = self._probation
                 old = home.get(key)
-        # Entry(...) spelled out: a Python-level __new__ frame costs more than the stores.
-        entry = _new_float(Entry, expires_at)
-        entry.stored = stored
-        entry.weight = weight
-        wheel = self._wheel
-        # The common case: same TTL as the last write, so the bucket of the last write fits.
-        same_bucket = (
-            wheel.last_start <= expires_at < wheel.last_end and expires_at - now >= wheel.last_reach
-        )
-        if old is not None:
-            # An update is an access: the entry keeps its segment and its frequency. The
-            # new entry replaces the old one in place (same position in the segment).
-            epoch = self._epoch
-            freq = old.freq >> (epoch - old.epoch)
-            entry.freq = freq + 1 if freq < MAX_FREQUENCY else MAX_FREQUENCY
-            entry.epoch = epoch
-            bucket = old.bucket
-            if same_bucket and bucket is wheel.last_bucket:
-                entry.bucket = bucket  # the key is filed there already
-            else:
-                if bucket is not None:  # before filing the new entry: same bucket maybe
-                    bucket.discard(key)
-                if same_bucket:
-                    entry.bucket = bucket = wheel.last_bucket
-                    bucket.add(key)
+                if old is None:
+                    home = self._window  # also where a new key goes
+                    old = home.get(key)
+            # Entry(...) spelled out: a Python-level __new__ frame costs more than the stores.
+            entry = _new_float(Entry, expires_at)
+            entry.stored = stored
+            entry.weight = weight
+            wheel = self._wheel
+            # The common case: same TTL as the last write, so the bucket of the last write fits.
+            same_bucket = (
+                wheel.last_start <= expires_at < wheel.last_end
+                and expires_at - now >= wheel.last_reach
+            )
+            if old is not None:
+                # An update is an access: the entry keeps its segment and its frequency. The
+                # new entry replaces the old one in place (same position in the segment).
+                epoch = self._epoch
+                freq = old.freq >> (epoch - old.epoch)
+                entry.freq = freq + 1 if freq < MAX_FREQUENCY else MAX_FREQUENCY
+                entry.epoch = epoch
+                bucket = old.bucket
+                if same_bucket and bucket is wheel.last_bucket:
+                    entry.bucket = bucket  # the key is filed there already
                 else:
-                    entry.bucket = wheel.schedule(key, expires_at, now)
+                    if bucket is not None:  # before filing the new entry: same bucket maybe
+                        bucket.discard(key)
+                    if same_bucket:
+                        entry.bucket = bucket = wheel.last_bucket
+                        bucket.add(key)
+                    else:
+                        entry.bucket = wheel.schedule(key, expires_at, now)
+                home[key] = entry
+                home.move_to_end(key)
+                if weight != old.weight:
+                    self._weight += weight - old.weight
+                    if self._weight > self._byte_bound:
+                        self._evict()
+                if now >= wheel.next_due:
+                    self._sweep(now)
+                return
+            sketch = self._sketch
+            if sketch is not None:
+                entry.freq = sketch.increment(key)
+                self._epoch = sketch.resets
+            else:
+                entry.freq = MAX_FREQUENCY
+            entry.epoch = self._epoch
+            if same_bucket:
+                entry.bucket = bucket = wheel.last_bucket
+                bucket.add(key)
+            else:
+                entry.bucket = wheel.schedule(key, expires_at, now)
             home[key] = entry
-            home.move_to_end(key)
-            if weight != old.weight:
-                self._weight += weight - old.weight
-                if self._weight > self._byte_bound:
-                    self._evict()
+            self._count += 1
+            self._weight += weight
+            if sketch is not None and self._max_entries is None and self._count > sketch.capacity:
+                sketch.ensure_capacity(self._count * 2)
+                self._epoch = sketch.resets
             if now >= wheel.next_due:
                 self._sweep(now)
-            return True
-        sketch = self._sketch
-        if sketch is not None:
-            entry.freq = sketch.increment(key)
-            self._epoch = sketch.resets
-        else:
-            entry.freq = MAX_FREQUENCY
-        entry.epoch = self._epoch
-        if same_bucket:
-            entry.bucket = bucket = wheel.last_bucket
-            bucket.add(key)
-        else:
-            entry.bucket = wheel.schedule(key, expires_at, now)
-        home[key] = entry
-        self._count += 1
-        self._weight += weight
-        if sketch is not None and self._max_entries is None and self._count > sketch.capacity:
-            sketch.ensure_capacity(self._count * 2)
-            self._epoch = sketch.resets
-        if now >= wheel.next_due:
-            self._sweep(now)
-        if self._count > self._entry_bound or self._weight > self._byte_bound:
-            self._evict()
-        window = self._window
-        if len(window) > self._window_target:
-            # Room to spare: the window's overflow joins probation without a contest.
-            probation = self._probation
-            while len(window) > self._window_target:
-                for moved in window:  # noqa: B007 - the oldest (see the module docstring)
-                    break
-                probation[moved] = window[moved]
-                del window[moved]
-        return True
+            if self._count > self._entry_bound or self._weight > self._byte_bound:
+                self._evict()
+            window = self._window
+            if len(window) > self._window_target:
+                # Room to spare: the window's overflow joins probation without a contest.
+                probation = self._probation
+                while len(window) > self._window_target:
+                    for moved in window:  # noqa: B007 - the oldest (see the module docstring)
+                        break
+                    probation[moved] = window[moved]
+                    del window[moved]
+            return
+        finally:
+            mutex.release()
 
     def remove_locked(self, key: str) -> bool:
         """Drop the entry under ``key``; False if there was none."""
@@ -317,20 +344,25 @@ class BoundedStore:
     # -- eviction ---------------------------------------------------------------------
 
     def _evict(self) -> None:
-        """Drop entries until both bounds hold (W-TinyLFU's contest, or plain LRU)."""
+        """Drop entries until both bounds hold (W-TinyLFU's contest, or plain LRU).
+
+        Called only when a bound is exceeded, so the loop tests the bounds after each
+        eviction rather than before the first: this runs once per insertion into a full
+        cache, where every attribute load shows.
+        """
         window, probation, protected = self._window, self._probation, self._protected
         tinylfu = self._tinylfu
         sketch = self._sketch
-        while self._count > self._entry_bound or self._weight > self._byte_bound:
+        while True:
             if self._max_entries is None:
                 self._retarget(self._count)
             main = probation or protected
             if tinylfu and main and len(window) > self._window_target:
-                for candidate in window:  # noqa: B007 - the oldest (see the module docstring)
+                # The oldest of each (see the module docstring on iterating segments).
+                for candidate, candidate_entry in window.items():  # noqa: B007
                     break
-                for victim in main:  # noqa: B007
+                for victim, victim_entry in main.items():  # noqa: B007
                     break
-                candidate_entry, victim_entry = window[candidate], main[victim]
                 epoch = self._epoch
                 candidate_frequency = candidate_entry.freq >> (epoch - candidate_entry.epoch)
                 victim_frequency = victim_entry.freq >> (epoch - victim_entry.epoch)
@@ -349,18 +381,20 @@ class BoundedStore:
             else:
                 key, entry = (main or window).popitem(last=False)
             # What _drop does, inlined: this loop runs once per insertion into a full cache.
+            # The entry's own ``bucket`` is left as is: nothing reads a dropped entry's.
             self._count -= 1
             self._weight -= entry.weight
             self.evictions += 1
             bucket = entry.bucket
             if bucket is not None:
                 bucket.discard(key)
-                entry.bucket = None
             if entry.freq > 1 and sketch is not None:
                 freq = entry.freq >> (self._epoch - entry.epoch)
                 if freq > 1:
                     sketch.raise_to(key, freq)
                     self._epoch = sketch.resets
+            if self._count <= self._entry_bound and self._weight <= self._byte_bound:
+                return
 
     # -- introspection ----------------------------------------------------------------
 
