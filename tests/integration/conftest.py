@@ -53,11 +53,19 @@ def entry(
 class BusHub:
     """One pub/sub channel shared by every :class:`HubBus`; can go down like a server."""
 
-    def __init__(self, *, filter_own: bool = True) -> None:
+    def __init__(self, *, filter_own: bool = True, announce: bool = False) -> None:
         self.up = True
         self.filter_own = filter_own
+        self.announce = announce
+        self.delivering = True
         self.queues: list[asyncio.Queue[Invalidation]] = []
         self.published: list[Invalidation] = []
+
+    def reconnect(self) -> None:
+        """Every subscription says it subscribed again (an empty invalidation), as a bus
+        that announces its (re)subscriptions does after a reconnection."""
+        for queue in self.queues:
+            queue.put_nowait(Invalidation())
 
     async def wait_for_subscribers(self, count: int, within: float = 2.0) -> None:
         """Wait until ``count`` subscriptions are listening."""
@@ -78,12 +86,16 @@ class HubBus:
             raise ConnectionError("bus is down")
         message = Invalidation(tuple(keys), tuple(tags), self.origin)
         self.hub.published.append(message)
+        if not self.hub.delivering:  # subscribers are disconnected: the message is lost
+            return
         for queue in self.hub.queues:
             queue.put_nowait(message)
 
     async def subscribe_invalidations(self) -> AsyncIterator[Invalidation]:
         queue: asyncio.Queue[Invalidation] = asyncio.Queue()
         self.hub.queues.append(queue)
+        if self.hub.announce:
+            queue.put_nowait(Invalidation())
         try:
             while True:
                 message = await queue.get()

@@ -342,3 +342,24 @@ async def test_cache_over_tiered_backend() -> None:
         await l1.delete(get_user.cache_key(1))  # L1 lost it: the L2 copy serves
         assert await get_user(1) == {"id": 1, "call": 2}
         assert backend.stats().hits[1] >= 1
+
+
+class Hanging(PlainBackend):
+    """A remote tier that never answers."""
+
+    is_local = False
+
+    async def get(self, key: str) -> CachedValue | None:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_remote_tiers_are_bounded_by_tier_timeout(ticker: Ticker) -> None:
+    bounded = TieredBackend([memory(ticker), Hanging()], tier_timeout=0.05, clock=ticker)
+    assert bounded.is_local  # bounds itself: the cache needs no timeout of its own
+    assert await bounded.get("k") is None  # L1 answered; the hanging L2 was cut off
+    assert bounded.stats().errors == (0, 1)
+    unbounded = TieredBackend([memory(ticker), Hanging()], tier_timeout=None)
+    assert not unbounded.is_local  # the cache's backend_timeout applies instead
+    remote_top = TieredBackend([Hanging(), memory(ticker)], tier_timeout=0.05)
+    assert not remote_top.is_local

@@ -185,6 +185,31 @@ async def test_grace_ends_by_itself(ticker: Ticker) -> None:
         await cluster.aclose()
 
 
+async def test_announced_subscription_ends_the_start_grace_and_a_gap_flushes(
+    ticker: Ticker,
+) -> None:
+    cluster = Cluster(ticker)
+    cluster.hub.announce = True
+    a, b = cluster.add(), cluster.add()
+    try:
+        await warm(cluster, a, b)
+        await wait_until(lambda: b.stats().bus == "live")  # subscribed: no grace left
+        await a.set("k", entry(b"v1", now=ticker.now), 60)
+        await cluster.settle()
+        assert data(await b.get("k")) == b"v1"
+        cluster.hub.delivering = False  # a disconnection the probes do not notice ...
+        await a.set("k", entry(b"v2", now=ticker.now), 60)  # ... loses this message
+        await a.flush_invalidations()
+        cluster.hub.delivering = True
+        assert data(await b.get("k")) == b"v1"  # stale in B's L1, for now
+        cluster.hub.reconnect()  # the bus says it subscribed again: there was a gap
+        await wait_until(lambda: b.stats().flushes == 1)
+        assert data(await b.get("k")) == b"v2"
+        assert a.stats().flushes == 1  # A cannot know the gap was not its own
+    finally:
+        await cluster.aclose()
+
+
 async def test_outage_bounds_l1_lifetimes_then_flushes(ticker: Ticker) -> None:
     cluster = Cluster(ticker, outage_l1_ttl=2.0, recovery_grace=1.0)
     a, b = cluster.add(), cluster.add()

@@ -19,8 +19,13 @@ around that bus:
   before the outage are gone). After the bus answers again, private tiers stay degraded
   for ``recovery_grace`` (the subscription may still be reconnecting); a message heard
   from another instance proves the subscription live and ends the grace early. A new
-  instance starts in that grace too. Staleness is thereby bounded by detection delay
-  plus ``outage_ttl``.
+  instance starts in a short grace too (``STARTUP_GRACE``), while it subscribes.
+  Staleness is thereby bounded by detection delay plus ``outage_ttl``.
+
+A bus may yield an *empty* invalidation (no keys, no tags) each time its subscription
+is (re)established. The watcher reads the first as "subscribed" (the start-up grace
+ends) and any later one as "there was a gap" (the private tiers are flushed at once),
+which closes the window of a reconnection quicker than the probes.
 """
 
 from __future__ import annotations
@@ -36,13 +41,15 @@ from typing import Any, Final, final
 from hitbox._backend import Healthcheck, Invalidation, InvalidationBus
 from hitbox._tiered_tier import describe
 
-__all__ = ["BusWatcher"]
+__all__ = ["STARTUP_GRACE", "BusWatcher"]
 
 logger = logging.getLogger("hitbox")
 
 _CHUNK: Final = 512
 """Most keys per published message (a message stays well under a network frame)."""
 _BACKOFF_START, _BACKOFF_CAP = 0.05, 2.0
+STARTUP_GRACE: Final = 0.5
+"""Seconds a new instance keeps private entries short-lived while it subscribes."""
 
 
 @dataclass(slots=True)
@@ -102,6 +109,7 @@ class BusWatcher:
         self.degraded_until = 0.0
         self.flush_due = 0.0
         self.received = 0
+        self._subscriptions = 0
         self.published = 0
         self.publish_failures = 0
         self.dropped = 0
@@ -156,6 +164,16 @@ class BusWatcher:
             self._recover()
         self.degraded_until = 0.0
 
+    def _subscribed(self) -> None:
+        """The bus says it has (re)subscribed (an empty invalidation). The first time,
+        nothing can have been missed; after that, a reconnection the probes may not have
+        seen means invalidations may have been lost: flush the private tiers now."""
+        if self._subscriptions and not self.flush_due:
+            self.flush_due = self._monotonic()
+            self._poke()
+        self._subscriptions += 1
+        self._heard()
+
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
@@ -185,8 +203,9 @@ class BusWatcher:
         self._sender = None
         self.loop = loop
         self._wake = asyncio.Event()
-        # Until the subscription is known to work, invalidations may be missed.
-        self.degraded_until = self._monotonic() + self.recovery_grace
+        # Until the subscription is set up (a round trip or two), invalidations may be
+        # missed; a reconnection after an outage may take longer (recovery_grace).
+        self.degraded_until = self._monotonic() + min(self.recovery_grace, STARTUP_GRACE)
         if self._listen_enabled:
             self._spawn(self._listen())
         self._spawn(self._monitor())
@@ -296,6 +315,9 @@ class BusWatcher:
             try:
                 async for invalidation in self.bus.subscribe_invalidations():
                     backoff = _BACKOFF_START
+                    if not (invalidation.keys or invalidation.tags):
+                        self._subscribed()
+                        continue
                     self._heard()
                     if self._origin and invalidation.origin == self._origin:
                         continue

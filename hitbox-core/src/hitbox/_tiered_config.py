@@ -27,6 +27,7 @@ from pydantic import Field
 from hitbox._backend import Backend, InvalidationBus
 from hitbox._config_base import BackendConfig
 from hitbox._errors import ConfigError
+from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
 if TYPE_CHECKING:
     from hitbox.tiered import TieredBackend
@@ -67,8 +68,9 @@ class TieredConfig(BackendConfig):
     """Seconds between health checks of the bus."""
     recovery_grace: float = Field(default=3.0, ge=0)
     """Seconds private entries stay short-lived after the bus answers again (or at start)."""
-    tier_timeout: float | None = Field(default=None, gt=0)
-    """Seconds a call to a remote tier may take (default: the tier's own timeouts)."""
+    tier_timeout: float | None = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
+    """Seconds a call to a remote tier may take; ``None``: the tier's own timeouts (and
+    the cache's ``backend_timeout`` around the whole tiered call)."""
     failure_threshold: int = Field(default=3, ge=1)
     """Consecutive failures after which a tier is skipped for ``cooldown`` seconds."""
     cooldown: float = Field(default=1.0, gt=0)

@@ -55,6 +55,7 @@ from hitbox._tiered_config import (
 from hitbox._tiered_guard import ReadGuard, TagTimes
 from hitbox._tiered_tier import Tier, TierUnavailable, describe, is_absent, run_on_tiers
 from hitbox._value import CachedValue
+from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
 _running_loop: Final = asyncio.get_running_loop
 
@@ -98,6 +99,11 @@ class TieredBackend(Backend):
     The bus is probed every ``probe_interval`` seconds; ``recovery_grace`` seconds
     after an outage (or start) private entries are still short-lived. Calls to a
     non-local tier are cut after ``tier_timeout`` seconds (``None``: the tier's own).
+
+    ``is_local`` is True when L1 is in-process and every other tier's calls are cut
+    after ``tier_timeout``: the backend then bounds itself, so the cache skips its own
+    per-call timeout and serves L1 hits on its fast path (``Policy.backend_timeout``
+    does not apply; ``tier_timeout`` does, per tier).
     ``clock`` (unix seconds) and ``monotonic`` are injectable for tests.
 
     The backend owns its tiers and bus: :meth:`aclose` closes them.
@@ -129,7 +135,7 @@ class TieredBackend(Backend):
         negative_ttl: float = 30.0,
         probe_interval: float = 0.5,
         recovery_grace: float = 3.0,
-        tier_timeout: float | None = None,
+        tier_timeout: float | None = DEFAULT_BACKEND_TIMEOUT,
         failure_threshold: int = 3,
         cooldown: float = 1.0,
         clock: Callable[[], float] = time.time,
@@ -172,7 +178,9 @@ class TieredBackend(Backend):
         self._private = tuple(tier for tier in self.tiers if tier.private)
         self._concurrent = write_policy == "concurrent"
         self.write_policy: WritePolicy = write_policy
-        self.is_local = all(backend.is_local for backend in backends)
+        self.is_local = all(backend.is_local for backend in backends) or (
+            backends[0].is_local and tier_timeout is not None
+        )
         self.stores_objects = backends[0].stores_objects
         self.label = "tiered[" + "+".join(tier.label for tier in self.tiers) + "]"
         self._max_l1_ttl = max_l1_ttl
