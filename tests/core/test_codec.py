@@ -323,3 +323,34 @@ def test_signed_and_unsigned_never_mix(entry: CachedValue) -> None:
         PLAIN.decode(SIGNED.encode(entry))
     with pytest.raises(CorruptEntry, match=r"^unsigned envelope, but this codec requires"):
         SIGNED.decode(PLAIN.encode(entry))
+
+
+class TestSignatureBindsStorageKey:
+    """A signed entry moved under another key by a store writer must not verify."""
+
+    SIGNING_KEY = b"k" * 32
+
+    def _value(self) -> CachedValue:
+        return CachedValue(b"private to user 1", 1.0, 2.0, 3.0, ("user:1",))
+
+    def test_same_key_round_trips(self) -> None:
+        codec = EnvelopeCodec(self.SIGNING_KEY)
+        data = codec.encode(self._value(), key="user:1:profile")
+        assert codec.decode(data, key="user:1:profile") == self._value()
+
+    @pytest.mark.parametrize("other", ["user:2:profile", "", None, "user:1:profile "])
+    def test_entry_copied_to_another_key_is_corrupt(self, other: str | None) -> None:
+        codec = EnvelopeCodec(self.SIGNING_KEY)
+        data = codec.encode(self._value(), key="user:1:profile")
+        with pytest.raises(CorruptEntry, match="bad envelope signature"):
+            codec.decode(data, key=other)
+
+    def test_unbound_entry_does_not_verify_under_a_key(self) -> None:
+        codec = EnvelopeCodec(self.SIGNING_KEY)
+        with pytest.raises(CorruptEntry, match="bad envelope signature"):
+            codec.decode(codec.encode(self._value()), key="user:1:profile")
+
+    def test_unsigned_codec_ignores_the_key(self) -> None:
+        codec = EnvelopeCodec()
+        data = codec.encode(self._value(), key="a")
+        assert codec.decode(data, key="b") == self._value()

@@ -116,8 +116,13 @@ class EnvelopeCodec:
     def __repr__(self) -> str:
         return f"EnvelopeCodec(signed={self.signed})"
 
-    def encode(self, value: CachedValue) -> bytes:
+    def encode(self, value: CachedValue, key: str | None = None) -> bytes:
         """The envelope bytes of ``value`` (its ``value`` object, if any, is left out).
+
+        With signing on, pass the storage ``key`` (and the same key to :meth:`decode`): the
+        signature then covers it, so an entry copied under another key by someone who can
+        write to the store fails verification instead of being served for that key. The
+        key itself is not stored.
 
         Raises :class:`hitbox.SerializationError` for a record that :meth:`decode` would
         refuse: non-finite or out-of-order times, tags that are not encodable text or too
@@ -153,7 +158,17 @@ class EnvelopeCodec:
             body = self._encode_with_tags(value, flags, tags, data)
         if self._key is None:
             return body
-        return body + hmac.digest(self._key, body, "sha256")
+        return body + self._signature(body, key)
+
+    def _signature(self, body: bytes, key: str | None) -> bytes:
+        assert self._key is not None
+        if key is None:
+            return hmac.digest(self._key, body, "sha256")
+        # Length-prefixed, so no (key, body) pair can pose as another.
+        raw_key = key.encode("utf-8", "surrogatepass")
+        mac = hmac.new(self._key, _U32.pack(len(raw_key)) + raw_key, "sha256")
+        mac.update(body)
+        return mac.digest()
 
     @staticmethod
     def _encode_with_tags(
@@ -185,8 +200,11 @@ class EnvelopeCodec:
         parts.append(data)
         return b"".join(parts)
 
-    def decode(self, data: bytes) -> CachedValue:
-        """The record inside ``data``; :class:`hitbox.CorruptEntry` if anything is off."""
+    def decode(self, data: bytes, key: str | None = None) -> CachedValue:
+        """The record inside ``data``; :class:`hitbox.CorruptEntry` if anything is off.
+
+        ``key`` must be the storage key given to :meth:`encode` (see there).
+        """
         given: object = data  # backends are untyped code too: check, don't trust the hint
         if not isinstance(given, bytes):
             if not isinstance(given, bytearray | memoryview):
@@ -216,7 +234,7 @@ class EnvelopeCodec:
                 raise CorruptEntry(
                     f"truncated envelope: {size} bytes cannot hold header and signature"
                 )
-            expected = hmac.digest(self._key, data[:end], "sha256")
+            expected = self._signature(data[:end], key)
             if not hmac.compare_digest(expected, data[end:]):
                 raise CorruptEntry("bad envelope signature (tampered, or signed with another key)")
         elif flags & _FLAG_SIGNED:
