@@ -10,7 +10,8 @@ checked against their tags' invalidation markers here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
+from types import CoroutineType
 from typing import Any, TypeVar, final
 
 from hitbox._backend import Backend, BatchBackend, LockingBackend
@@ -37,6 +38,41 @@ _CONSEQUENCES = {
     "delete": "entry not deleted",
     "delete_many": "entries not deleted",
 }
+
+
+@final
+class _Resumed:
+    """Awaits the rest of a coroutine that was run up to its first suspension.
+
+    ``first`` is what the coroutine yielded there (the future it waits on); awaiting
+    this object hands that to the event loop and then drives the coroutine as
+    ``await`` would, passing values, exceptions (a timeout's cancellation) and closing.
+    """
+
+    __slots__ = ("coroutine", "first")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], first: Any) -> None:
+        self.coroutine = coroutine
+        self.first = first
+
+    def __await__(self) -> Generator[Any, Any, Any]:
+        coroutine, pending = self.coroutine, self.first
+        while True:
+            try:
+                sent = yield pending
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # forwarded into the coroutine, as ``await`` does
+                try:
+                    pending = coroutine.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    pending = coroutine.send(sent)
+                except StopIteration as done:
+                    return done.value
 
 
 _READS = frozenset({"get", "get_many"})
@@ -80,15 +116,30 @@ class BackendAccess:
         *args: Any,
     ) -> _T:
         breaker = self.breaker
-        if not breaker.allow():
+        # ``tripped`` and ``failures`` are read inline: on a healthy backend this guard
+        # costs two attribute reads, not two method calls.
+        if breaker.tripped and not breaker.allow():
             self.counters.skipped += 1
             raise BackendError(f"{operation} skipped: circuit breaker open")
         try:
             if self.is_local:
                 result = await method(*args)
             else:
-                async with self.clock.timeout(limit):
-                    result = await method(*args)
+                # Run the call up to its first suspension before arming a timeout: an
+                # answer that needs no I/O wait (a client's own cache, a pipelined reply
+                # already read) costs no timer; one that waits gets the whole timeout.
+                call = method(*args)
+                if type(call) is not CoroutineType:
+                    async with self.clock.timeout(limit):
+                        result = await call
+                else:
+                    try:
+                        first = call.send(None)
+                    except StopIteration as done:
+                        result = done.value
+                    else:
+                        async with self.clock.timeout(limit):
+                            result = await _Resumed(call, first)
         except Exception as exc:
             if operation in _READS and isinstance(exc, CorruptEntry):
                 breaker.success()  # the backend answered; what it holds is unusable (a miss)
@@ -110,7 +161,8 @@ class BackendAccess:
         except BaseException:
             breaker.abandon()
             raise
-        breaker.success()
+        if breaker.failures or breaker.tripped:
+            breaker.success()
         return result
 
     async def read(self, call: Call) -> CachedValue | None:

@@ -42,6 +42,10 @@ class State(enum.Enum):
     RESPONSE = "response"
     """Terminal: a value was returned (or the upstream's own exception was raised)."""
 
+    # Members are singletons compared by identity; the identity hash is computed in C,
+    # where Enum's hashes the name in Python, on every checked transition.
+    __hash__ = object.__hash__
+
 
 _S = State
 
