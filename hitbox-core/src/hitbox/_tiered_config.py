@@ -19,6 +19,7 @@ the plugin registry like the top-level ``backend``; the core imports no backend.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -77,18 +78,23 @@ class TieredConfig(BackendConfig):
     """Seconds a failing tier is skipped before it is tried again."""
 
 
+_PATH = re.compile(r"(?:^|(?<=: ))backend(?=[.:])")
+
+
 def _anchor(exc: ConfigError, where: str) -> ConfigError:
     """``exc`` (raised for a section resolved as ``backend``) re-anchored at ``where``."""
     field = exc.field or "backend"
     message = str(exc)
     if field.startswith("backend"):
         field = where + field[len("backend") :]
-        message = message.replace("backend.", f"{where}.").replace("backend:", f"{where}:")
+        # "backend.x: ..." at the start or after "invalid configuration: " names the path.
+        message = _PATH.sub(where, message)
     else:
+        if message.startswith(f"{field}:"):  # "private_tiers: ..." -> "backend.private_tiers: ..."
+            message = f"{where}.{message}"
         field = f"{where}.{field}"
     if where not in message:
-        joint = "." if message.startswith(field[len(where) + 1 :]) else ": "
-        message = f"{where}{joint}{message}"
+        message = f"{where}: {message}"
     return type(exc)(message, field=field, value=exc.value)
 
 
