@@ -87,6 +87,22 @@ async def test_entries_signed_with_another_key_are_corrupt(
             await reader.get("signed")
 
 
+async def test_signed_entry_copied_to_another_key_is_corrupt(
+    redis_server: RedisServer, make_backend: MakeBackend
+) -> None:
+    """Someone who can write to Redis cannot serve user 1's entry under user 2's key."""
+    backend = make_backend(redis_server.url, signing_key="k" * 32)
+    await backend.set("user:1:profile", make_value(b"private to user 1"), 60)
+    raw = await backend.client.get("user:1:profile")
+    await backend.client.set("user:2:profile", raw)
+    with pytest.raises(CorruptEntry, match="bad envelope signature"):
+        await backend.get("user:2:profile")
+    with pytest.raises(CorruptEntry):
+        await backend.get_many(["user:2:profile"])
+    stored = await backend.get("user:1:profile")
+    assert stored is not None
+
+
 async def test_rejects_non_positive_ttl(
     redis_server: RedisServer, make_backend: MakeBackend
 ) -> None:

@@ -45,11 +45,11 @@ _LOCK_CONDITION: Final = "attribute_not_exists(#pk) OR #exp <= :now OR #owner = 
 class Codec(Protocol):
     """What the backend needs from an envelope codec (:class:`hitbox.codec.EnvelopeCodec`)."""
 
-    def encode(self, value: hitbox.CachedValue) -> bytes:
-        """The envelope bytes of ``value``."""
+    def encode(self, value: hitbox.CachedValue, key: str | None = None) -> bytes:
+        """The envelope bytes of ``value``; a signature binds ``key``."""
         ...
 
-    def decode(self, data: bytes) -> hitbox.CachedValue:
+    def decode(self, data: bytes, key: str | None = None) -> hitbox.CachedValue:
         """The value in ``data``; raises :class:`hitbox.CorruptEntry` if it is malformed."""
         ...
 
@@ -203,7 +203,8 @@ class DynamoDBBackend(hitbox.Backend):
     def _decode(self, item: Mapping[str, Any], now: float) -> hitbox.CachedValue | None:
         if _items.is_expired(item, now):
             return None
-        return self._codec.decode(_items.payload_of(item))
+        # The signature binds the partition key, so an item copied under another fails.
+        return self._codec.decode(_items.payload_of(item), item[PK]["S"])
 
     async def set(self, key: str, value: hitbox.CachedValue, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds; oversized values are skipped (see class doc)."""
@@ -230,8 +231,9 @@ class DynamoDBBackend(hitbox.Backend):
         self, key: str, value: hitbox.CachedValue, ttl: float
     ) -> dict[str, dict[str, Any]] | None:
         """The item storing ``value``, or None (after a warning) if it would be too large."""
-        payload = self._codec.encode(value)
-        item: dict[str, dict[str, Any]] = {PK: {"S": data_pk(key)}}
+        pk = data_pk(key)
+        payload = self._codec.encode(value, pk)
+        item: dict[str, dict[str, Any]] = {PK: {"S": pk}}
         method = self.config.compression
         if method != "none" and len(payload) >= self.config.compress_threshold:
             compressed = _items.compress(method, payload)

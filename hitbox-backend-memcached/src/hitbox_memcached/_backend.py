@@ -188,12 +188,12 @@ class MemcachedBackend(Backend):
                 item = await client.get(self._key(key))
         else:
             item = await client.get(self._key(key))
-        return None if item is None else self._codec.decode(item.value)
+        return None if item is None else self._codec.decode(item.value, key)
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Store ``value`` under ``key`` for ``ttl`` seconds (rounded up to whole seconds)."""
         client = await self._get_client()
-        await self._store(client, key, self._codec.encode(value), ttl)
+        await self._store(client, key, self._codec.encode(value, key), ttl)
 
     async def _store(self, client: emcache.Client, key: str, envelope: bytes, ttl: float) -> None:
         import emcache
@@ -267,9 +267,9 @@ class MemcachedBackend(Backend):
         stored_keys = [self._key(key) for key in keys]
         items = await client.get_many(list(dict.fromkeys(stored_keys)))
         results: list[CachedValue | None] = []
-        for stored_key in stored_keys:
+        for key, stored_key in zip(keys, stored_keys, strict=True):
             item = items.get(stored_key)
-            results.append(None if item is None else self._codec.decode(item.value))
+            results.append(None if item is None else self._codec.decode(item.value, key))
         return results
 
     async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
@@ -279,7 +279,7 @@ class MemcachedBackend(Backend):
         client = await self._get_client()
         await asyncio.gather(
             *(
-                self._store(client, key, self._codec.encode(value), ttl)
+                self._store(client, key, self._codec.encode(value, key), ttl)
                 for key, (value, ttl) in items.items()
             )
         )

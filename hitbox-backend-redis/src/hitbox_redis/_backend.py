@@ -47,11 +47,11 @@ _Result = CachedValue | None | CorruptEntry
 class Codec(Protocol):
     """What the backend needs from an envelope codec (:class:`hitbox.EnvelopeCodec`)."""
 
-    def encode(self, value: CachedValue) -> bytes:
-        """The envelope bytes of ``value``."""
+    def encode(self, value: CachedValue, key: str | None = None) -> bytes:
+        """The envelope bytes of ``value``; a signature binds ``key``."""
         ...
 
-    def decode(self, data: bytes) -> CachedValue:
+    def decode(self, data: bytes, key: str | None = None) -> CachedValue:
         """The entry in ``data``; raises :class:`hitbox.CorruptEntry` if malformed."""
         ...
 
@@ -147,7 +147,7 @@ class RedisBackend(Backend):
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Store ``value`` under ``key`` with ``PX`` = ``ttl`` (the entry's full lifetime)."""
-        data = self._codec.encode(value)
+        data = self._codec.encode(value, key)
         px = _milliseconds(ttl, "ttl")
         self._forget(key)
         await self._write("SET", key, data, "PX", px)
@@ -200,7 +200,7 @@ class RedisBackend(Backend):
         if not items:
             return
         commands = [
-            (key, self._codec.encode(value), _milliseconds(ttl, f"ttl of {key!r}"))
+            (key, self._codec.encode(value, key), _milliseconds(ttl, f"ttl of {key!r}"))
             for key, (value, ttl) in items.items()
         ]
         for key in items:
@@ -325,12 +325,12 @@ class RedisBackend(Backend):
         raw = await self._read(keys)
         decode = self._codec.decode
         results: list[_Result] = []
-        for data in raw:
+        for key, data in zip(keys, raw, strict=True):
             if data is None:
                 results.append(None)
                 continue
             try:
-                results.append(decode(data))
+                results.append(decode(data, key))
             except CorruptEntry as exc:
                 results.append(exc)
         return results

@@ -227,11 +227,11 @@ class SQLiteBackend(Backend):
                 for key in keys:
                     self._touched[key] = now
 
-    def _decode(self, envelope: bytes | None) -> CachedValue | None:
-        return None if envelope is None else self._codec.decode(envelope)
+    def _decode(self, key: str, envelope: bytes | None) -> CachedValue | None:
+        return None if envelope is None else self._codec.decode(envelope, key)
 
     def _encode(self, key: str, value: CachedValue, ttl: float) -> tuple[str, bytes, float] | None:
-        envelope = self._codec.encode(value)
+        envelope = self._codec.encode(value, key)
         max_bytes = self._config.max_bytes
         if max_bytes is not None and len(key) + len(envelope) > max_bytes:
             self._warnings.warning(
@@ -248,7 +248,7 @@ class SQLiteBackend(Backend):
 
     async def get(self, key: str) -> CachedValue | None:
         """The live entry under ``key``, or ``None``; :class:`hitbox.CorruptEntry` if garbled."""
-        return self._decode(await self._read(key))
+        return self._decode(key, await self._read(key))
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Store ``value`` under ``key`` for ``ttl`` seconds (an oversized one is dropped)."""
@@ -288,7 +288,7 @@ class SQLiteBackend(Backend):
         found = await self._run(self._reader, lambda: self._read_batch(keys))
         if self._capped:
             self._note_reads([key for key, envelope in zip(keys, found, strict=True) if envelope])
-        return [self._decode(envelope) for envelope in found]
+        return [self._decode(key, envelope) for key, envelope in zip(keys, found, strict=True)]
 
     async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
         """Store each ``key -> (value, ttl)`` in one transaction."""

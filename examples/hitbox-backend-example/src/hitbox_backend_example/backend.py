@@ -37,14 +37,14 @@ class ExampleBackend(hitbox.Backend):
         if item[1] <= self._clock():
             del self._entries[key]
             return None
-        return self._codec.decode(item[0])
+        return self._codec.decode(item[0], key)
 
     async def set(self, key: str, value: hitbox.CachedValue, ttl: float) -> None:
         """Store ``value`` for ``ttl`` seconds, evicting the oldest entry when full."""
         self._entries.pop(key, None)
         if len(self._entries) >= self._max_entries:
             del self._entries[next(iter(self._entries))]
-        self._entries[key] = (self._codec.encode(value), self._clock() + ttl)
+        self._entries[key] = (self._codec.encode(value, key), self._clock() + ttl)
 
     async def delete(self, key: str) -> None:
         """Forget ``key``."""
