@@ -9,8 +9,8 @@ under the field (the house style).
 from __future__ import annotations
 
 import ast
-import itertools
 import inspect
+import itertools
 import textwrap
 from typing import Any
 
