@@ -126,6 +126,8 @@ class MemoryBackend(BoundedStore, Backend):
         segment = self._fast
         entry = segment.get(key)
         if entry is None:  # a new key's hits stay in the window until it overflows
+            if self._fast_holds_all:
+                return None
             segment = self._fast_window
             entry = segment.get(key)
         if entry is not None and entry.epoch is self._epoch and entry > self._clock():
@@ -139,10 +141,8 @@ class MemoryBackend(BoundedStore, Backend):
         elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
             entry is None
             and self._lock_free_reads
-            and (
-                self._single_segment
-                or (self._probation.get(key) is None and self._protected.get(key) is None)
-            )
+            and self._probation.get(key) is None
+            and self._protected.get(key) is None
         ):
             return None
         else:
@@ -196,6 +196,8 @@ class MemoryBackend(BoundedStore, Backend):
         segment = self._fast
         entry = segment.get(key)
         if entry is None:  # a new key's hits stay in the window until it overflows
+            if self._fast_holds_all:
+                return None
             segment = self._fast_window
             entry = segment.get(key)
         if entry is not None and entry.epoch is self._epoch and entry > self._clock():
@@ -209,10 +211,8 @@ class MemoryBackend(BoundedStore, Backend):
         elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
             entry is None
             and self._lock_free_reads
-            and (
-                self._single_segment
-                or (self._probation.get(key) is None and self._protected.get(key) is None)
-            )
+            and self._probation.get(key) is None
+            and self._protected.get(key) is None
         ):
             return None
         else:

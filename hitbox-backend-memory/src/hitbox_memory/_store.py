@@ -113,6 +113,8 @@ class BoundedStore:
         self._single_segment = not self._tinylfu
         self._fast: Segment = self._protected if _GIL_ENABLED else OrderedDict()
         self._fast_window: Segment = self._window if _GIL_ENABLED else OrderedDict()
+        self._fast_holds_all = self._single_segment and _GIL_ENABLED
+        """Whether ``_fast`` holds every entry (``lru``), so a key not in it is a sure miss."""
         self._sketch = FrequencySketch(max_entries or 1024) if self._tinylfu else None
         self._epoch = 0
         self._wheel = ExpiryWheel()
