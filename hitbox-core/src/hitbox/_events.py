@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, Literal, final
 
-from hitbox.fsm import State
+from hitbox._breaker import FailureLog
+from hitbox.fsm import Run, State
 
-__all__ = ["HIT_PATH", "CacheEvent", "Listener", "Operation", "event_listeners"]
+if TYPE_CHECKING:
+    from hitbox._machine import Call
+
+__all__ = ["HIT_PATH", "CacheEvent", "EventSink", "Listener", "Operation", "event_listeners"]
 
 Operation = Literal["cached", "fetch", "get", "refresh"]
 """Which entry point started the run: a decorated function, :meth:`Cache.fetch`,
@@ -98,3 +102,77 @@ def event_listeners(hook_caller: Any) -> list[Listener] | None:
         impl.function if "event" in impl.argnames else _without_argument(impl.function)
         for impl in reversed(impls)
     ]
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+@final
+class EventSink:
+    """Builds one cache's events and hands them to its listeners.
+
+    ``hook_caller`` is the plugin manager's ``hitbox_cache_event`` hook; its
+    implementations are read once, here. A listener that raises is logged through
+    ``log`` (rate-limited) and never breaks a call.
+    """
+
+    __slots__ = ("_hook", "_listeners", "backend", "listening", "log", "name")
+
+    def __init__(self, hook_caller: Any, backend: str, name: str, log: FailureLog) -> None:
+        self._hook = hook_caller
+        self._listeners = event_listeners(hook_caller)
+        self.listening = bool(hook_caller.get_hookimpls())
+        self.backend = backend
+        self.name = name
+        self.log = log
+
+    def observe(self, call: Call, run: Run, duration: float) -> None:
+        """Report a run of the state machine that took ``duration`` seconds."""
+        self.dispatch(
+            CacheEvent(
+                call.key,
+                tuple(run.path),
+                self.backend,
+                call.operation,
+                duration,
+                run.upstream_duration,
+                run.error,
+                run.upstream_error,
+                run.backend_duration,
+                self.name,
+            )
+        )
+
+    def hit(self, key: str, duration: float) -> None:
+        """Report a hit the decorator answered on its fast path."""
+        self.dispatch(
+            CacheEvent(
+                key,
+                HIT_PATH,
+                self.backend,
+                "cached",
+                duration,
+                None,
+                None,
+                None,
+                duration,
+                self.name,
+            )
+        )
+
+    def dispatch(self, event: CacheEvent) -> None:
+        """Hand ``event`` to every listener."""
+        listeners = self._listeners
+        if listeners is None:  # a hook wrapper is installed: only pluggy can run it
+            try:
+                self._hook(event=event)
+            except Exception as exc:
+                self.log.warn("event", f"a hitbox_cache_event plugin raised {_describe(exc)}")
+            return
+        for listener in listeners:
+            try:
+                listener(event)
+            except Exception as exc:
+                self.log.warn("event", f"a hitbox_cache_event plugin raised {_describe(exc)}")

@@ -31,7 +31,7 @@ from hitbox._backend import Backend
 from hitbox._clock import Clock, SystemClock
 from hitbox._decorator import CachedFunction, build_wrapper
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox._events import HIT_PATH, CacheEvent, event_listeners
+from hitbox._events import EventSink
 from hitbox._machine import Call, Machine, describe
 from hitbox._request import CacheableRequest
 from hitbox._stats import Counters, Stats
@@ -107,16 +107,16 @@ class Cache:
             policy,
             TagMarkers(self._keys.make_key, tag_ttl),
         )
-        hook = self._plugins.hook.hitbox_cache_event
-        self._listeners = event_listeners(hook)
-        self._hook = hook
-        self._listening = bool(hook.get_hookimpls())
+        self._events = EventSink(
+            self._plugins.hook.hitbox_cache_event, self._access.label, name, self._access.log
+        )
+        self._listening = self._events.listening
         self._machine = Machine(
             self._access,
             self._clock,
             self._counters,
             max_background=max_background,
-            observer=self._observe if self._listening else None,
+            observer=self._events.observe if self._listening else None,
             log=self._access.log,
         )
         self._ttl_policies: dict[float, Policy] = {}
@@ -223,7 +223,7 @@ class Cache:
                 machine=self._machine,
                 access=self._access,
                 fast_hits=self._access.is_local and self._access.stores_objects,
-                emit_hit=self._emit_hit if self._listening else None,
+                emit_hit=self._events.hit if self._listening else None,
                 invalidate=self._invalidate_key,
             )
 
@@ -312,7 +312,7 @@ class Cache:
             return default
         finally:
             if self._listening:
-                self._observe(call, run, time.perf_counter() - started)
+                self._events.observe(call, run, time.perf_counter() - started)
 
     async def set(
         self,
@@ -391,58 +391,6 @@ class Cache:
     def background_tasks(self) -> int:
         """Background refreshes running now."""
         return len(self._machine.background)
-
-    def _observe(self, call: Call, run: Run, duration: float) -> None:
-        self._dispatch(
-            CacheEvent(
-                call.key,
-                tuple(run.path),
-                self._access.label,
-                call.operation,
-                duration,
-                run.upstream_duration,
-                run.error,
-                run.upstream_error,
-                run.backend_duration,
-                self.name,
-            )
-        )
-
-    def _emit_hit(self, key: str, duration: float) -> None:
-        """The event of a hit the decorator answered on its fast path."""
-        self._dispatch(
-            CacheEvent(
-                key,
-                HIT_PATH,
-                self._access.label,
-                "cached",
-                duration,
-                None,
-                None,
-                None,
-                duration,
-                self.name,
-            )
-        )
-
-    def _dispatch(self, event: CacheEvent) -> None:
-        """Hand ``event`` to every listener; a listener that raises never breaks a call."""
-        listeners = self._listeners
-        if listeners is None:  # a hook wrapper is installed: only pluggy can run it
-            try:
-                self._hook(event=event)
-            except Exception as exc:
-                self._access.log.warn(
-                    "event", f"a hitbox_cache_event plugin raised {describe(exc)}"
-                )
-            return
-        for listener in listeners:
-            try:
-                listener(event)
-            except Exception as exc:
-                self._access.log.warn(
-                    "event", f"a hitbox_cache_event plugin raised {describe(exc)}"
-                )
 
     async def aclose(self) -> None:
         """Cancel background refreshes and close the backend. Idempotent.
