@@ -32,6 +32,7 @@ def _error(config: Any, plugins: PluginManager) -> hitbox.ConfigError:
         ({"backend": ""}, "backend", "backend: Value error, must name a backend or give a URL"),
         ({"backend": {"url": "memory"}}, "backend.url", "'memory' has no scheme"),
         ({"backend": {"url": "://x"}}, "backend.url", "has no scheme"),
+        ({"backend": "memory://["}, "backend.url", "Invalid IPv6 URL (got 'memory://[')"),
         ({"backend": {"max_entries": 5}}, "backend", "give a 'name' or a 'url'"),
         ({"backend": {"name": 7}}, "backend.name", "expected a string (got 7)"),
         ({"backend": {"url": 7}}, "backend.url", "expected a string (got 7)"),

@@ -169,7 +169,12 @@ def resolve_backend(
     if name is None and url is None:
         raise ConfigError("backend: give a 'name' or a 'url'", field="backend", value=spec)
     if url is not None:
-        scheme = urlsplit(url).scheme
+        try:
+            scheme = urlsplit(url).scheme
+        except ValueError as exc:  # e.g. "Invalid IPv6 URL" for an unbalanced "["
+            raise ConfigError(
+                f"backend.url: {exc} (got {url!r})", field="backend.url", value=url
+            ) from None
         if not scheme:
             raise ConfigError(
                 f"backend.url: {url!r} has no scheme (expected e.g. memory://, redis://)",
