@@ -10,9 +10,11 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
 from typing import NoReturn
 
 import pytest
+from hitbox import hookimpl
 
 REQUIRE_SERVICES = os.environ.get("HITBOX_REQUIRE_SERVICES", "") not in ("", "0", "false")
 
@@ -50,3 +52,33 @@ def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> 
         except OSError:
             time.sleep(0.02)
     raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+class BackendEventRecorder:
+    """A plugin that records ``hitbox_backend_event`` events (see :func:`record_backend_events`)."""
+
+    def __init__(self) -> None:
+        self.events: list[object] = []
+
+    @hookimpl
+    def hitbox_backend_event(self, event: object) -> None:
+        self.events.append(event)
+
+    def kinds(self) -> list[tuple[str, str, str]]:
+        """``(kind, backend, key)`` of every event recorded."""
+        return [(e.kind, e.backend, e.key) for e in self.events]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def backend_events() -> Iterator[BackendEventRecorder]:
+    """Installs a process-wide plugin manager whose only extra plugin records backend events."""
+    from hitbox.plugins import PluginManager, reset_plugin_manager
+
+    recorder = BackendEventRecorder()
+    manager = PluginManager()
+    manager.register(recorder, "backend-event-recorder")
+    reset_plugin_manager(manager)
+    try:
+        yield recorder
+    finally:
+        reset_plugin_manager(None)

@@ -17,6 +17,7 @@ from hitbox_dynamodb._items import data_pk, lock_pk
 from pydantic import ValidationError
 
 from tests.dynamodb.conftest import PATIENT, REGION, TABLE, FakeClock, unique_key
+from tests.support import BackendEventRecorder, backend_events  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.services  # moto / dynalite servers started by the fixtures
 
@@ -156,7 +157,9 @@ async def test_largest_uncompressed_value_fits_in_one_item(
 
 
 async def test_oversized_value_is_skipped_with_a_warning_and_drops_old_entry(
-    make_backend: Any, caplog: pytest.LogCaptureFixture
+    make_backend: Any,
+    caplog: pytest.LogCaptureFixture,
+    backend_events: BackendEventRecorder,  # noqa: F811
 ) -> None:
     backend = make_backend(compression="zlib", max_item_size=64 * 1024)
     key = unique_key()
@@ -166,6 +169,7 @@ async def test_oversized_value_is_skipped_with_a_warning_and_drops_old_entry(
         await backend.set(key, make_value(payload), 60)  # no exception
     assert backend.oversized_skipped == 1
     assert any("not caching" in r.message and key in r.message for r in caplog.records)
+    assert [kind for kind, _, _ in backend_events.kinds()] == ["oversized"]
     # The older entry must not survive the write that was meant to replace it.
     assert await backend.get(key) is None
 

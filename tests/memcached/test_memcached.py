@@ -14,6 +14,7 @@ from hitbox.testing import make_value
 from hitbox_memcached import MemcachedBackend, encode_key
 
 from tests.memcached.conftest import MemcachedServer, start_memcached
+from tests.support import BackendEventRecorder, backend_events  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.services
 
@@ -78,7 +79,9 @@ async def test_key_prefixes_isolate_applications(memcached_servers: list[Memcach
 
 
 async def test_oversized_entry_is_skipped_with_a_warning(
-    memcached_servers: list[MemcachedServer], caplog: pytest.LogCaptureFixture
+    memcached_servers: list[MemcachedServer],
+    caplog: pytest.LogCaptureFixture,
+    backend_events: BackendEventRecorder,  # noqa: F811
 ) -> None:
     seen: list[tuple[str, int]] = []
     backend = MemcachedBackend(
@@ -94,6 +97,7 @@ async def test_oversized_entry_is_skipped_with_a_warning(
     assert seen[0][0] == key
     assert seen[0][1] > 2 * 1024 * 1024
     assert "item size limit" in caplog.text
+    assert backend_events.kinds() == [("oversized", "memcached", key)]
     await backend.aclose()
 
 

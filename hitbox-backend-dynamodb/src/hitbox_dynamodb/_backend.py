@@ -259,6 +259,9 @@ class DynamoDBBackend(hitbox.Backend):
             size,
             self.config.max_item_size,
         )
+        hitbox.emit_backend_event(
+            "oversized", self.label or "dynamodb", key, size=size, limit=self.config.max_item_size
+        )
 
     async def delete(self, key: str) -> None:
         """Remove the entry under ``key`` (a missing key is fine)."""

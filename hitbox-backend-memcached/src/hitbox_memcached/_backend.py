@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, final
 
-from hitbox import Backend, CachedValue, RateLimitedLogger
+from hitbox import Backend, CachedValue, RateLimitedLogger, emit_backend_event
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_memcached._config import MemcachedConfig
@@ -222,6 +222,9 @@ class MemcachedBackend(Backend):
             key,
             size,
             self._config.max_item_size,
+        )
+        emit_backend_event(
+            "oversized", self.label or "memcached", key, size=size, limit=self._config.max_item_size
         )
         if self._on_oversized is not None:
             self._on_oversized(key, size)

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar, final
 
-from hitbox import Backend, CachedValue, RateLimitedLogger
+from hitbox import Backend, CachedValue, RateLimitedLogger, emit_backend_event
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_sqlite import _store
@@ -240,6 +240,13 @@ class SQLiteBackend(Backend):
                 key,
                 len(key) + len(envelope),
                 max_bytes,
+            )
+            emit_backend_event(
+                "oversized",
+                self.label or "sqlite",
+                key,
+                size=len(key) + len(envelope),
+                limit=max_bytes,
             )
             return None
         return key, envelope, ttl

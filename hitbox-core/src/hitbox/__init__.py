@@ -12,6 +12,7 @@ from hitbox._backend import (
     InvalidationBus,
     LockingBackend,
 )
+from hitbox._backend_events import BackendEvent, emit_backend_event
 from hitbox._clock import Clock, ManualClock, SystemClock
 from hitbox._config_base import BackendConfig
 from hitbox._decorator import CachedFunction
@@ -44,6 +45,7 @@ __all__ = [
     "Backend",
     "BackendConfig",
     "BackendError",
+    "BackendEvent",
     "BatchBackend",
     "Cache",
     "CacheEvent",
@@ -75,5 +77,6 @@ __all__ = [
     "SystemClock",
     "UnknownPluginError",
     "__version__",
+    "emit_backend_event",
     "hookimpl",
 ]

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import click
 
     from hitbox._backend import Backend
+    from hitbox._backend_events import BackendEvent
     from hitbox._config_base import BackendConfig
     from hitbox._events import CacheEvent
     from hitbox.keys import KeyStrategy
@@ -276,6 +277,10 @@ class _HookSpecs:
     @hookspec
     def hitbox_cache_event(self, event: CacheEvent) -> None:
         """Observe one cache run (metrics, tracing, logging). Must be fast and not raise."""
+
+    @hookspec
+    def hitbox_backend_event(self, event: BackendEvent) -> None:
+        """Observe something a backend noticed outside a run (e.g. an oversized value)."""
 
 
 def disabled_plugin_names(environ: Mapping[str, str] | None = None) -> frozenset[str]:
