@@ -8,6 +8,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 import hitbox
+import hitbox.testing
 import httpx
 import pytest
 from hitbox.plugins import PluginManager
@@ -261,3 +262,24 @@ async def test_a_cancelled_run_is_counted_as_cancelled(
         await caller
     labels = {"backend": "MemoryBackend", "operation": "fetch", "outcome": "cancelled"}
     assert registry.get_sample_value("hitbox_cache_requests_total", labels) == 1
+
+
+async def test_backend_events_are_counted(
+    metrics: PrometheusMetrics, manager: PluginManager, scrape: Callable[[], Samples]
+) -> None:
+    from hitbox.plugins import reset_plugin_manager
+    from hitbox_sqlite import SQLiteBackend
+
+    reset_plugin_manager(manager)  # backends report to the process-wide manager
+    backend = SQLiteBackend(":memory:", max_bytes=1000)
+    try:
+        await backend.set("big", hitbox.testing.make_value(bytes(2000)), 60)
+        await backend.set("big", hitbox.testing.make_value(bytes(2000)), 60)
+    finally:
+        await backend.aclose()
+        reset_plugin_manager(None)
+    samples = scrape()
+    counted = value(
+        samples, "hitbox_cache_backend_events_total", backend="sqlite", kind="oversized"
+    )
+    assert counted == 2

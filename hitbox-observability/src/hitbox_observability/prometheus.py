@@ -29,7 +29,7 @@ import weakref
 from collections.abc import Iterator, Sequence, Sized
 from typing import Final, Self, final
 
-from hitbox import Cache, CacheEvent, State, hookimpl
+from hitbox import BackendEvent, Cache, CacheEvent, State, hookimpl
 from hitbox.plugins import PluginManager, get_plugin_manager
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -147,6 +147,12 @@ class PrometheusMetrics:
             "entry; the upstream answered) or source=upstream (the upstream raised).",
             ("backend", "source"),
         )
+        self.backend_events = counter(
+            "backend_events",
+            "Things backends noticed outside a run, by kind (oversized: a value over the "
+            "store's item size limit was not cached).",
+            ("backend", "kind"),
+        )
         self.duration = histogram(
             "duration_seconds",
             "Wall time of a cache run, upstream call and lock waits included.",
@@ -221,6 +227,14 @@ class PrometheusMetrics:
             plan.record(event)
         except Exception as exc:
             self.guard.failed("recording a cache event", exc)
+
+    @hookimpl
+    def hitbox_backend_event(self, event: BackendEvent) -> None:
+        """Count one backend event. Never raises."""
+        try:
+            self.backend_events.labels(event.backend, event.kind).inc()
+        except Exception as exc:
+            self.guard.failed("recording a backend event", exc)
 
     def _plan(self, event: CacheEvent) -> _Plan:
         plan = _Plan(self, event)
