@@ -1,4 +1,4 @@
-"""``BatchBackend`` for the tiered backend: many keys, one call per tier.
+"""Many keys at once for the tiered backend: ``BatchBackend`` and received invalidations.
 
 ``get_many`` asks L1 for every key, the next tier for what L1 lacked, and so on; each
 tier is read with its own ``get_many`` when it has one (a Redis ``MGET``), else key by
@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
+from hitbox._backend import Invalidation
 from hitbox._errors import CorruptEntry
 from hitbox._tiered_tier import ABSENT, Tier, is_absent
 from hitbox._value import CachedValue
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from hitbox.tiered import TieredBackend
 
 __all__ = [
+    "apply_invalidation",
     "delete_in_tier",
     "delete_many",
     "get_many",
@@ -231,3 +233,20 @@ async def delete_in_tier(tier: Tier, keys: list[str]) -> None:
         await _delete_strict(tier, [tier.key(key) for key in keys])
     except Exception:
         return
+
+
+async def apply_invalidation(backend: TieredBackend, invalidation: Invalidation) -> None:
+    """Drop what another instance invalidated from ``backend``'s private tiers."""
+    if invalidation.tags:
+        backend._guard.touch_all()
+        if not backend._tags.record(invalidation.tags, backend._clock()):
+            # Forgetting tag times could resurrect entries: drop them all instead.
+            await backend.flush_private()
+            backend._tags.record(invalidation.tags, backend._clock())
+    keys = list(invalidation.keys)
+    if not keys:
+        return
+    for key in keys:
+        backend._guard.touch(key)
+    for tier in backend._private:
+        await delete_in_tier(tier, keys)

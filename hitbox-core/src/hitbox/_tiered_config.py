@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
@@ -197,25 +197,34 @@ def check_options(**options: Any) -> None:
 
 
 def find_bus(
-    backends: tuple[Backend, ...], bus: InvalidationBus | str | None
-) -> tuple[InvalidationBus | None, int | None]:
-    """The bus object and, when it is one of the tiers, that tier's index."""
-    if bus is None or bus == "none":
-        return None, None
+    backends: tuple[Backend, ...], bus: InvalidationBus | str | None, private_tiers: int | None
+) -> tuple[InvalidationBus | None, int | None, int]:
+    """The bus object, its tier's index (``None`` when it is not a tier), and how many
+    upper tiers are private (default: those above the bus tier, or all but the last)."""
+    found: InvalidationBus | None = None
+    index: int | None = None
     if bus == "auto":
-        for index, backend in enumerate(backends):
-            if isinstance(backend, InvalidationBus):
-                return backend, index
-        return None, None
-    if not isinstance(bus, InvalidationBus):
-        raise ConfigError(
-            f"bus: {type(bus).__name__} does not offer publish_invalidation and "
-            "subscribe_invalidations (hitbox.InvalidationBus)",
-            field="bus",
-            value=bus,
+        index = next(
+            (i for i, backend in enumerate(backends) if isinstance(backend, InvalidationBus)),
+            None,
         )
-    target: object = bus
-    for index, backend in enumerate(backends):
-        if backend is target:
-            return bus, index
-    return bus, None
+        found = None if index is None else cast(InvalidationBus, backends[index])
+    elif bus is not None and bus != "none":
+        if not isinstance(bus, InvalidationBus):
+            raise ConfigError(
+                f"bus: {type(bus).__name__} does not offer publish_invalidation and "
+                "subscribe_invalidations (hitbox.InvalidationBus)",
+                field="bus",
+                value=bus,
+            )
+        found, target = bus, cast(object, bus)
+        index = next((i for i, backend in enumerate(backends) if backend is target), None)
+    if private_tiers is None:
+        private_tiers = index if index is not None else len(backends) - 1
+    if not 0 <= private_tiers <= len(backends):
+        raise ConfigError(
+            f"private_tiers: must be between 0 and {len(backends)} (got {private_tiers!r})",
+            field="private_tiers",
+            value=private_tiers,
+        )
+    return found, index, private_tiers

@@ -23,10 +23,18 @@ from typing import Any, Final, TypeVar, final
 
 from hitbox._backend import Backend, BatchBackend, LockingBackend
 from hitbox._breaker import CircuitBreaker, FailureLog
-from hitbox._errors import CorruptEntry
+from hitbox._errors import BackendError, CorruptEntry
 from hitbox._value import CachedValue
 
-__all__ = ["ABSENT", "Tier", "TierUnavailable", "describe", "is_absent", "run_on_tiers"]
+__all__ = [
+    "ABSENT",
+    "Tier",
+    "TierUnavailable",
+    "describe",
+    "is_absent",
+    "ping_tiers",
+    "run_on_tiers",
+]
 
 logger = logging.getLogger("hitbox")
 
@@ -192,3 +200,21 @@ async def run_on_tiers(
         except Exception as exc:
             failures.append((tier, exc))
     return failures
+
+
+async def ping_tiers(tiers: Sequence[Tier]) -> bool:
+    """Ping every tier that can be pinged; raises :class:`hitbox.BackendError` naming the
+    tiers that did not answer (tiers without ``ping`` count as healthy)."""
+    checked = [tier for tier in tiers if callable(getattr(tier.backend, "ping", None))]
+    results = await asyncio.gather(
+        *(tier.backend.ping() for tier in checked),  # type: ignore[attr-defined]
+        return_exceptions=True,
+    )
+    failed = [
+        f"{tier.name}: {describe(result) if isinstance(result, BaseException) else 'no'}"
+        for tier, result in zip(checked, results, strict=True)
+        if result is not True
+    ]
+    if failed:
+        raise BackendError("tiers not answering: " + "; ".join(failed))
+    return True

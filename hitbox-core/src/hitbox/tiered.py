@@ -8,39 +8,24 @@
     cache = hitbox.Cache(backend)
 
 or by configuration: ``backend = {name = "tiered", tiers = [{name = "memory"},
-{url = "redis://..."}]}``.
-
-- **Reads** go down the tiers and stop at the first entry. A hit in a lower tier refills
-  the tiers above it with the entry's remaining lifetime.
-- **Writes and deletes** go to every tier: lowest first (``write_policy="sequential"``,
-  the default) or all at once (``"concurrent"``).
-- **Failures** of a tier degrade to the others: ``get`` and ``set`` fail only when every
-  tier failed. A ``delete`` that could not reach a shared tier is reported (raised after
-  every tier was tried), so ``Cache.invalidate`` answers ``False`` instead of claiming an
-  invalidation that the shared store did not see. A failing tier is skipped for
-  ``cooldown`` seconds after ``failure_threshold`` consecutive failures.
-- **Private tiers** (the upper tiers, per instance: L1) learn about other instances'
-  writes, deletes and tag invalidations through an :class:`hitbox.InvalidationBus` -- by
-  default the first tier that offers one (Redis pub/sub) -- and drop those keys within
-  milliseconds. When the bus is down, private entries live at most ``outage_l1_ttl``
-  (see :mod:`hitbox._tiered_bus`). Private tiers also remember misses for
-  ``negative_ttl`` ("no lower tier has this key"), which keeps the tag-marker reads of
-  ``Cache`` in L1.
-- **Capabilities** pass through: ``BatchBackend`` when any tier batches (each tier is
-  read in one call where it can), ``LockingBackend`` from the lowest tier that locks
-  (the distributed one), ``Healthcheck`` always (every tier that can ping is pinged).
+{url = "redis://..."}]}``. Reads go down the tiers and refill the tiers above a hit;
+writes and deletes reach every tier; a failing tier degrades to the others; the private
+(per-instance) tiers drop what other instances rewrite or invalidate, through an
+:class:`hitbox.InvalidationBus`. ``docs/backends/tiered.md`` tells the whole story; the
+pieces live in ``hitbox._tiered_*`` (tiers, bus watcher, race guard, batches, config).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, final
 
 from hitbox import _tiered_batch as batch_ops
-from hitbox._backend import Backend, BatchBackend, Invalidation, InvalidationBus, LockingBackend
+from hitbox._backend import Backend, BatchBackend, InvalidationBus, LockingBackend
 from hitbox._errors import BackendError, ConfigError, CorruptEntry
 from hitbox._tiered_bus import BusWatcher
 from hitbox._tiered_caps import BatchMixin, LockingMixin
@@ -53,7 +38,14 @@ from hitbox._tiered_config import (
     find_bus,
 )
 from hitbox._tiered_guard import ReadGuard, TagTimes
-from hitbox._tiered_tier import Tier, TierUnavailable, describe, is_absent, run_on_tiers
+from hitbox._tiered_tier import (
+    Tier,
+    TierUnavailable,
+    describe,
+    is_absent,
+    ping_tiers,
+    run_on_tiers,
+)
 from hitbox._value import CachedValue
 from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
@@ -153,15 +145,7 @@ class TieredBackend(Backend):
             failure_threshold=failure_threshold,
             cooldown=cooldown,
         )
-        bus_object, bus_index = find_bus(backends, bus)
-        if private_tiers is None:
-            private_tiers = bus_index if bus_index is not None else len(backends) - 1
-        if not 0 <= private_tiers <= len(backends):
-            raise ConfigError(
-                f"private_tiers: must be between 0 and {len(backends)} (got {private_tiers!r})",
-                field="private_tiers",
-                value=private_tiers,
-            )
+        bus_object, bus_index, private_tiers = find_bus(backends, bus, private_tiers)
         self.tiers: tuple[Tier, ...] = tuple(
             Tier(
                 backend,
@@ -194,7 +178,7 @@ class TieredBackend(Backend):
         if bus_object is not None:
             self._watcher = BusWatcher(
                 bus_object,
-                apply=self._apply,
+                apply=functools.partial(batch_ops.apply_invalidation, self),
                 flush=self.flush_private,
                 recovered=self._bus_recovered,
                 listen=bool(self._private),
@@ -353,19 +337,7 @@ class TieredBackend(Backend):
     async def ping(self) -> bool:
         """Ping every tier that can be pinged; raises :class:`hitbox.BackendError` naming
         the tiers that did not answer (tiers without ``ping`` count as healthy)."""
-        checked = [tier for tier in self.tiers if callable(getattr(tier.backend, "ping", None))]
-        results = await asyncio.gather(
-            *(tier.backend.ping() for tier in checked),  # type: ignore[attr-defined]
-            return_exceptions=True,
-        )
-        failed = [
-            f"{tier.name}: {describe(result) if isinstance(result, BaseException) else 'no'}"
-            for tier, result in zip(checked, results, strict=True)
-            if result is not True
-        ]
-        if failed:
-            raise BackendError("tiers not answering: " + "; ".join(failed))
-        return True
+        return await ping_tiers(self.tiers)
 
     # -- public helpers -------------------------------------------------------------------
 
@@ -441,22 +413,6 @@ class TieredBackend(Backend):
             raise BackendError(
                 f"{operation} did not reach {names}: {describe(error) if error else 'failed'}"
             ) from error
-
-    async def _apply(self, invalidation: Invalidation) -> None:
-        """Drop what another instance invalidated from the private tiers."""
-        if invalidation.tags:
-            self._guard.touch_all()
-            if not self._tags.record(invalidation.tags, self._clock()):
-                # Forgetting tag times could resurrect entries: drop them all instead.
-                await self.flush_private()
-                self._tags.record(invalidation.tags, self._clock())
-        keys = invalidation.keys
-        if not keys:
-            return
-        for key in keys:
-            self._guard.touch(key)
-        for tier in self._private:
-            await batch_ops.delete_in_tier(tier, list(keys))
 
 
 class _WithBatch(BatchMixin, TieredBackend):
