@@ -299,3 +299,20 @@ async def test_external_bus_and_private_tier_without_clear(ticker: Ticker) -> No
         assert any(key != "k" and key.endswith(":k") for key in l1.data)
     finally:
         await backend.aclose()
+
+
+def test_survives_a_new_event_loop_per_call() -> None:
+    """``asyncio.run`` per invocation (serverless): the bus tasks restart on each loop."""
+    ticker = Ticker()
+    cluster = Cluster(ticker)
+    a, b = cluster.add(), cluster.add()
+
+    async def invocation(value: bytes) -> bytes | None:
+        await warm(cluster, a, b)
+        await a.set("k", entry(value, now=ticker.now), 60)
+        await cluster.settle()
+        return data(await b.get("k"))
+
+    assert asyncio.run(invocation(b"first")) == b"first"
+    assert asyncio.run(invocation(b"second")) == b"second"  # B's L1 copy was dropped
+    asyncio.run(cluster.aclose())
