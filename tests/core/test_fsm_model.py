@@ -136,7 +136,12 @@ async def run_program(
             await settle()
     world.step += 1
     await clock.advance(60)  # let every call finish: timeouts fire, upstreams return
-    await asyncio.gather(*tasks)
+    # Every call must finish once the clock has passed all timeouts; a stranded caller is
+    # a bug the test must report, not a hang (the guard is real time, the test's is fake).
+    try:
+        await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
+    except TimeoutError:
+        raise AssertionError("calls still waiting after every timeout passed") from None
     await cache.aclose()
     await settle()
     assert not leftover_tasks()
