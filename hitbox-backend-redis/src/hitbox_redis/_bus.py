@@ -107,6 +107,9 @@ class InvalidationChannel:
                 pubsub = await self._make_pubsub(attempt - 1)
                 await pubsub.subscribe(self.channel)
                 backoff = _BACKOFF_START
+                # An empty invalidation says "(re)subscribed": messages published while
+                # the subscription was down are lost, so listeners may flush near caches.
+                yield Invalidation()
                 async for invalidation in self._listen(pubsub):
                     yield invalidation
             except Exception as exc:  # whatever happened, a live bus keeps trying

@@ -120,7 +120,12 @@ class InvalidationBus(Protocol):
         ...
 
     def subscribe_invalidations(self) -> AsyncIterator[Invalidation]:
-        """Yield invalidations published by other instances until the bus is closed."""
+        """Yield invalidations published by other instances until the bus is closed.
+
+        A bus should yield an empty :class:`Invalidation` each time its subscription is
+        (re)established: messages published while it was down are lost, so a listener
+        (the tiered cache) reads a second one as "there was a gap, flush local copies".
+        """
         ...
 
 
