@@ -78,6 +78,10 @@ async def test_hits_misses_and_latency_are_scraped(
     )
     overhead = "hitbox_cache_overhead_seconds_count"
     assert value(samples, overhead, backend=backend, outcome="hit") == 2
+    backend_time = "hitbox_cache_backend_duration_seconds"
+    assert value(samples, backend_time + "_count", backend=backend, outcome="miss") == 1
+    assert value(samples, backend_time + "_count", backend=backend, outcome="hit") == 2
+    assert (value(samples, backend_time + "_sum", backend=backend, outcome="hit") or 0) > 0
     # Watched: the cache's own counters and state, read at scrape time.
     assert value(samples, "hitbox_cache_stats_hits_total", cache="users") == 2
     assert value(samples, "hitbox_cache_stats_misses_total", cache="users") == 1

@@ -69,6 +69,7 @@ class _Plan:
     """The label children one kind of run (backend, operation, path) records into."""
 
     __slots__ = (
+        "backend_duration",
         "backend_errors",
         "duration",
         "lock_waits",
@@ -86,6 +87,7 @@ class _Plan:
         self.requests = metrics.requests.labels(backend, operation, outcome)
         self.duration = metrics.duration.labels(backend, outcome)
         self.upstream = metrics.upstream_duration.labels(backend, operation)
+        self.backend_duration = metrics.backend_duration.labels(backend, outcome)
         # Lock waits are neither upstream nor backend time: such runs have no overhead.
         self.overhead = None if waited else metrics.overhead.labels(backend, outcome)
         self.lock_waits = metrics.lock_waits.labels(backend) if waited else None
@@ -96,6 +98,7 @@ class _Plan:
         self.requests.inc()
         duration = event.duration
         self.duration.observe(duration)
+        self.backend_duration.observe(event.backend_duration)
         upstream = event.upstream_duration
         if upstream is not None:
             self.upstream.observe(upstream)
@@ -163,6 +166,12 @@ class PrometheusMetrics:
             "upstream_duration_seconds",
             "Wall time of the upstream calls made by cache runs.",
             ("backend", "operation"),
+            buckets,
+        )
+        self.backend_duration = histogram(
+            "backend_duration_seconds",
+            "Time a cache run spent in backend calls (reads, writes, lock attempts).",
+            ("backend", "outcome"),
             buckets,
         )
         self.overhead = histogram(
