@@ -145,3 +145,18 @@ def test_load_file_errors(tmp_path: Path) -> None:
     bad.write_text("backend = \n")
     with pytest.raises(hitbox.ConfigError, match="invalid TOML"):
         load_file(bad, {})
+
+
+def test_backend_config_validated_names_backend_field_and_value() -> None:
+    class ShopConfig(hitbox.BackendConfig):
+        backend_name = "shop"
+        blamed_field = "size"
+        size: int = 1
+
+    with pytest.raises(hitbox.ConfigError) as caught:
+        ShopConfig.validated({"size": "huge"})
+    assert str(caught.value).startswith("invalid shop backend setting size: ")
+    assert str(caught.value).endswith("(got 'huge')")
+    assert (caught.value.field, caught.value.value) == ("size", "huge")
+    with pytest.raises(hitbox.ConfigError, match="unknown setting for the shop backend"):
+        ShopConfig.from_url("shop://?colour=red")

@@ -33,6 +33,8 @@ class DynamoDBConfig(hitbox.BackendConfig):
     """
 
     schemes: ClassVar[tuple[str, ...]] = ("dynamodb",)
+    backend_name: ClassVar[str] = "dynamodb"
+    blamed_field: ClassVar[str] = "table"
 
     table: str = Field(description="Name of the DynamoDB table holding the cache.")
     region: str | None = Field(

@@ -12,7 +12,6 @@ from typing import Any
 
 import click
 import hitbox
-from pydantic import ValidationError
 
 from hitbox_dynamodb._config import DynamoDBConfig
 
@@ -29,12 +28,9 @@ def _config_from(target: str, overrides: dict[str, Any]) -> DynamoDBConfig:
                     param_hint="TABLE",
                 )
             return DynamoDBConfig.from_url(target, **overrides)
-        return DynamoDBConfig(table=target, **overrides)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        field = ".".join(str(part) for part in error["loc"]) or "table"
-        message = str(error["msg"])
-        raise click.UsageError(f"{field}: {message} (got {error.get('input')!r})") from None
+        return DynamoDBConfig.validated({"table": target, **overrides})
+    except hitbox.ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 async def _create(config: DynamoDBConfig, wait_timeout: float) -> str:

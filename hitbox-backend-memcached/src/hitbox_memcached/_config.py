@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
 from hitbox import BackendConfig, ConfigError
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 from hitbox_memcached._keys import is_safe_prefix
 
@@ -46,6 +46,8 @@ class MemcachedConfig(BackendConfig):
     """
 
     schemes: ClassVar[tuple[str, ...]] = ("memcached",)
+    backend_name: ClassVar[str] = "memcached"
+    blamed_field: ClassVar[str] = "servers"
 
     servers: tuple[str, ...] = Field(default=("127.0.0.1:11211",), min_length=1)
     """``host:port`` of each server (IPv6 as ``[addr]:port``; the port defaults to 11211)."""
@@ -107,30 +109,3 @@ class MemcachedConfig(BackendConfig):
         if parts.netloc:
             fields["servers"] = unquote(parts.netloc)
         return fields
-
-    @classmethod
-    def from_url(cls, url: str, **overrides: Any) -> Self:
-        """Build the config from a ``memcached://`` URL; ``overrides`` win over URL fields."""
-        return cls.validated({**cls.url_fields(url), **overrides})
-
-    @classmethod
-    def validated(cls, data: dict[str, Any]) -> Self:
-        """Validate ``data``, raising a one-line :class:`hitbox.ConfigError` naming the field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise config_error(exc, data) from None
-
-
-def config_error(exc: ValidationError, data: dict[str, Any]) -> ConfigError:
-    """Turn pydantic's first error into a one-line :class:`ConfigError` naming field and value."""
-    first = exc.errors()[0]
-    loc = [str(part) for part in first.get("loc", ())]
-    field = loc[0] if loc else "servers"
-    value = data.get(field, first.get("input"))
-    message = str(first.get("msg", exc)).removeprefix("Value error, ")
-    return ConfigError(
-        f"invalid memcached backend setting {field}={value!r}: {message}",
-        field=field,
-        value=value,
-    )

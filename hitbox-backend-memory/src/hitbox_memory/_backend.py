@@ -73,7 +73,7 @@ class MemoryBackend(BoundedStore, Backend):
         codec: EnvelopeCodec | None = None,
         signing_key: bytes | None = None,
     ) -> None:
-        config = MemoryConfig.model_validate_config(
+        config = MemoryConfig.validated(
             {"max_entries": max_entries, "max_bytes": max_bytes, "policy": policy, "mode": mode}
         )
         super().__init__(

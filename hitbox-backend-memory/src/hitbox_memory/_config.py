@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Final, Literal, Self
 
-from hitbox import BackendConfig, ConfigError
-from pydantic import Field, ValidationError, field_validator, model_validator
+from hitbox import BackendConfig
+from pydantic import Field, field_validator, model_validator
 
 __all__ = ["MemoryConfig", "Mode", "PolicyName", "parse_size"]
 
@@ -49,6 +49,8 @@ class MemoryConfig(BackendConfig):
     """
 
     schemes: ClassVar[tuple[str, ...]] = ("memory",)
+    backend_name: ClassVar[str] = "memory"
+    blamed_field: ClassVar[str] = "max_entries"
 
     max_entries: int | None = Field(default=10_000, ge=1)
     """Most entries held at once; ``None`` bounds by ``max_bytes`` only."""
@@ -74,30 +76,3 @@ class MemoryConfig(BackendConfig):
         if self.max_entries is None and self.max_bytes is None:
             raise ValueError("set max_entries and/or max_bytes: a memory cache must be bounded")
         return self
-
-    @classmethod
-    def model_validate_config(cls, data: dict[str, Any]) -> Self:
-        """Validate ``data``, raising :class:`hitbox.ConfigError` naming the bad field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise _config_error(exc, data) from None
-
-    @classmethod
-    def from_url(cls, url: str, **overrides: Any) -> Self:
-        """Build the config from a ``memory://?max_entries=...`` URL (``overrides`` win)."""
-        return cls.model_validate_config({**cls.url_fields(url), **overrides})
-
-
-def _config_error(exc: ValidationError, data: dict[str, Any]) -> ConfigError:
-    """Turn pydantic's first error into a one-line :class:`ConfigError` (field and value)."""
-    first = exc.errors()[0]
-    loc = [str(part) for part in first.get("loc", ())]
-    if loc:
-        field, value = ".".join(loc), first.get("input")
-    else:  # a model-level rule: both bounds missing
-        field, value = "max_entries", data.get("max_entries")
-    message = str(first.get("msg", exc)).removeprefix("Value error, ")
-    if first.get("type") == "extra_forbidden":
-        message = "unknown setting for the memory backend"
-    return ConfigError(f"memory backend: {field}={value!r}: {message}", field=field, value=value)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
 from hitbox import BackendConfig, ConfigError
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
 __all__ = ["MEMORY", "SQLiteConfig", "Synchronous"]
 
@@ -28,6 +28,8 @@ class SQLiteConfig(BackendConfig):
     """
 
     schemes: ClassVar[tuple[str, ...]] = ("sqlite",)
+    backend_name: ClassVar[str] = "sqlite"
+    blamed_field: ClassVar[str] = "path"
 
     path: str = Field(min_length=1)
     """Database file (created if missing) or ``":memory:"``."""
@@ -80,28 +82,3 @@ class SQLiteConfig(BackendConfig):
             # urlsplit keeps the slash after the authority: "/cache.db" means "cache.db".
             fields["path"] = unquote(parts.path[1:])
         return fields
-
-    @classmethod
-    def from_url(cls, url: str, **overrides: Any) -> Self:
-        """Build the config from a ``sqlite://`` URL; ``overrides`` win over URL fields."""
-        return cls.validated({**cls.url_fields(url), **overrides})
-
-    @classmethod
-    def validated(cls, data: dict[str, Any]) -> Self:
-        """Validate ``data``, raising a one-line :class:`hitbox.ConfigError` naming the field."""
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise config_error(exc, data) from None
-
-
-def config_error(exc: ValidationError, data: dict[str, Any]) -> ConfigError:
-    """Turn pydantic's first error into a one-line :class:`ConfigError` naming field and value."""
-    first = exc.errors()[0]
-    field = ".".join(str(part) for part in first.get("loc", ())) or "path"
-    value = first.get("input", data.get(field))
-    return ConfigError(
-        f"invalid sqlite backend setting {field}={value!r}: {first.get('msg', exc)}",
-        field=field,
-        value=value,
-    )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Self
+from collections.abc import Mapping
+from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+
+from hitbox._errors import ConfigError
 
 __all__ = ["BackendConfig"]
 
@@ -20,6 +23,12 @@ class BackendConfig(BaseModel):
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    backend_name: ClassVar[str] = "backend"
+    """How error messages name the backend (``"invalid sqlite backend setting path: ..."``)."""
+
+    blamed_field: ClassVar[str] = ""
+    """The field an error of the whole model (a cross-field rule) is reported against."""
 
     signing_key: SecretStr | None = None
     """HMAC-SHA256 key for stored envelopes; filled from the top-level ``signing_key``.
@@ -41,4 +50,31 @@ class BackendConfig(BaseModel):
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> Self:
         """Build the config from ``url``; ``overrides`` win over URL fields."""
-        return cls.model_validate({**cls.url_fields(url), **overrides})
+        return cls.validated({**cls.url_fields(url), **overrides})
+
+    @classmethod
+    def validated(cls, data: Mapping[str, Any]) -> Self:
+        """Validate ``data``; a mistake is a one-line :class:`hitbox.ConfigError`.
+
+        The message and the error's ``field``/``value`` name the first offending setting
+        and what the user gave for it (before any conversion).
+        """
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise cls._config_error(exc, data) from None
+
+    @classmethod
+    def _config_error(cls, exc: ValidationError, data: Mapping[str, Any]) -> ConfigError:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first.get("loc", ())) or cls.blamed_field
+        value = data.get(field, first.get("input")) if field else None
+        message = str(first.get("msg", exc)).removeprefix("Value error, ")
+        if first.get("type") == "extra_forbidden":
+            message = f"unknown setting for the {cls.backend_name} backend"
+        return ConfigError(
+            f"invalid {cls.backend_name} backend setting {field or '(settings)'}: {message} "
+            f"(got {value!r})",
+            field=field or None,
+            value=value,
+        )
