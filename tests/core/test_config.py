@@ -160,3 +160,14 @@ def test_backend_config_validated_names_backend_field_and_value() -> None:
     assert (caught.value.field, caught.value.value) == ("size", "huge")
     with pytest.raises(hitbox.ConfigError, match="unknown setting for the shop backend"):
         ShopConfig.from_url("shop://?colour=red")
+
+
+def test_backend_config_errors_never_echo_secrets() -> None:
+    class VaultConfig(hitbox.BackendConfig):
+        backend_name = "vault"
+        password: int = 0
+
+    with pytest.raises(hitbox.ConfigError) as caught:
+        VaultConfig.validated({"password": "hunter2"})
+    assert "hunter2" not in str(caught.value)
+    assert caught.value.value == "***"

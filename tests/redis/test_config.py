@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import hitbox
 import pytest
 from hitbox import ConfigError
 from hitbox.config import resolve_backend
 from hitbox.plugins import PluginManager
 from hitbox_redis import RedisConfig, plugin
-from pydantic import ValidationError
 
 
 def test_defaults_suit_a_cache() -> None:
@@ -107,7 +107,7 @@ def test_error_messages_hide_the_password() -> None:
     ],
 )
 def test_invalid_settings_are_rejected(url: str, fragment: str) -> None:
-    with pytest.raises(ValidationError, match=fragment):
+    with pytest.raises(hitbox.ConfigError, match=fragment):
         RedisConfig.from_url(url)
 
 

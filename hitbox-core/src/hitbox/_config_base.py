@@ -12,6 +12,8 @@ from hitbox._errors import ConfigError
 
 __all__ = ["BackendConfig"]
 
+_SECRET_WORDS = ("password", "secret", "token", "signing_key", "credential")
+
 
 class BackendConfig(BaseModel):
     """A backend's configuration section, validated by the backend's own model.
@@ -69,6 +71,8 @@ class BackendConfig(BaseModel):
         first = exc.errors()[0]
         field = ".".join(str(part) for part in first.get("loc", ())) or cls.blamed_field
         value = data.get(field, first.get("input")) if field else None
+        if any(word in field for word in _SECRET_WORDS):
+            value = "***"  # never echo a credential into logs or terminals
         message = str(first.get("msg", exc)).removeprefix("Value error, ")
         if first.get("type") == "extra_forbidden":
             message = f"unknown setting for the {cls.backend_name} backend"
