@@ -49,6 +49,8 @@ def _error(config: Any, plugins: PluginManager) -> hitbox.ConfigError:
         ({"policy": {"ttl": "soon"}}, "policy.ttl", "'soon'"),
         ({"policy": {"lock": "global"}}, "policy.lock", "'global'"),
         ({"policy": {"tll": 5}}, "policy.tll", "unknown setting"),
+        ({"policy": {"\n": None}}, "policy.\\n", "policy.\\n: unknown setting"),
+        ({"backend": {"name": "memory", "a\nb": 1}}, "backend.a\\nb", "unknown setting"),
         ({"policy": "fast"}, "policy", "'fast'"),
         ({"signing_key": 5}, "signing_key", "(got 5)"),
         ({"backend": 42}, "backend", "(got 42)"),

@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from hitbox._errors import ConfigError
+from hitbox._errors import ConfigError, field_path
 
 __all__ = ["BackendConfig"]
 
@@ -69,7 +69,7 @@ class BackendConfig(BaseModel):
     @classmethod
     def _config_error(cls, exc: ValidationError, data: Mapping[str, Any]) -> ConfigError:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first.get("loc", ())) or cls.blamed_field
+        field = field_path(first.get("loc", ())) or cls.blamed_field
         value = data.get(field, first.get("input")) if field else None
         if any(word in field for word in _SECRET_WORDS):
             value = "***"  # never echo a credential into logs or terminals

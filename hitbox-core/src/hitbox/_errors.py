@@ -59,3 +59,10 @@ class BackendError(HitboxError):
 
 class KeyStrategyError(HitboxError, ValueError):
     """A cache key could not be built: a template names an unknown argument, or similar."""
+
+
+def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
+    """A dotted field path for messages; control characters are escaped so that an
+    error about a hostile key (``"\\n"``) still fits on one line."""
+    path = ".".join(str(part) for part in loc)
+    return path if path.isprintable() else repr(path)[1:-1]

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hitbox._backend import Backend
-from hitbox._errors import ConfigError
+from hitbox._errors import ConfigError, field_path
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
 from hitbox.policy import Policy
@@ -104,8 +104,8 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
     first_value: object = None
     for error in exc.errors():
         # Union members add their type ("str", "dict[str,any]") to the location: drop them.
-        loc = ".".join(
-            str(p) for p in error["loc"] if str(p) not in _TYPE_TAGS and "[" not in str(p)
+        loc = field_path(
+            [p for p in error["loc"] if str(p) not in _TYPE_TAGS and "[" not in str(p)]
         )
         field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         if field in seen:

@@ -15,7 +15,7 @@ from typing import Any, Literal, final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hitbox._errors import ConfigError
+from hitbox._errors import ConfigError, field_path
 
 __all__ = ["DEFAULT_BACKEND_TIMEOUT", "LockMode", "Policy"]
 
@@ -132,7 +132,7 @@ class Policy(BaseModel):
 
 def _config_error(exc: ValidationError, data: Any) -> ConfigError:
     error = exc.errors()[0]
-    field = ".".join(str(part) for part in error["loc"]) or None
+    field = field_path(error["loc"]) or None
     value = error.get("input")
     if error["type"] == "extra_forbidden":
         known = ", ".join(Policy.model_fields)
