@@ -199,7 +199,7 @@ async def test_stale_while_revalidate_refreshes_in_the_background(
         await clock.advance(15)
         stale = await http.get("/")
         for _ in range(50):
-            if not app.http._revalidating:
+            if not app.http.background_tasks:
                 break
             await asyncio.sleep(0.01)
         fresh = await http.get("/")

@@ -19,9 +19,10 @@ if TYPE_CHECKING:
 
 __all__ = ["HIT_PATH", "CacheEvent", "EventSink", "Listener", "Operation", "event_listeners"]
 
-Operation = Literal["cached", "fetch", "get", "refresh"]
+Operation = Literal["cached", "fetch", "get", "refresh", "http"]
 """Which entry point started the run: a decorated function, :meth:`Cache.fetch`,
-:meth:`Cache.get`, or a background refresh of a stale entry."""
+:meth:`Cache.get`, a background refresh of a stale entry, or an HTTP request answered by
+the RFC 9111 cache of ``hitbox-http``."""
 
 
 @final

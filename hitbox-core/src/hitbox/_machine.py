@@ -26,7 +26,7 @@ from hitbox._value import CachedValue
 from hitbox.fsm import Run, State, classify
 from hitbox.policy import Policy
 
-__all__ = ["UNREAD", "Call", "Io", "Machine", "describe"]
+__all__ = ["REFUSED", "UNREAD", "Adopt", "Call", "Io", "Machine", "describe"]
 
 POLL_INITIAL: Final = 0.005
 """First backoff (seconds) when polling for a value another process is computing."""
@@ -44,6 +44,9 @@ class _Unread:
 
 UNREAD: Final = _Unread()
 """Passed as ``entry`` when the backend has not been read yet for this run."""
+
+REFUSED: Final = object()
+"""What an :data:`Adopt` hook returns when a waiter may not use the leader's value."""
 
 _NOTHING: Final = object()
 
@@ -64,7 +67,10 @@ class Call:
 
     ``upstream`` produces the value (the decorated function with its arguments bound,
     or a request's upstream). ``type_hint()`` returns the type to restore values as (or
-    ``None``); it is a callable so the hint can be resolved lazily, once.
+    ``None``); it is a callable so the hint can be resolved lazily, once. ``context`` is
+    whatever a protocol layer's :class:`Io` and :data:`Adopt` hook need to know about
+    the call (the HTTP layer puts the request's exchange there); the machine never
+    looks at it.
     """
 
     key: str
@@ -73,6 +79,12 @@ class Call:
     type_hint: Callable[[], Any] = _no_hint
     tags: tuple[str, ...] = ()
     operation: Operation = "cached"
+    context: Any = None
+    flight: Flight | None = None
+    """The flight this call's upstream produces for, set by the machine while the
+    upstream runs. With an :data:`Adopt` hook, the upstream may ``flight.resolve(value)``
+    early to let waiters go before it returns (the HTTP middleware does, for a response
+    it streams but will not store)."""
 
 
 class Io(Protocol):
@@ -125,6 +137,16 @@ def _to_error(run: Run, exc: BaseException) -> None:
 Observer = Callable[[Call, Run, float], None]
 """Called after every run (``call``, its ``run``, duration in seconds) when set."""
 
+Adopt = Callable[[Call, Any], Any]
+"""How a waiter takes the value its key's leader produced: ``adopt(call, value)`` returns
+what ``call`` answers with, or :data:`REFUSED` when that value is not for this call, which
+then calls the upstream itself, alone. Without one, waiters share only values the policy
+lets the cache store (others make them retry, one leader at a time); with one, they are
+handed every value the leader produced, and the hook decides.
+The HTTP layer uses it because one URL has many answers: a waiter whose ``Vary`` header
+values or request directives differ from the leader's must not reuse its response.
+"""
+
 
 @final
 class Machine:
@@ -139,6 +161,7 @@ class Machine:
         max_background: int = 64,
         observer: Observer | None = None,
         log: FailureLog | None = None,
+        adopt: Adopt | None = None,
     ) -> None:
         self.io = io
         self.clock = clock
@@ -147,6 +170,7 @@ class Machine:
         self.background = BackgroundTasks(max_background)
         self.observer = observer
         self.log = log if log is not None else FailureLog("cache")
+        self.adopt = adopt
 
     async def execute(self, call: Call, entry: CachedValue | _Unread | None = UNREAD) -> Any:
         """Run ``call`` (``entry``: what a fast path already read) and report to the observer."""
@@ -270,7 +294,9 @@ class Machine:
             if outcome is RETRY:
                 run.to(State.MISS)
                 continue
-            if outcome is TIMED_OUT:
+            if outcome is not TIMED_OUT and self.adopt is not None:
+                outcome = self.adopt(call, outcome)
+            if outcome is TIMED_OUT or outcome is REFUSED:
                 solo = flights.start(call.key, call.tags, shared=False)
                 try:
                     return await self._produce(call, run, fallback, solo)
@@ -353,6 +379,7 @@ class Machine:
         # invalidate what this call stores.
         created_at = self.clock.now()
         started = time.perf_counter()
+        call.flight = flight
         try:
             value = await call.upstream()
         except Exception as exc:
@@ -379,6 +406,8 @@ class Machine:
                 finally:
                     flight.store_finished()
                     run.backend_duration += time.perf_counter() - started
+        elif self.adopt is not None:
+            flight.resolve(value)  # the adopt hook refuses what was not stored
         run.to(State.RESPONSE)
         return value
 

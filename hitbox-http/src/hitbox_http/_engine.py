@@ -1,45 +1,62 @@
-"""The HTTP cache with I/O: :class:`HttpCache` runs the sans-I/O spec against a backend.
+"""The HTTP cache with I/O: :class:`HttpCache` runs RFC 9111 through the core state machine.
 
-Integrations drive one :class:`Exchange` per request:
+Every GET or HEAD request is one run of the state machine behind :class:`hitbox.Cache`.
+The cache looks up the stored responses for the request's URI, lets
+:class:`HttpCacheSpec` decide, and hands the machine what it found:
 
-1. ``exchange = await cache.begin(request)`` — looks up stored responses, decides, and
-   for a cold key either becomes the key's leader or waits for the leader (single-flight)
-   and looks again. Waiters only ever receive what the leader *stored* and what RFC 9111
-   lets them reuse, so a response that was not storable (``private``, ``Set-Cookie``…)
-   never reaches another client.
-2. On a :class:`Forward`, send ``exchange.forward.request`` upstream, then
-   ``plan = cache.plan(exchange, status, headers, request_time=...)``.
-3. ``await cache.complete(exchange, plan, body)`` stores, freshens and invalidates, and
-   releases the key. ``cache.release(exchange)`` (idempotent) belongs in a ``finally``.
+- a response it may serve: ``HIT``;
+- one served stale under ``stale-while-revalidate``: ``STALE``, and the machine
+  revalidates it in the background (one refresh per key, bounded in number, cancelled
+  by :meth:`HttpCache.aclose`);
+- nothing usable: ``MISS``. The machine makes the request its URL's leader or makes it
+  wait for the leader (``LOCKED``, single-flight) and calls the origin through the
+  integration's :data:`Origin`.
 
-:meth:`HttpCache.handle` does all of it for pull-style upstreams (the proxy, the httpx
-transport); the ASGI middleware drives the steps itself to stream the application's
-messages without an extra task.
+Waiters never receive the leader's response as such: the leader shares only what it
+stores, and each waiter re-checks that against its own request (its Vary header values,
+its own directives), or else asks the origin itself. So a response that was not storable
+(``private``, ``Set-Cookie``…) never reaches another client. An internal error of the
+cache ends in the origin's answer (the machine's last line of fail-open); backend
+failures are "nothing stored" (:class:`~hitbox_http._store.HttpStore`).
 
-:meth:`HttpCache.stats` counts what the steps did (see :mod:`hitbox_http._counters`);
-the proxy's admin endpoint serves it.
+Unsafe methods and requests the spec passes through (Range, method overrides) go to the
+origin directly, outside the machine; their §4.4 invalidations are applied afterwards.
+
+Integrations supply the origin call: the ASGI middleware runs the application with a
+``send`` that streams to the client while it copies what it stores;
+:meth:`HttpCache.handle` does it for pull-style origins (the proxy, the httpx transport).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Any, cast, final
+from typing import Any, Final, cast, final
 
 import hitbox
 
+# The state machine is hitbox-core's protocol-layer interface; hitbox-http ships in
+# lockstep with it.
+from hitbox._breaker import FailureLog
+from hitbox._events import EventSink
+from hitbox._machine import REFUSED, Call, Machine
+from hitbox._singleflight import Flight
+from hitbox._stats import Counters
+from hitbox.plugins import PluginManager, get_plugin_manager
+
 from hitbox_http._config import HttpPolicy
-from hitbox_http._counters import HttpCounters
 from hitbox_http._headers import Headers
-from hitbox_http._models import Request, Response
+from hitbox_http._models import Request, Response, StoredResponse
 from hitbox_http._spec import Forward, Hit, HttpCacheSpec, ResponsePlan
 from hitbox_http._store import HttpStore, Lookup
 
-__all__ = ["Exchange", "HttpCache", "Streamed", "UpstreamError"]
+__all__ = ["Answer", "Exchange", "HttpCache", "Origin", "Streamed", "UpstreamError"]
 
 logger = logging.getLogger("hitbox_http")
 
@@ -63,22 +80,21 @@ class Streamed:
     body: AsyncIterator[bytes]
 
 
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    if data:
-        yield data
-
-
 @final
 class Exchange:
-    """One request passing through the cache (see the module docstring)."""
+    """One request passing through the cache: what was found for it and decided.
 
-    __slots__ = ("_leader", "decision", "lookup", "request")
+    ``lookup`` is ``None`` for requests the cache does not look up (unsafe methods).
+    ``flight`` is the single-flight this request leads while it asks the origin, if any.
+    """
+
+    __slots__ = ("decision", "flight", "lookup", "request")
 
     def __init__(self, request: Request, decision: Hit | Forward, lookup: Lookup | None) -> None:
         self.request = request
         self.decision = decision
         self.lookup = lookup
-        self._leader: str | None = None
+        self.flight: Flight | None = None
 
     @property
     def forward(self) -> Forward:
@@ -88,8 +104,127 @@ class Exchange:
 
 
 @final
+@dataclass(slots=True)
+class Answer:
+    """What a request is answered with.
+
+    Exactly one of ``response`` (complete, send it), ``stream`` (its body still arrives
+    from the origin) is set — or neither, when the integration already sent the answer to
+    its client while it arrived. ``plan`` is the cache's plan for the origin's response
+    and ``kept`` the stored responses it writes (both empty for answers from the cache).
+    """
+
+    response: Response | None = None
+    stream: Streamed | None = None
+    plan: ResponsePlan | None = None
+    kept: tuple[StoredResponse, ...] = ()
+
+    def streamed(self) -> Streamed:
+        """The answer as a :class:`Streamed` (a pull-style origin's answers always are)."""
+        if self.stream is not None:
+            return self.stream
+        assert self.response is not None, "an answer already sent has no body to stream"
+        return Streamed(self.response.status, self.response.headers, _once(self.response.body))
+
+
+Origin = Callable[[Exchange, bool], Awaitable[Answer]]
+"""An integration's way to the origin: ``origin(exchange, background)`` sends
+``exchange.forward.request`` (again, for ``plan.retry``), plans the response with
+:meth:`HttpCache.plan` and answers with :meth:`HttpCache.answer`. ``background`` is true
+for a stale-while-revalidate revalidation: no client waits, so buffer, send nothing."""
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    if data:
+        yield data
+
+
+_NOT_STORED: Final = Answer()
+
+
+def _keeps(answer: Answer) -> bool:
+    return bool(answer.kept)
+
+
+def _entry(decision: Hit | Forward) -> hitbox.CachedValue | None:
+    """What the state machine classifies for ``decision``: a fresh entry for a hit, a
+    stale one for a stale-while-revalidate hit (the machine then refreshes it in the
+    background), nothing for a forward. The spec has already judged freshness with
+    RFC 9111's rules, so the times only tell the machine which of the three it is."""
+    if not isinstance(decision, Hit):
+        return None
+    fresh_until = -math.inf if decision.revalidate is not None else math.inf
+    return hitbox.CachedValue(b"", 0.0, fresh_until, math.inf, value=Answer(decision.response))
+
+
+@final
+class _FunctionClock:
+    """A :class:`hitbox.Clock` around a plain ``time.time``-like function."""
+
+    __slots__ = ("now",)
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
+        return asyncio.timeout(seconds)
+
+
+@final
+class _HttpIo:
+    """The machine's backend side for HTTP: RFC 9111 lookups and stores (see module doc)."""
+
+    can_lock = False  # single-flight is per process; there is no distributed HTTP lock
+
+    def __init__(self, cache: HttpCache) -> None:
+        self.cache = cache
+
+    async def read(self, call: Call) -> hitbox.CachedValue | None:
+        """Look up and decide again for ``call.context`` (an :class:`Exchange`)."""
+        exchange: Exchange = call.context
+        looked = await self.cache.look_up(exchange.request)
+        exchange.lookup, exchange.decision = looked.lookup, looked.decision
+        return _entry(looked.decision)
+
+    def decode(self, entry: hitbox.CachedValue, call: Call) -> Any:
+        return entry.value
+
+    async def store(self, call: Call, value: Any, created_at: float) -> bool:
+        exchange: Exchange = call.context
+        answer: Answer = value
+        lookup = exchange.lookup
+        assert lookup is not None
+        assert answer.plan is not None
+        store = self.cache.store
+        for url in answer.plan.invalidate:
+            await store.invalidate(url, exchange.request.headers)
+        written = False
+        for stored in answer.kept:  # freshened responses first, then the new one
+            written = await store.store(lookup, stored) or written
+        return written
+
+    async def acquire_lock(self, call: Call) -> str | None:  # pragma: no cover - can_lock
+        return None
+
+    async def release_lock(self, call: Call, token: str) -> None:  # pragma: no cover
+        return None
+
+
+@final
 class HttpCache:
     """An RFC 9111 cache over a hitbox backend (or a :class:`hitbox.Cache`'s backend).
+
+    ``lock_timeout`` bounds how long a request waits for another one fetching the same
+    URL; ``backend_timeout`` bounds each backend call (remote backends only); at most
+    ``max_background`` revalidations run at a time. ``plugins`` receive one
+    ``hitbox_cache_event`` per request looked up (operation ``"http"``; the key in it is a
+    digest, never the URL); ``name`` labels those events.
 
     Example::
 
@@ -106,6 +241,8 @@ class HttpCache:
         lock_timeout: float = 5.0,
         backend_timeout: float = 0.25,
         max_background: int = 64,
+        plugins: PluginManager | None = None,
+        name: str = "http",
     ) -> None:
         if isinstance(backend, hitbox.Cache):
             clock = clock if clock is not None else backend.clock
@@ -115,7 +252,7 @@ class HttpCache:
         self.policy = HttpPolicy.validated(policy or {})
         self.clock: Callable[[], float] = clock if clock is not None else time.time
         self.spec = HttpCacheSpec(self.policy, clock=self.clock)
-        self.counters = HttpCounters()
+        self.counters = Counters()
         self.warnings = hitbox.RateLimitedLogger(logger, clock=self.clock)
         self.store = HttpStore(
             backend,
@@ -125,22 +262,32 @@ class HttpCache:
             counters=self.counters,
             warnings=self.warnings,
         )
-        self.lock_timeout = lock_timeout
-        self.max_background = max_background
-        self._flights: dict[str, asyncio.Event] = {}
-        self._revalidating: dict[str, asyncio.Task[None]] = {}
-
-    def _timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
-        # A hitbox.Clock (e.g. ManualClock in tests) brings its own timeouts.
-        timeout = getattr(self.clock, "timeout", None)
-        if timeout is not None:
-            return cast(AbstractAsyncContextManager[object], timeout(seconds))
-        return asyncio.timeout(seconds)
+        # Leaders share only what they store (``cacheable``); ``lock="none"`` is for
+        # requests whose response may not be stored: nobody should wait for those.
+        self._shared = hitbox.Policy(lock="local", lock_timeout=lock_timeout, cacheable=_keeps)
+        self._solo = self._shared.merged(lock="none")
+        machine_clock = clock if hasattr(clock, "timeout") else _FunctionClock(self.clock)
+        events = EventSink(
+            (plugins or get_plugin_manager()).hook.hitbox_cache_event,
+            str(getattr(backend, "label", "") or type(backend).__name__),
+            name,
+            FailureLog(name),
+        )
+        self._io = _HttpIo(self)
+        self._machine = Machine(
+            self._io,
+            cast(hitbox.Clock, machine_clock),
+            self.counters,
+            max_background=max_background,
+            observer=events.observe if events.listening else None,
+            adopt=self._adopt,
+        )
 
     # -- introspection ------------------------------------------------------------------
 
     def stats(self) -> hitbox.Stats:
-        """Counters since creation, in the shape ``hitbox.Cache.stats()`` returns."""
+        """Counters since creation, the record ``hitbox.Cache.stats()`` returns; see
+        ``docs/http.md`` for what each counts in RFC mode."""
         return self.counters.snapshot()
 
     @property
@@ -151,39 +298,83 @@ class HttpCache:
     @property
     def background_tasks(self) -> int:
         """Background revalidations running now."""
-        return len(self._revalidating)
+        return len(self._machine.background)
 
-    # -- the steps ----------------------------------------------------------------------
+    # -- answering ----------------------------------------------------------------------
 
-    async def begin(self, request: Request) -> Exchange:
-        """Decide what to do with ``request`` (see the module docstring)."""
-        if request.method not in ("GET", "HEAD"):
-            return Exchange(request, self.spec.on_request(request, ()), None)
+    async def look_up(self, request: Request) -> Exchange:
+        """The stored responses for a GET or HEAD ``request`` and what RFC 9111 decides."""
         lookup = await self.store.lookup(request)
         decision = self.spec.on_request(request, lookup.responses, variants_exist=lookup.found_any)
-        exchange = Exchange(request, decision, lookup)
-        if not (isinstance(decision, Forward) and decision.may_store):
-            self.counters.count(decision)
-            return exchange
-        flight = self._flights.get(lookup.key)
-        if flight is None:
-            self._flights[lookup.key] = asyncio.Event()
-            exchange._leader = lookup.key
-            self.counters.count(decision)
-            return exchange
-        self.counters.locked += 1
-        try:
-            async with self._timeout(self.lock_timeout):
-                await flight.wait()
-        except TimeoutError:
-            self.counters.count(decision)
-            return exchange  # the leader is slow: go upstream without waiting longer
-        lookup = await self.store.lookup(request)
-        decision = self.spec.on_request(
-            request, lookup.responses, variants_exist=lookup.found_any, collapsed=True
-        )
-        self.counters.count(decision)
         return Exchange(request, decision, lookup)
+
+    async def serve(self, request: Request, origin: Origin) -> Answer:
+        """Answer ``request`` from the cache or through ``origin`` (see the module doc)."""
+        if request.method not in ("GET", "HEAD"):
+            unsafe = Exchange(request, self.spec.on_request(request, ()), None)
+            return await self._pass_through(unsafe, origin)
+        exchange = await self.look_up(request)
+        decision = exchange.decision
+        if isinstance(decision, Hit) and decision.stored is None:
+            self.counters.misses += 1  # only-if-cached and nothing usable: our own 504
+            return Answer(decision.response)
+        if isinstance(decision, Forward) and decision.fwd == "bypass":
+            return await self._pass_through(exchange, origin)
+        assert exchange.lookup is not None
+        # A digest, so the URL and its query string never reach events and traces.
+        key = hashlib.blake2b(exchange.lookup.key.encode(), digest_size=16).hexdigest()
+        # Nobody should wait for a response that may not be stored: such a run has no
+        # shared flight.
+        shared = not isinstance(decision, Forward) or decision.may_store
+
+        async def upstream() -> Answer:
+            return await self._call_origin(call, origin)
+
+        call = Call(
+            "http:" + key,
+            self._shared if shared else self._solo,
+            upstream,
+            operation="http",
+            context=exchange,
+        )
+        answer: Answer = await self._machine.execute(call, _entry(decision))
+        return answer
+
+    async def _call_origin(self, call: Call, origin: Origin) -> Answer:
+        exchange: Exchange = call.context
+        decision = exchange.decision
+        if isinstance(decision, Hit):  # the machine's background refresh of a stale hit
+            assert decision.revalidate is not None
+            exchange = Exchange(decision.revalidate.client, decision.revalidate, exchange.lookup)
+            exchange.flight = call.flight
+            return await origin(exchange, True)
+        exchange.flight = call.flight
+        return await origin(exchange, False)
+
+    async def _pass_through(self, exchange: Exchange, origin: Origin) -> Answer:
+        self.counters.upstream_calls += 1
+        answer = await origin(exchange, False)
+        if answer.plan is not None:
+            for url in answer.plan.invalidate:
+                await self.store.invalidate(url, exchange.request.headers)
+        return answer
+
+    def let_waiters_go(self, exchange: Exchange) -> None:
+        """Release the requests waiting for ``exchange``'s response now, because it will
+        not be stored: they ask the origin themselves instead of waiting for its end."""
+        if exchange.flight is not None:
+            exchange.flight.resolve(_NOT_STORED)
+
+    def _adopt(self, call: Call, value: Any) -> Any:
+        """A waiter's answer from what its leader stored, if RFC 9111 lets it reuse that."""
+        exchange: Exchange = call.context
+        answer: Answer = value
+        if not answer.kept:
+            return REFUSED
+        decision = self.spec.on_request(exchange.request, answer.kept, collapsed=True)
+        if isinstance(decision, Hit) and decision.stored is not None:
+            return Answer(decision.response)
+        return REFUSED
 
     def plan(
         self,
@@ -195,7 +386,6 @@ class HttpCache:
         response_time: float | None = None,
     ) -> ResponsePlan:
         """What to send and keep, given the origin's response head."""
-        self.counters.upstream_calls += 1
         length = headers.get("content-length")
         too_large = bool(length and length.isdigit() and int(length) > self.policy.max_body_size)
         plan = self.spec.on_response(
@@ -210,88 +400,29 @@ class HttpCache:
             self.counters.stale += 1
         return plan
 
-    async def complete(self, exchange: Exchange, plan: ResponsePlan, body: bytes | None) -> None:
-        """Apply ``plan``: invalidate, freshen, store ``body`` (the origin's full body, or
-        ``None`` if it was not kept); then release the key."""
-        try:
-            for url in plan.invalidate:
-                await self.store.invalidate(url, exchange.request.headers)
-            lookup = exchange.lookup
-            if lookup is not None:
-                for updated in plan.updates:
-                    await self.store.store(lookup, updated)
-                if (
-                    plan.store is not None
-                    and body is not None
-                    and len(body) <= self.policy.max_body_size
-                ):
-                    await self.store.store(lookup, plan.store.with_body(body))
-        finally:
-            self.release(exchange)
-
-    def release(self, exchange: Exchange) -> None:
-        """Let requests waiting on this exchange's key go on. Idempotent."""
-        key = exchange._leader
-        if key is not None:
-            exchange._leader = None
-            flight = self._flights.pop(key, None)
-            if flight is not None:
-                flight.set()
+    def answer(
+        self,
+        plan: ResponsePlan,
+        body: bytes | None,
+        *,
+        response: Response | None = None,
+        stream: Streamed | None = None,
+    ) -> Answer:
+        """The answer for ``plan``, keeping ``body`` (the origin's complete body, or
+        ``None`` if it was not kept) when the plan stores it and it fits the size limit."""
+        kept = plan.updates
+        if plan.store is not None and body is not None and len(body) <= self.policy.max_body_size:
+            kept = (*kept, plan.store.with_body(body))
+        return Answer(response, stream, plan, kept)
 
     def on_upstream_error(self, exchange: Exchange) -> Response | None:
         """A stale response to send because the origin failed (stale-if-error), or None."""
-        self.counters.upstream_calls += 1
         stale = self.spec.on_error(exchange.forward)
         if stale is not None:
             self.counters.stale += 1
         return stale
 
-    # -- stale-while-revalidate ---------------------------------------------------------
-
-    def revalidate_in_background(
-        self, exchange: Exchange, fetch: Callable[[Request], Awaitable[Response]]
-    ) -> None:
-        """Start the revalidation a stale-while-revalidate hit asks for (one per key)."""
-        decision = exchange.decision
-        if not isinstance(decision, Hit) or decision.revalidate is None:
-            return
-        lookup = exchange.lookup
-        if lookup is None or lookup.key in self._revalidating:
-            return
-        if len(self._revalidating) >= self.max_background:
-            return
-        forward = decision.revalidate
-        self.counters.refreshes += 1
-        task = asyncio.get_running_loop().create_task(self._revalidate(lookup, forward, fetch))
-        self._revalidating[lookup.key] = task
-        task.add_done_callback(lambda _: self._revalidating.pop(lookup.key, None))
-
-    async def _revalidate(
-        self, lookup: Lookup, forward: Forward, fetch: Callable[[Request], Awaitable[Response]]
-    ) -> None:
-        exchange = Exchange(forward.client, forward, lookup)
-        try:
-            for _ in range(2):
-                request_time = self.clock()
-                try:
-                    response = await fetch(exchange.forward.request)
-                except Exception:
-                    self.counters.upstream_calls += 1  # a failed attempt is still a call
-                    raise
-                plan = self.plan(
-                    exchange, response.status, response.headers, request_time=request_time
-                )
-                if plan.retry is None:
-                    await self.complete(exchange, plan, response.body)
-                    return
-                exchange.decision = plan.retry
-        except Exception as exc:
-            logger.debug("background revalidation of %r failed: %r", lookup.key, exc)
-            self.warnings.warning(
-                "revalidation", "hitbox-http: a background revalidation failed: %r", exc
-            )
-
-    # -- pull-style driver --------------------------------------------------------------
+    # -- pull-style origins -------------------------------------------------------------
 
     async def handle(
         self, request: Request, send: Callable[[Request], Awaitable[Streamed]]
@@ -299,77 +430,68 @@ class HttpCache:
         """Answer ``request``, calling ``send`` for what must go upstream.
 
         ``send`` raises :class:`UpstreamError` (or any exception) when the origin fails;
-        a stale response is served instead when allowed, else the error propagates.
+        a stale response is served instead when allowed, else the error propagates. A
+        response the cache stores is read whole (up to ``max_body_size``) before it is
+        returned; any other streams through.
         """
-        exchange = await self.begin(request)
-        decision = exchange.decision
-        if isinstance(decision, Hit):
-            if decision.revalidate is not None:
-                self.revalidate_in_background(exchange, lambda r: _buffered(send, r))
-            response = decision.response
-            return Streamed(response.status, response.headers, _once(response.body))
-        try:
-            for _ in range(2):
-                request_time = self.clock()
-                try:
-                    upstream = await send(exchange.forward.request)
-                except Exception:
-                    stale = self.on_upstream_error(exchange)
-                    if stale is None:
-                        raise
-                    self.release(exchange)
-                    return Streamed(stale.status, stale.headers, _once(stale.body))
-                plan = self.plan(
-                    exchange, upstream.status, upstream.headers, request_time=request_time
-                )
-                if plan.retry is None:
-                    break
-                await _close(upstream.body)
-                exchange.decision = plan.retry
-            else:  # pragma: no cover - the spec retries at most once
-                raise AssertionError("validation retried twice")
-            if plan.body is not None:
-                body = None
-                if plan.store is not None:
-                    body = await _read_all(upstream.body, self.policy.max_body_size)
-                else:
-                    await _close(upstream.body)
-                await self.complete(exchange, plan, body)
-                return Streamed(plan.status, plan.headers, _once(plan.body))
-            if plan.store is None:
-                await self.complete(exchange, plan, None)
-                return Streamed(plan.status, plan.headers, upstream.body)
-            return Streamed(plan.status, plan.headers, self._tee(exchange, plan, upstream.body))
-        except BaseException:
-            self.release(exchange)
-            raise
 
-    async def _tee(
-        self, exchange: Exchange, plan: ResponsePlan, body: AsyncIterator[bytes]
-    ) -> AsyncIterator[bytes]:
-        """Stream ``body`` to the client, keeping a copy to store (up to the size limit)."""
-        kept: list[bytes] | None = []
-        size = 0
+        async def origin(exchange: Exchange, background: bool) -> Answer:
+            return await self._pull(exchange, send, background)
+
+        answer = await self.serve(request, origin)
+        return answer.streamed()
+
+    async def _pull(
+        self, exchange: Exchange, send: Callable[[Request], Awaitable[Streamed]], background: bool
+    ) -> Answer:
+        for _ in range(2):
+            request_time = self.clock()
+            try:
+                upstream = await send(exchange.forward.request)
+            except Exception:
+                stale = None if background else self.on_upstream_error(exchange)
+                if stale is None:
+                    raise
+                return Answer(stale)
+            plan = self.plan(exchange, upstream.status, upstream.headers, request_time=request_time)
+            if plan.retry is None:
+                break
+            await _close(upstream.body)
+            exchange.decision = plan.retry
+        else:  # pragma: no cover - the spec retries at most once
+            raise AssertionError("validation retried twice")
         try:
-            async for chunk in body:
-                if kept is not None:
-                    size += len(chunk)
-                    if size > self.policy.max_body_size:
-                        kept = None
-                    else:
-                        kept.append(chunk)
-                yield chunk
-            await self.complete(exchange, plan, None if kept is None else b"".join(kept))
-        finally:
-            self.release(exchange)
-            await _close(body)
+            return await self._pulled(plan, upstream.body)
+        except Exception:  # the body failed while it was read to be stored
+            stale = None if background else self.on_upstream_error(exchange)
+            if stale is None:
+                raise
+            return Answer(stale)
+
+    async def _pulled(self, plan: ResponsePlan, body: AsyncIterator[bytes]) -> Answer:
+        """The answer for ``plan`` whose origin body is ``body``: read whole (up to the
+        size limit) if the plan stores it, else streamed."""
+        if plan.body is not None:  # a 304 answered with the stored body, or a HEAD
+            kept = None
+            if plan.store is not None:
+                kept = await _read_all(body, self.policy.max_body_size)
+            else:
+                await _close(body)
+            return self.answer(plan, kept, response=Response(plan.status, plan.headers, plan.body))
+        if plan.store is None:
+            return self.answer(plan, None, stream=Streamed(plan.status, plan.headers, body))
+        head, rest = await _read_prefix(body, self.policy.max_body_size)
+        if rest is None:
+            whole = b"".join(head)
+            return self.answer(plan, whole, response=Response(plan.status, plan.headers, whole))
+        # Too large to keep: send what was read, then the rest, without storing.
+        return self.answer(
+            plan, None, stream=Streamed(plan.status, plan.headers, _chain(head, rest))
+        )
 
     async def aclose(self) -> None:
-        """Cancel background revalidations."""
-        tasks = list(self._revalidating.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Cancel background revalidations and wait for them to stop."""
+        await self._machine.aclose()
 
 
 async def _close(body: AsyncIterator[bytes]) -> None:
@@ -392,7 +514,31 @@ async def _read_all(body: AsyncIterator[bytes], limit: int) -> bytes | None:
     return b"".join(chunks) if size <= limit else None
 
 
-async def _buffered(send: Callable[[Request], Awaitable[Streamed]], request: Request) -> Response:
-    streamed = await send(request)
-    chunks = [chunk async for chunk in streamed.body]
-    return Response(streamed.status, streamed.headers, b"".join(chunks))
+async def _read_prefix(
+    body: AsyncIterator[bytes], limit: int
+) -> tuple[list[bytes], AsyncIterator[bytes] | None]:
+    """The chunks of ``body`` up to ``limit`` bytes, and ``None`` if that was all of it,
+    else the iterator still holding the rest."""
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in body:
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return chunks, body
+    except BaseException:
+        await _close(body)
+        raise
+    await _close(body)
+    return chunks, None
+
+
+async def _chain(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        for chunk in head:
+            yield chunk
+        async for chunk in rest:
+            yield chunk
+    finally:
+        await _close(rest)

@@ -29,11 +29,11 @@ from hitbox_http._asgi import (
 )
 from hitbox_http._cache_status import CacheStatus
 from hitbox_http._config import HttpPolicy
-from hitbox_http._engine import Exchange, HttpCache
+from hitbox_http._engine import Answer, Exchange, HttpCache
 from hitbox_http._headers import Headers
 from hitbox_http._models import Response
 from hitbox_http._routes import Route
-from hitbox_http._spec import Forward, Hit, ResponsePlan
+from hitbox_http._spec import Forward, ResponsePlan
 
 __all__ = ["CacheMiddleware"]
 
@@ -94,24 +94,20 @@ class CacheMiddleware:
             self.app, scope, receive, send, request
         ):
             return
-        exchange = await self.http.begin(request)
-        decision = exchange.decision
-        if isinstance(decision, Hit):
-            await _send_response(send, decision.response)
-            if decision.revalidate is not None:
-                app = self.app
-                self.http.revalidate_in_background(
-                    exchange, lambda upstream: collect_app_response(app, scope, upstream)
-                )
-            return
-        try:
-            await self._forward(exchange, scope, receive, send)
-        finally:
-            self.http.release(exchange)
+
+        async def origin(exchange: Exchange, background: bool) -> Answer:
+            if background:
+                return await self._revalidate(exchange, scope)
+            return await self._forward(exchange, scope, receive, send)
+
+        answer = await self.http.serve(request, origin)
+        if answer.response is not None:
+            await _send_response(send, answer.response)
 
     async def _forward(
         self, exchange: Exchange, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    ) -> Answer:
+        """Run the application for ``exchange``, streaming its response to the client."""
         for _ in range(2):
             forward = exchange.forward
             upstream_scope = (
@@ -126,12 +122,23 @@ class CacheMiddleware:
                 stale = self.http.on_upstream_error(exchange)
                 if stale is None:
                     raise
-                await _send_response(send, stale)
-                return
+                return Answer(stale)
             if relay.retry is None:
-                await relay.finish()
-                return
+                return relay.answer()
             exchange.decision = relay.retry
+        raise AssertionError("validation retried twice")  # pragma: no cover
+
+    async def _revalidate(self, exchange: Exchange, scope: Scope) -> Answer:
+        """Run the application for a background revalidation; nobody waits on it."""
+        for _ in range(2):
+            request_time = self.http.clock()
+            response = await collect_app_response(self.app, scope, exchange.forward.request)
+            plan = self.http.plan(
+                exchange, response.status, response.headers, request_time=request_time
+            )
+            if plan.retry is None:
+                return self.http.answer(plan, response.body)
+            exchange.decision = plan.retry
         raise AssertionError("validation retried twice")  # pragma: no cover
 
 
@@ -190,8 +197,9 @@ class _Relay:
             await _send_response(self._send, Response(plan.status, plan.headers, plan.body))
             return
         if plan.store is None:
-            # Nothing to keep: invalidate and release now, before the body streams.
-            await self._http.complete(self._exchange, plan, None)
+            # Nothing to keep: waiting requests need not wait for this body (it may be an
+            # endless event stream).
+            self._http.let_waiters_go(self._exchange)
         start = dict(message)
         start["status"] = plan.status
         start["headers"] = plan.headers.raw()
@@ -212,12 +220,11 @@ class _Relay:
         if not message.get("more_body", False) and self._kept is not None:
             self._body = b"".join(self._kept)
 
-    async def finish(self) -> None:
-        """Store what was kept, once the application has returned."""
-        if self._plan is not None and self._plan.store is not None:
-            await self._http.complete(self._exchange, self._plan, self._body)
-        elif self._plan is not None and self._plan.body is not None:
-            await self._http.complete(self._exchange, self._plan, None)
+    def answer(self) -> Answer:
+        """What the application answered, already sent to the client, once it returned."""
+        if self._plan is None:  # the application returned without starting a response
+            return Answer()
+        return self._http.answer(self._plan, self._body)
 
 
 async def _send_response(send: Send, response: Response) -> None:

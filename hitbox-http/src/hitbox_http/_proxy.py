@@ -176,7 +176,9 @@ class CachingProxy:
                 yield chunk
         except httpx.HTTPError as exc:
             self._warnings.warning("upstream-body", "hitbox proxy: upstream body failed: %r", exc)
-            raise
+            # Before the response head went out (a body read whole to be stored) this is
+            # a 502; mid-stream it ends the client's response.
+            raise UpstreamError(f"body failed: {exc!r}") from exc
         finally:
             await response.aclose()
             await self._drop_poisoned_connections()

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar, final
 
 import hitbox
+from hitbox._stats import Counters
 
 from hitbox_http._config import HttpPolicy
-from hitbox_http._counters import HttpCounters
 from hitbox_http._headers import Headers
 from hitbox_http._keys import primary_key, selecting_values, variant_key
 from hitbox_http._models import Request, StoredResponse
@@ -78,13 +78,13 @@ class HttpStore:
         *,
         clock: Callable[[], float],
         timeout: float | None = 0.25,
-        counters: HttpCounters | None = None,
+        counters: Counters | None = None,
         warnings: hitbox.RateLimitedLogger | None = None,
     ) -> None:
         self.backend = backend
         self.policy = policy
         self.clock = clock
-        self.counters = counters if counters is not None else HttpCounters()
+        self.counters = counters if counters is not None else Counters()
         self.warnings = (
             warnings if warnings is not None else hitbox.RateLimitedLogger(logger, clock=clock)
         )
