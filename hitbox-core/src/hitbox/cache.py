@@ -378,6 +378,11 @@ class Cache:
         return self._backend
 
     @property
+    def plugins(self) -> PluginManager:
+        """The plugin manager whose hooks hear this cache's events."""
+        return self._plugins
+
+    @property
     def clock(self) -> Clock:
         """The clock the cache reads time from."""
         return self._clock

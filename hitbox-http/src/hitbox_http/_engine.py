@@ -222,9 +222,10 @@ class HttpCache:
 
     ``lock_timeout`` bounds how long a request waits for another one fetching the same
     URL; ``backend_timeout`` bounds each backend call (remote backends only); at most
-    ``max_background`` revalidations run at a time. ``plugins`` receive one
-    ``hitbox_cache_event`` per request looked up (operation ``"http"``; the key in it is a
-    digest, never the URL); ``name`` labels those events.
+    ``max_background`` revalidations run at a time. ``plugins`` (by default those of
+    the :class:`hitbox.Cache` given, else the process-wide ones) receive one
+    ``hitbox_cache_event`` per request looked up (operation ``"http"``; the key in it is
+    a digest, never the URL); ``name`` labels those events.
 
     Example::
 
@@ -248,6 +249,7 @@ class HttpCache:
             clock = clock if clock is not None else backend.clock
             lock_timeout = backend.policy.lock_timeout
             backend_timeout = backend.policy.backend_timeout
+            plugins = plugins if plugins is not None else backend.plugins
             backend = backend.backend
         self.policy = HttpPolicy.validated(policy or {})
         self.clock: Callable[[], float] = clock if clock is not None else time.time
