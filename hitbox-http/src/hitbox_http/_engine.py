@@ -49,6 +49,7 @@ from hitbox._machine import REFUSED, Call, Machine
 from hitbox._singleflight import Flight
 from hitbox._stats import Counters
 from hitbox.plugins import PluginManager, get_plugin_manager
+from hitbox.policy import LockMode
 
 from hitbox_http._config import HttpPolicy
 from hitbox_http._headers import Headers
@@ -111,7 +112,8 @@ class Answer:
     Exactly one of ``response`` (complete, send it), ``stream`` (its body still arrives
     from the origin) is set — or neither, when the integration already sent the answer to
     its client while it arrived. ``plan`` is the cache's plan for the origin's response
-    and ``kept`` the stored responses it writes (both empty for answers from the cache).
+    (``None`` for answers from the cache) and ``kept`` the stored responses the answer
+    writes or was served from: what requests waiting on it may reuse.
     """
 
     response: Response | None = None
@@ -154,7 +156,11 @@ def _entry(decision: Hit | Forward) -> hitbox.CachedValue | None:
     if not isinstance(decision, Hit):
         return None
     fresh_until = -math.inf if decision.revalidate is not None else math.inf
-    return hitbox.CachedValue(b"", 0.0, fresh_until, math.inf, value=Answer(decision.response))
+    # The stored response goes along: local waiters re-check it against their own
+    # request when a distributed-lock poll finds it.
+    kept = (decision.stored,) if decision.stored is not None else ()
+    answer = Answer(decision.response, kept=kept)
+    return hitbox.CachedValue(b"", 0.0, fresh_until, math.inf, value=answer)
 
 
 @final
@@ -180,17 +186,23 @@ class _FunctionClock:
 class _HttpIo:
     """The machine's backend side for HTTP: RFC 9111 lookups and stores (see module doc)."""
 
-    can_lock = False  # single-flight is per process; there is no distributed HTTP lock
-
-    def __init__(self, cache: HttpCache) -> None:
+    def __init__(self, cache: HttpCache, can_lock: bool) -> None:
         self.cache = cache
+        self.can_lock = can_lock
+        """Whether ``lock="distributed"`` single-flights across processes."""
 
     async def read(self, call: Call) -> hitbox.CachedValue | None:
-        """Look up and decide again for ``call.context`` (an :class:`Exchange`)."""
+        """Look up and decide again for ``call.context`` (an :class:`Exchange`); the
+        machine reads only while it polls for another process's response."""
         exchange: Exchange = call.context
         looked = await self.cache.look_up(exchange.request)
-        exchange.lookup, exchange.decision = looked.lookup, looked.decision
-        return _entry(looked.decision)
+        decision = looked.decision
+        if isinstance(decision, Hit) and decision.revalidate is not None:
+            # A poll for a distributed lock's holder found a stale-while-revalidate hit:
+            # this request revalidates it itself if it gets the lock.
+            decision = decision.revalidate
+        exchange.lookup, exchange.decision = looked.lookup, decision
+        return _entry(decision)
 
     def decode(self, entry: hitbox.CachedValue, call: Call) -> Any:
         return entry.value
@@ -209,17 +221,25 @@ class _HttpIo:
             written = await store.store(lookup, stored) or written
         return written
 
-    async def acquire_lock(self, call: Call) -> str | None:  # pragma: no cover - can_lock
-        return None
+    async def acquire_lock(self, call: Call) -> str | None:
+        lookup = call.context.lookup
+        assert lookup is not None
+        return await self.cache.store.acquire_lock(lookup.key, call.policy.lock_timeout)
 
-    async def release_lock(self, call: Call, token: str) -> None:  # pragma: no cover
-        return None
+    async def release_lock(self, call: Call, token: str) -> None:
+        lookup = call.context.lookup
+        assert lookup is not None
+        await self.cache.store.release_lock(lookup.key, token)
 
 
 @final
 class HttpCache:
     """An RFC 9111 cache over a hitbox backend (or a :class:`hitbox.Cache`'s backend).
 
+    ``lock`` is the single-flight of requests for one URL: ``"local"`` (in this process),
+    ``"distributed"`` (across processes, through the backend's lock when it is a
+    :class:`hitbox.LockingBackend`, e.g. Redis) or ``"none"``; given a
+    :class:`hitbox.Cache`, its policy's ``lock`` and ``lock_timeout`` apply.
     ``lock_timeout`` bounds how long a request waits for another one fetching the same
     URL; ``backend_timeout`` bounds each backend call (remote backends only); at most
     ``max_background`` revalidations run at a time. ``plugins`` (by default those of
@@ -239,6 +259,7 @@ class HttpCache:
         policy: HttpPolicy | Mapping[str, Any] | None = None,
         *,
         clock: Callable[[], float] | None = None,
+        lock: LockMode = "local",
         lock_timeout: float = 5.0,
         backend_timeout: float = 0.25,
         max_background: int = 64,
@@ -247,6 +268,7 @@ class HttpCache:
     ) -> None:
         if isinstance(backend, hitbox.Cache):
             clock = clock if clock is not None else backend.clock
+            lock = backend.policy.lock
             lock_timeout = backend.policy.lock_timeout
             backend_timeout = backend.policy.backend_timeout
             plugins = plugins if plugins is not None else backend.plugins
@@ -266,7 +288,9 @@ class HttpCache:
         )
         # Leaders share only what they store (``cacheable``); ``lock="none"`` is for
         # requests whose response may not be stored: nobody should wait for those.
-        self._shared = hitbox.Policy(lock="local", lock_timeout=lock_timeout, cacheable=_keeps)
+        self._shared = hitbox.Policy.validated({"lock": lock, "lock_timeout": lock_timeout}).merged(
+            cacheable=_keeps
+        )
         self._solo = self._shared.merged(lock="none")
         machine_clock = clock if hasattr(clock, "timeout") else _FunctionClock(self.clock)
         events = EventSink(
@@ -275,7 +299,7 @@ class HttpCache:
             name,
             FailureLog(name),
         )
-        self._io = _HttpIo(self)
+        self._io = _HttpIo(self, isinstance(backend, hitbox.LockingBackend))
         self._machine = Machine(
             self._io,
             cast(hitbox.Clock, machine_clock),
@@ -345,11 +369,14 @@ class HttpCache:
     async def _call_origin(self, call: Call, origin: Origin) -> Answer:
         exchange: Exchange = call.context
         decision = exchange.decision
-        if isinstance(decision, Hit):  # the machine's background refresh of a stale hit
+        if isinstance(decision, Hit):
+            # Only the machine's background refresh of a stale-while-revalidate hit calls
+            # the origin for a hit (it runs a copy of ``call``; the exchange is shared).
             assert decision.revalidate is not None
-            exchange = Exchange(decision.revalidate.client, decision.revalidate, exchange.lookup)
-            exchange.flight = call.flight
-            return await origin(exchange, True)
+            revalidation = Exchange(
+                decision.revalidate.client, decision.revalidate, exchange.lookup
+            )
+            return await origin(revalidation, True)
         exchange.flight = call.flight
         return await origin(exchange, False)
 

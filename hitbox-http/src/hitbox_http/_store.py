@@ -20,7 +20,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TypeVar, final
+from typing import Any, TypeVar, final
 
 import hitbox
 from hitbox._stats import Counters
@@ -210,6 +210,21 @@ class HttpStore:
             "set", lookup.key, self.backend.set(lookup.key, entry, index_ttl)
         )
         return written
+
+    async def acquire_lock(self, key: str, lease: float) -> str | None:
+        """A lease lock on ``key`` across processes (the backend must be a
+        :class:`hitbox.LockingBackend`); raises :class:`hitbox.BackendError` if the
+        backend failed, so the caller goes to the origin instead of waiting."""
+        backend: Any = self.backend
+        succeeded, token = await self._call("lock", key, backend.acquire_lock(key, lease))
+        if not succeeded:
+            raise hitbox.BackendError("acquiring the lock failed")
+        return None if token is None else str(token)
+
+    async def release_lock(self, key: str, token: str) -> None:
+        """Release a lock taken with ``token``; a failure only lets the lease run out."""
+        backend: Any = self.backend
+        await self._call("unlock", key, backend.release_lock(key, token))
 
     async def _delete_variants(self, variants: tuple[Variant, ...] | list[Variant]) -> None:
         for variant in variants:
