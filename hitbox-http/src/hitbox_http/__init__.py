@@ -11,7 +11,7 @@ from hitbox_http._cache_status import CacheStatus
 from hitbox_http._config import DEFAULT_HEURISTIC_STATUSES, DEFAULT_UNKEYED_HEADERS, HttpPolicy
 from hitbox_http._dates import format_http_date, parse_http_date
 from hitbox_http._directives import RequestDirectives, ResponseDirectives
-from hitbox_http._engine import Exchange, HttpCache, Streamed, UpstreamError
+from hitbox_http._engine import Answer, Exchange, HttpCache, Origin, Streamed, UpstreamError
 from hitbox_http._fields import EntityTag, parse_age, parse_entity_tag, parse_vary
 from hitbox_http._headers import Headers
 from hitbox_http._middleware import CacheMiddleware
@@ -38,6 +38,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdminApp",
+    "Answer",
     "AsyncCacheTransport",
     "CacheMiddleware",
     "CacheStatus",
@@ -53,6 +54,7 @@ __all__ = [
     "HttpCacheSpec",
     "HttpPolicy",
     "KeyPart",
+    "Origin",
     "Predicate",
     "Request",
     "RequestDirectives",
