@@ -34,9 +34,8 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Any, Final, cast, final
 
 import hitbox
@@ -51,9 +50,11 @@ from hitbox._stats import Counters
 from hitbox.plugins import PluginManager, get_plugin_manager
 from hitbox.policy import LockMode
 
+from hitbox_http._answer import Answer, Streamed
 from hitbox_http._config import HttpPolicy
 from hitbox_http._headers import Headers
-from hitbox_http._models import Request, Response, StoredResponse
+from hitbox_http._models import Request, Response
+from hitbox_http._pull import PullOrigin
 from hitbox_http._spec import Forward, Hit, HttpCacheSpec, ResponsePlan
 from hitbox_http._store import HttpStore, Lookup
 
@@ -69,16 +70,6 @@ class UpstreamError(hitbox.HitboxError):
     def __init__(self, message: str, *, timeout: bool = False) -> None:
         super().__init__(message)
         self.timeout = timeout
-
-
-@final
-@dataclass(slots=True)
-class Streamed:
-    """A response whose body arrives in chunks; iterate ``body`` to the end or close it."""
-
-    status: int
-    headers: Headers
-    body: AsyncIterator[bytes]
 
 
 @final
@@ -104,41 +95,11 @@ class Exchange:
         return self.decision
 
 
-@final
-@dataclass(slots=True)
-class Answer:
-    """What a request is answered with.
-
-    Exactly one of ``response`` (complete, send it), ``stream`` (its body still arrives
-    from the origin) is set — or neither, when the integration already sent the answer to
-    its client while it arrived. ``plan`` is the cache's plan for the origin's response
-    (``None`` for answers from the cache) and ``kept`` the stored responses the answer
-    writes or was served from: what requests waiting on it may reuse.
-    """
-
-    response: Response | None = None
-    stream: Streamed | None = None
-    plan: ResponsePlan | None = None
-    kept: tuple[StoredResponse, ...] = ()
-
-    def streamed(self) -> Streamed:
-        """The answer as a :class:`Streamed` (a pull-style origin's answers always are)."""
-        if self.stream is not None:
-            return self.stream
-        assert self.response is not None, "an answer already sent has no body to stream"
-        return Streamed(self.response.status, self.response.headers, _once(self.response.body))
-
-
 Origin = Callable[[Exchange, bool], Awaitable[Answer]]
 """An integration's way to the origin: ``origin(exchange, background)`` sends
 ``exchange.forward.request`` (again, for ``plan.retry``), plans the response with
 :meth:`HttpCache.plan` and answers with :meth:`HttpCache.answer`. ``background`` is true
 for a stale-while-revalidate revalidation: no client waits, so buffer, send nothing."""
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    if data:
-        yield data
 
 
 _NOT_STORED: Final = Answer()
@@ -464,110 +425,9 @@ class HttpCache:
         returned; any other streams through.
         """
 
-        async def origin(exchange: Exchange, background: bool) -> Answer:
-            return await self._pull(exchange, send, background)
-
-        answer = await self.serve(request, origin)
+        answer = await self.serve(request, PullOrigin(self, send))
         return answer.streamed()
-
-    async def _pull(
-        self, exchange: Exchange, send: Callable[[Request], Awaitable[Streamed]], background: bool
-    ) -> Answer:
-        for _ in range(2):
-            request_time = self.clock()
-            try:
-                upstream = await send(exchange.forward.request)
-            except Exception:
-                stale = None if background else self.on_upstream_error(exchange)
-                if stale is None:
-                    raise
-                return Answer(stale)
-            plan = self.plan(exchange, upstream.status, upstream.headers, request_time=request_time)
-            if plan.retry is None:
-                break
-            await _close(upstream.body)
-            exchange.decision = plan.retry
-        else:  # pragma: no cover - the spec retries at most once
-            raise AssertionError("validation retried twice")
-        try:
-            return await self._pulled(plan, upstream.body)
-        except Exception:  # the body failed while it was read to be stored
-            stale = None if background else self.on_upstream_error(exchange)
-            if stale is None:
-                raise
-            return Answer(stale)
-
-    async def _pulled(self, plan: ResponsePlan, body: AsyncIterator[bytes]) -> Answer:
-        """The answer for ``plan`` whose origin body is ``body``: read whole (up to the
-        size limit) if the plan stores it, else streamed."""
-        if plan.body is not None:  # a 304 answered with the stored body, or a HEAD
-            kept = None
-            if plan.store is not None:
-                kept = await _read_all(body, self.policy.max_body_size)
-            else:
-                await _close(body)
-            return self.answer(plan, kept, response=Response(plan.status, plan.headers, plan.body))
-        if plan.store is None:
-            return self.answer(plan, None, stream=Streamed(plan.status, plan.headers, body))
-        head, rest = await _read_prefix(body, self.policy.max_body_size)
-        if rest is None:
-            whole = b"".join(head)
-            return self.answer(plan, whole, response=Response(plan.status, plan.headers, whole))
-        # Too large to keep: send what was read, then the rest, without storing.
-        return self.answer(
-            plan, None, stream=Streamed(plan.status, plan.headers, _chain(head, rest))
-        )
 
     async def aclose(self) -> None:
         """Cancel background revalidations and wait for them to stop."""
         await self._machine.aclose()
-
-
-async def _close(body: AsyncIterator[bytes]) -> None:
-    aclose = getattr(body, "aclose", None)
-    if aclose is not None:
-        await aclose()
-
-
-async def _read_all(body: AsyncIterator[bytes], limit: int) -> bytes | None:
-    """The whole body, or ``None`` if it is longer than ``limit`` (it is still drained)."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in body:
-            size += len(chunk)
-            if size <= limit:
-                chunks.append(chunk)
-    finally:
-        await _close(body)
-    return b"".join(chunks) if size <= limit else None
-
-
-async def _read_prefix(
-    body: AsyncIterator[bytes], limit: int
-) -> tuple[list[bytes], AsyncIterator[bytes] | None]:
-    """The chunks of ``body`` up to ``limit`` bytes, and ``None`` if that was all of it,
-    else the iterator still holding the rest."""
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in body:
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > limit:
-                return chunks, body
-    except BaseException:
-        await _close(body)
-        raise
-    await _close(body)
-    return chunks, None
-
-
-async def _chain(head: list[bytes], rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    try:
-        for chunk in head:
-            yield chunk
-        async for chunk in rest:
-            yield chunk
-    finally:
-        await _close(rest)
