@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from hitbox_http._asgi import ASGIApp, Message, Receive, Scope, Send
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import StreamingResponse
+from starlette.routing import Route as StarletteRoute
 
 Handler = Callable[[Scope, bytes], tuple[int, list[tuple[str, str]], bytes]]
 
@@ -97,3 +101,18 @@ class RawExchange:
             return {"type": "http.request", "body": b"", "more_body": False}
         await self.disconnected.wait()
         return {"type": "http.disconnect"}
+
+
+def event_stream_app(release: asyncio.Event) -> Starlette:
+    """A Starlette app whose ``/events`` sends one server-sent event, then a second one
+    once ``release`` is set (no caching headers: nothing is stored)."""
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b"data: 1\n\n"
+        await release.wait()
+        yield b"data: 2\n\n"
+
+    async def sse(request: StarletteRequest) -> StreamingResponse:
+        return StreamingResponse(events(), media_type="text/event-stream")
+
+    return Starlette(routes=[StarletteRoute("/events", sse)])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import hitbox
@@ -12,10 +11,17 @@ from hitbox_http import CacheMiddleware, HttpPolicy
 from hitbox_memory import MemoryBackend
 from starlette.applications import Starlette
 from starlette.requests import Request as StarletteRequest
-from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.responses import PlainTextResponse
 from starlette.routing import Route as StarletteRoute
 
-from tests.http.asgi_apps import Origin, RawExchange, client, fixed, header_of
+from tests.http.asgi_apps import (
+    Origin,
+    RawExchange,
+    client,
+    event_stream_app,
+    fixed,
+    header_of,
+)
 
 MAX_AGE = ("cache-control", "max-age=60")
 
@@ -291,16 +297,7 @@ async def test_large_bodies_of_unknown_length_are_not_stored(cache: hitbox.Cache
 
 async def test_uncached_responses_stream_without_buffering(cache: hitbox.Cache) -> None:
     release = asyncio.Event()
-
-    async def events() -> AsyncIterator[bytes]:
-        yield b"data: 1\n\n"
-        await release.wait()
-        yield b"data: 2\n\n"
-
-    async def sse(request: StarletteRequest) -> StreamingResponse:
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    app = CacheMiddleware(Starlette(routes=[StarletteRoute("/events", sse)]), cache=cache)
+    app = CacheMiddleware(event_stream_app(release), cache=cache)
     raw = RawExchange()
     task = asyncio.create_task(app(RawExchange.scope("/events"), raw.receive, raw.send))
     for _ in range(100):

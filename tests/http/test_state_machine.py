@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import hitbox
 import pytest
 from hitbox_http import CacheMiddleware
 from hitbox_memory import MemoryBackend
-from starlette.applications import Starlette
-from starlette.requests import Request as StarletteRequest
-from starlette.responses import StreamingResponse
-from starlette.routing import Route as StarletteRoute
 
 from tests.core._cache_fakes import EventRecorder, make_cache
-from tests.http.asgi_apps import Origin, RawExchange, client, fixed, header_of
+from tests.http.asgi_apps import (
+    Origin,
+    RawExchange,
+    client,
+    event_stream_app,
+    fixed,
+    header_of,
+)
 
 S = hitbox.State
 
@@ -72,18 +74,8 @@ async def test_waiters_with_another_variant_ask_the_origin(clock: hitbox.ManualC
 
 async def test_waiters_do_not_wait_for_an_unstored_stream(clock: hitbox.ManualClock) -> None:
     release = asyncio.Event()
-
-    async def events() -> AsyncIterator[bytes]:
-        yield b"data: 1\n\n"
-        await release.wait()
-        yield b"data: 2\n\n"
-
-    async def sse(request: StarletteRequest) -> StreamingResponse:
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    starlette = Starlette(routes=[StarletteRoute("/events", sse)])
     # The manual clock never runs out a lock timeout: a waiter not let go would hang.
-    app = CacheMiddleware(starlette, cache=_cache(clock))
+    app = CacheMiddleware(event_stream_app(release), cache=_cache(clock))
     first, second = RawExchange(), RawExchange()
     leader = asyncio.create_task(app(RawExchange.scope("/events"), first.receive, first.send))
     await asyncio.wait_for(_first_event(first), 5)
