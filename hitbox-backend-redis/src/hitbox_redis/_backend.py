@@ -16,9 +16,10 @@ import math
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Self, final
+from typing import TYPE_CHECKING, Any, Protocol, Self, cast, final
 
 from hitbox import Backend, CachedValue, CorruptEntry, EnvelopeCodec, Invalidation
+from hitbox._access import Deadlines
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -26,7 +27,9 @@ from hitbox_redis._batching import Command, PipelineBatcher, ReadCoalescer
 from hitbox_redis._bus import InvalidationChannel
 from hitbox_redis._client import build_client
 from hitbox_redis._config import RedisConfig
+from hitbox_redis._connection import DirectConnection
 from hitbox_redis._keys import group_by_slot, lock_key
+from hitbox_redis._pool import WaitingConnectionPool
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -104,6 +107,15 @@ class RedisBackend(Backend):
             else None
         )
         self._needs_discovery = self._is_cluster
+        # Standalone clients built here read single keys on the lean path (_connection).
+        pool = getattr(self.client, "connection_pool", None)
+        self._direct_pool = (
+            pool
+            if isinstance(pool, WaitingConnectionPool)
+            and issubclass(pool.connection_class, DirectConnection)
+            else None
+        )
+        self._deadlines = Deadlines()
         self._discovery_lock = asyncio.Lock()
         self._codec: Codec = (
             codec if codec is not None else EnvelopeCodec(self.config.signing_key_bytes())
@@ -337,8 +349,8 @@ class RedisBackend(Backend):
 
     async def _read(self, keys: list[str]) -> list[bytes | None]:
         if len(keys) == 1:
-            if self._deadline is None:  # the hit path of standalone mode, one frame less
-                return [await self.client.execute_command("GET", keys[0])]
+            if self._direct_pool is not None:  # the hit path of standalone mode
+                return [await self._get_direct(keys[0])]
             return [await self._command("GET", keys[0])]
         size = self.config.max_batch_size
         if self._is_cluster:
@@ -360,6 +372,16 @@ class RedisBackend(Backend):
         for group, reply in zip(groups, replies, strict=True):
             by_key.update(zip(group, reply, strict=True))
         return [by_key[key] for key in keys]
+
+    async def _get_direct(self, key: str) -> bytes | None:
+        pool = self._direct_pool
+        assert pool is not None
+        connection = cast(DirectConnection, await pool.get_connection())
+        try:
+            reply: bytes | None = await connection.request(self._deadlines, "GET", key)
+        finally:
+            await pool.release(connection)
+        return reply
 
     async def _make_pubsub(self, attempt: int) -> Any:
         if isinstance(self.client, RedisCluster):

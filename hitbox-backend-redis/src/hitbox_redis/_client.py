@@ -12,6 +12,8 @@ problem into a slow request, so the clients built here use:
   use (standalone; :class:`hitbox_redis._pool.WaitingConnectionPool`); cluster and
   sentinel pools are bounded too, and fail at once when exhausted;
 - RESP3 and hiredis (when installed) for parsing;
+- standalone connections that can also serve the hit path's ``GET`` on a lean path
+  (:class:`hitbox_redis._connection.DirectConnection`);
 - one shared :class:`redis.driver_info.DriverInfo` naming Hitbox: without it redis-py
   reads its own package metadata for every new connection (milliseconds of CPU each),
   which made a burst of new connections miss the short connect timeout.
@@ -25,7 +27,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import Connection, SSLConnection
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -33,6 +34,7 @@ from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from hitbox_redis._config import RedisConfig
+from hitbox_redis._connection import DirectConnection, DirectSSLConnection
 from hitbox_redis._pool import WaitingConnectionPool
 
 __all__ = ["build_client", "connection_kwargs", "driver_info", "retry_policy"]
@@ -90,7 +92,7 @@ def build_client(config: RedisConfig) -> Redis | RedisCluster:
     pool = WaitingConnectionPool(
         max_connections=config.max_connections,
         timeout=config.pool_timeout,
-        connection_class=SSLConnection if config.ssl else Connection,
+        connection_class=DirectSSLConnection if config.ssl else DirectConnection,
         host=config.host,
         port=config.port,
         db=config.db,

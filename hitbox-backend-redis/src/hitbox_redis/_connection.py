@@ -1,0 +1,81 @@
+"""Connections with a lean request path for the hit path's single ``GET``.
+
+redis-py sends every command through ``Redis.execute_command``: a retry wrapper, metric
+hooks, a write wrapped in ``asyncio.wait_for`` -- on Python 3.11 a whole task and an
+extra loop turn per command -- and a read under its own ``asyncio.timeout``. Together
+that is about a third of a loopback ``GET``. :meth:`DirectConnection.request` sends one
+command and reads its reply with none of that: the socket timeout still bounds the
+exchange, but through a shared :class:`hitbox._access.Deadlines` timer, and the errors
+are redis-py's own (``ConnectionError``, ``TimeoutError``), with the connection dropped
+after any failure or cancellation, as redis-py does, so no stale reply is ever read.
+
+Everything else (pipelines, writes, scripts, pub/sub) keeps redis-py's own path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from hitbox._access import Deadlines
+from redis.asyncio.connection import Connection, SSLConnection
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+__all__ = ["DirectConnection", "DirectSSLConnection"]
+
+
+class DirectConnection(Connection):
+    """A redis-py connection that can also run one command on the lean path."""
+
+    async def request(self, deadlines: Deadlines, *args: Any) -> Any:
+        """The reply to command ``args``; retried like redis-py after a connection error.
+
+        A dropped pooled socket (a restarted server) raises ``ConnectionError``; the
+        connection then reconnects and tries again, ``retry.get_retries()`` times.
+        """
+        packed = self.pack_command(*args)
+        retries = self.retry.get_retries()
+        attempt = 0
+        while True:
+            try:
+                return await self._exchange(deadlines, packed)
+            except RedisConnectionError:
+                await self.disconnect()
+                if attempt >= retries:
+                    raise
+                attempt += 1
+
+    async def _exchange(self, deadlines: Deadlines, packed: list[bytes]) -> Any:
+        if not self.is_connected:  # bounded by the connect and socket timeouts themselves
+            await self.connect_check_health(check_health=False)
+        if self.health_check_interval:
+            await self.check_health()  # type: ignore[no-untyped-call]
+        timeout = self.socket_timeout
+        if not timeout:
+            return await self._send_and_read(packed)
+        try:
+            return await deadlines.bound(self._send_and_read(packed), timeout)
+        except TimeoutError:  # the builtin one: the deadline cancelled the exchange
+            raise RedisTimeoutError(f"Timeout reading from {self.host}:{self.port}") from None
+
+    async def _send_and_read(self, packed: list[bytes]) -> Any:
+        writer = self._writer
+        if writer is None:
+            raise RedisConnectionError(f"Connection to {self.host}:{self.port} closed")
+        try:
+            writer.writelines(packed)
+            await writer.drain()
+        except OSError as exc:
+            await self.disconnect(nowait=True)
+            raise RedisConnectionError(f"Error while writing to socket: {exc}") from exc
+        except BaseException:  # cancelled mid-write: the command may be half sent
+            await self.disconnect(nowait=True)
+            raise
+        # No per-read timer (the caller's deadline bounds the call); read_response
+        # drops the connection itself after any error or cancellation.
+        return await self.read_response(timeout=math.inf)
+
+
+class DirectSSLConnection(SSLConnection, DirectConnection):
+    """:class:`DirectConnection` over TLS."""
