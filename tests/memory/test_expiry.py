@@ -161,3 +161,37 @@ def test_infinite_ttl_never_expires(make_backend: Make, clock: FakeClock) -> Non
     assert stored.data == b"again"
     backend.delete_sync("forever")
     assert len(backend) == 0
+
+
+def test_ttl_can_change_between_forever_and_finite(make_backend: Make, clock: FakeClock) -> None:
+    backend = make_backend()
+    backend.set_sync("k", value(b"1"), float("inf"))
+    backend.set_sync("k", value(b"2"), 10.0)  # now it expires, and the wheel knows
+    clock.advance(11.0)  # past the end of its bucket
+    assert backend.purge_expired() == 1
+    assert len(backend) == 0
+    backend.set_sync("k", value(b"3"), 10.0)
+    backend.set_sync("k", value(b"4"), float("inf"))  # and now it no longer does
+    clock.advance(1e9)
+    assert backend.purge_expired() == 0
+    stored = backend.get_sync("k")
+    assert stored is not None
+    assert stored.data == b"4"
+
+
+def test_nan_ttl_removes_the_key(make_backend: Make) -> None:
+    backend = make_backend()
+    backend.set_sync("k", value(), 60)
+    backend.set_sync("k", value(), float("nan"))
+    assert backend.get_sync("k") is None
+    assert len(backend) == 0
+
+
+def test_overwrite_within_one_clock_tick_updates_in_place(make_backend: Make) -> None:
+    backend = make_backend(max_entries=10)
+    for data in (b"1", b"2", b"3"):  # the fake clock stands still: same expiry each time
+        backend.set_sync("k", value(data), 60)
+    stored = backend.get_sync("k")
+    assert stored is not None
+    assert stored.data == b"3"
+    assert len(backend) == 1

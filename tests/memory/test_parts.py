@@ -90,3 +90,20 @@ def test_wheel_respects_the_budget_and_discards() -> None:
     rest = wheel.pop_due(20.0, 100)
     assert "k0" not in first + rest
     assert len(first) + len(rest) == 49
+
+
+def test_a_bucket_being_drained_takes_no_more_keys() -> None:
+    wheel = ExpiryWheel()
+    bucket = wheel.schedule("a", 10.0, 0.0)
+    assert bucket is not None
+    assert bucket.fits(10.0, 10.0)
+    assert wheel.pop_due(100.0, 8) == ["a"]
+    assert not bucket.fits(10.0, 10.0)
+    assert wheel.file("b", 10.0, 10.0, 0.0) is not bucket  # a new bucket for the same span
+
+
+def test_sketch_rows_cover_every_counter() -> None:
+    sketch = FrequencySketch(16)
+    for index in range(20_000):  # the second row's index may be negative: any in range
+        sketch.increment(f"k{index}")
+    assert all(sketch.estimate(f"k{index}") <= 15 for index in range(100))

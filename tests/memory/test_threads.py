@@ -33,8 +33,9 @@ def _run_threads(count: int, target: Callable[[int], None]) -> None:
 
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
 @pytest.mark.parametrize("mode", ["object", "bytes"])
+@pytest.mark.parametrize("ttl", [60.0, float("inf")])  # inf: overwrites update in place
 def test_threads_hammering_shared_keys(
-    policy: Literal["tinylfu", "lru"], mode: Literal["object", "bytes"]
+    policy: Literal["tinylfu", "lru"], mode: Literal["object", "bytes"], ttl: float
 ) -> None:
     backend = MemoryBackend(max_entries=64, max_bytes=4000, policy=policy, mode=mode)
 
@@ -48,7 +49,7 @@ def test_threads_hammering_shared_keys(
                 # Values are tagged with their key: a hit must never be another key's entry.
                 assert got is None or got.data.startswith(key.encode() + b":")
             elif action < 0.95:
-                backend.set_sync(key, value(key.encode() + b":" + bytes(rng.randrange(80))), 60)
+                backend.set_sync(key, value(key.encode() + b":" + bytes(rng.randrange(80))), ttl)
             else:
                 backend.delete_sync(key)
             assert len(backend) <= 64

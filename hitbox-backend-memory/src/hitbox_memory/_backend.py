@@ -141,8 +141,8 @@ class MemoryBackend(BoundedStore, Backend):
         elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
             entry is None
             and self._lock_free_reads
-            and self._probation.get(key) is None
-            and self._protected.get(key) is None
+            and key not in self._probation
+            and key not in self._protected
         ):
             return None
         else:
@@ -211,8 +211,8 @@ class MemoryBackend(BoundedStore, Backend):
         elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
             entry is None
             and self._lock_free_reads
-            and self._probation.get(key) is None
-            and self._protected.get(key) is None
+            and key not in self._probation
+            and key not in self._protected
         ):
             return None
         else:

@@ -19,9 +19,15 @@ class Entry(float):
     Being a float saves the separate float object an ``expires_at`` attribute would point
     to: 32 bytes per entry once allocator rounding is counted, a tenth of what a
     million-entry store adds to the values it holds. Compare it with the clock directly
-    (``entry > now`` means still alive). Entries are never updated: an overwrite puts a
-    new one in place, so a lock-free reader always sees one consistent entry. Never test
-    an entry for truth (expiry 0.0 is falsy); test ``is None``.
+    (``entry > now`` means still alive). Never test an entry for truth (expiry 0.0 is
+    falsy); test ``is None``.
+
+    ``Entry(expires_at)`` leaves the slots unset: writers fill them all before they
+    publish the entry (no ``__init__``: a Python-level constructor frame would cost more
+    than the stores). An overwrite that keeps the expiry (an entry that never expires, or
+    a second write within the same clock tick) only replaces ``stored`` (and the counts)
+    in place: a lock-free reader then returns the old value or the new one, both live.
+    An overwrite that changes the expiry puts a new entry in place of the old one.
     """
 
     __slots__ = ("bucket", "epoch", "freq", "stored", "weight")
@@ -35,14 +41,4 @@ class Entry(float):
     freq: int
     """Estimated accesses of the key (0..15), halved with the sketch."""
     bucket: Bucket | None
-    """The expiry wheel bucket holding the key."""
-
-    def __new__(cls, expires_at: float, stored: Any, weight: int, epoch: int, freq: int) -> Entry:
-        """An entry living until ``expires_at``."""
-        entry = float.__new__(cls, expires_at)
-        entry.stored = stored
-        entry.weight = weight
-        entry.epoch = epoch
-        entry.freq = freq
-        entry.bucket = None
-        return entry
+    """The expiry wheel bucket holding the key (``None`` if it never expires)."""

@@ -1,7 +1,7 @@
 """A count-min sketch of access frequencies with periodic halving (TinyLFU's filter).
 
-Two rows of saturating counters (0..15, one byte each) indexed by disjoint halves of the
-key's 64-bit ``hash``. A key's estimate is the smaller of its two counters. Updates are
+Two rows of saturating counters (0..15, one byte each), indexed by the low and by the high
+bits of the key's 64-bit ``hash``. A key's estimate is the smaller of its two counters. Updates are
 *conservative*: only counters at the estimate are raised, so a collision inflates a
 counter only as far as the key's own count, which keeps two wide rows as accurate as
 four narrow ones (same memory) at half the cost of a pure-Python update. After
@@ -14,6 +14,7 @@ at chosen counters from outside.
 
 from __future__ import annotations
 
+import sys
 from typing import Final, final
 
 __all__ = ["FrequencySketch"]
@@ -52,7 +53,11 @@ class FrequencySketch:
         width = 1 << ((capacity * _WIDTH_PER_ENTRY) - 1).bit_length()
         self._capacity = capacity
         self._mask = width - 1
-        self._shift = 32  # rows up to 2**32 counters wide stay independent
+        # The second row takes the hash's top bits: ``hash >> shift`` is already in range
+        # (negative for half the keys, which index a bytearray from its end), one big-int
+        # operation instead of a shift and a mask. With 64-bit hashes, rows up to 2**32
+        # wide stay independent.
+        self._shift = sys.hash_info.width - width.bit_length() + 1
         self._rows = (bytearray(width), bytearray(width))
         self._sample = capacity * _SAMPLE_PER_ENTRY
         self._additions = 0
@@ -65,7 +70,7 @@ class FrequencySketch:
         h = hash(key)
         mask = self._mask
         r0, r1 = self._rows
-        i0, i1 = h & mask, (h >> self._shift) & mask
+        i0, i1 = h & mask, h >> self._shift
         v0, v1 = r0[i0], r1[i1]
         count = v0 if v0 < v1 else v1
         if count < _MAX_COUNT:
@@ -74,8 +79,8 @@ class FrequencySketch:
                 r0[i0] = count
             if v1 < count:
                 r1[i1] = count
-        self._additions += 1
-        if self._additions >= self._sample:
+        additions = self._additions = self._additions + 1
+        if additions >= self._sample:
             self._halve()
             return count >> 1
         return count
@@ -90,7 +95,7 @@ class FrequencySketch:
         h = hash(key)
         mask = self._mask
         r0, r1 = self._rows
-        i0, i1 = h & mask, (h >> self._shift) & mask
+        i0, i1 = h & mask, h >> self._shift
         v0, v1 = r0[i0], r1[i1]
         estimate = v0 if v0 < v1 else v1
         if estimate < count:
@@ -107,7 +112,7 @@ class FrequencySketch:
         h = hash(key)
         mask = self._mask
         r0, r1 = self._rows
-        return min(r0[h & mask], r1[(h >> self._shift) & mask])
+        return min(r0[h & mask], r1[h >> self._shift])
 
     def _halve(self) -> None:
         self._rows = tuple(row.translate(_HALVE) for row in self._rows)  # type: ignore[assignment]

@@ -1,0 +1,162 @@
+"""Where entries live and which one leaves: W-TinyLFU's segments, as in Caffeine.
+
+Entries live in three LRU-ordered segments (:class:`collections.OrderedDict`, so reordering
+runs in C). With the ``tinylfu`` policy they form W-TinyLFU: new entries enter a small
+*window* (1 % of the capacity); when it overflows, its oldest entry (the candidate)
+competes with the oldest entry of the *probation* segment (the victim) and the one with
+the higher estimated frequency stays. Probation hits are promoted to the *protected*
+segment (80 % of the main space), whose overflow is demoted back to probation. With the
+``lru`` policy every entry lives in the protected segment, which is then a plain LRU list.
+
+Frequencies come from a :class:`FrequencySketch` that remembers keys long after they were
+evicted. A sketch update costs more in Python than the rest of a hit, so the sketch is
+touched only when a key enters (its count is incremented and read into the entry's
+``freq``) and when an entry with hits leaves (its ``freq`` goes back into the sketch). In
+between, hits bump ``freq`` and admission contests compare ``freq`` values, each aged by
+the sketch halvings (epochs) since it was last brought up to date. A cached key's count
+is exact from its insertion on (no count-min collisions), and a hit costs one small-int
+increment.
+
+Callers hold the store's lock. Lock-free readers may still reorder segments
+(``move_to_end``) meanwhile, so a writer takes a segment's oldest key with
+``for key in segment: break``: no thread switch can fall between creating that iterator
+and reading it, whereas ``next(iter(segment))`` has a call in between, and a reorder there
+would make ``next`` raise "OrderedDict mutated during iteration". And an entry moving
+between segments is inserted into its target before it is deleted from its source, so a
+lock-free reader looking in every segment cannot overlook it.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import OrderedDict
+from typing import Final
+
+from hitbox_memory._entry import Entry
+from hitbox_memory._sketch import FrequencySketch
+
+__all__ = ["Segment", "SegmentPolicy"]
+
+_ADMIT_FREQUENCY: Final = 6
+"""Candidates at least this popular are sometimes admitted anyway (Caffeine's hash-DoS guard)."""
+
+Segment = OrderedDict[str, Entry]
+
+
+class SegmentPolicy:
+    """The segment moves and evictions of :class:`hitbox_memory._store.BoundedStore`.
+
+    A base class holding no state of its own: the attributes below are the store's.
+    """
+
+    _window: Segment
+    _probation: Segment
+    _protected: Segment
+    _window_target: int
+    _protected_target: int
+    _max_entries: int | None
+    _entry_bound: int
+    _byte_bound: int
+    _count: int
+    _weight: int
+    _sketch: FrequencySketch | None
+    _sketch_limit: int
+    _epoch: int
+    evictions: int
+
+    def _retarget(self, capacity: int) -> None:
+        """Size the window (1 %) and protected (80 % of the rest) segments for ``capacity``."""
+        self._window_target = max(1, capacity // 100)
+        self._protected_target = max(1, (capacity - self._window_target) * 4 // 5)
+
+    def _promote(self, key: str, entry: Entry) -> None:
+        """Move a probation entry that was hit to the protected segment."""
+        protected, probation = self._protected, self._probation
+        protected[key] = entry  # before deleting it from probation (lock-free readers)
+        del probation[key]
+        if self._max_entries is None:
+            self._retarget(self._count)
+        while len(protected) > self._protected_target:
+            for demoted in protected:  # noqa: B007 - the oldest (see the module docstring)
+                break
+            probation[demoted] = protected[demoted]
+            del protected[demoted]
+
+    def _spill_window(self) -> None:
+        """Move the window's overflow to probation (no contest: the store has room)."""
+        window, probation = self._window, self._probation
+        while len(window) > self._window_target:
+            for moved in window:  # noqa: B007 - the oldest (see the module docstring)
+                break
+            probation[moved] = window[moved]
+            del window[moved]
+
+    def _aged(self, entry: Entry) -> int:
+        """The entry's frequency, halved once per sketch halving since it was updated."""
+        return entry.freq >> (self._epoch - entry.epoch)
+
+    def _remember(self, key: str, entry: Entry) -> None:
+        """Leave a leaving entry's frequency in the sketch, if it has more than one access."""
+        assert self._sketch is not None
+        freq = entry.freq >> (self._epoch - entry.epoch)
+        if freq > 1:
+            self._sketch.raise_to(key, freq)
+            self._epoch = self._sketch.resets
+
+    def _grow_sketch(self) -> None:
+        """Size the sketch for twice the entries held (a store bounded by bytes only)."""
+        assert self._sketch is not None
+        self._sketch.ensure_capacity(self._count * 2)
+        self._sketch_limit = self._sketch.capacity
+        self._epoch = self._sketch.resets
+
+    def _evict(self) -> None:
+        """Drop entries until both bounds hold."""
+        while self._count > self._entry_bound or self._weight > self._byte_bound:
+            if self._max_entries is None:
+                self._retarget(self._count)
+            self._evict_one()
+
+    def _evict_one(self) -> None:
+        """Drop one entry: the loser of W-TinyLFU's contest, or the least recently used.
+
+        This runs once per insertion into a full cache, where every attribute load shows.
+        """
+        window = self._window
+        main = self._probation or self._protected
+        # An lru store's window is always empty: it always takes the ``else``.
+        if len(window) > self._window_target and main:
+            # The oldest of each (see the module docstring on iterating segments); a key,
+            # then its entry: half the cost of iterating ``items()``.
+            for candidate in window:  # noqa: B007
+                break
+            candidate_entry = window[candidate]
+            for victim in main:  # noqa: B007
+                break
+            victim_entry = main[victim]
+            epoch = self._epoch
+            candidate_frequency = candidate_entry.freq >> (epoch - candidate_entry.epoch)
+            # A popular candidate sometimes wins anyway, so an attacker who pumps a
+            # victim's counters cannot keep the main space closed (Caffeine's guard).
+            if candidate_frequency > victim_entry.freq >> (epoch - victim_entry.epoch) or (
+                candidate_frequency >= _ADMIT_FREQUENCY and random.getrandbits(7) == 0
+            ):
+                self._probation[candidate] = candidate_entry
+                del window[candidate]
+                key, entry = victim, victim_entry
+                del main[victim]
+            else:
+                key, entry = candidate, candidate_entry
+                del window[candidate]
+        else:
+            key, entry = (main or window).popitem(last=False)
+        # What _drop does, inlined. The entry's own ``bucket`` is left as is: nothing
+        # reads a dropped entry's.
+        self._count -= 1
+        if entry.weight:
+            self._weight -= entry.weight
+        self.evictions += 1
+        if entry.bucket is not None:
+            entry.bucket.discard(key)
+        if entry.freq > 1 and self._sketch is not None:
+            self._remember(key, entry)
