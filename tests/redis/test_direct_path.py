@@ -7,13 +7,14 @@ tested here, next to the Redis connection that depends on its exact semantics.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable
 
 import pytest
 from hitbox._access import Deadlines
 from hitbox.testing import make_value
 from hitbox_redis import RedisBackend
-from hitbox_redis._connection import DirectConnection
+from hitbox_redis._connection import DirectConnection, pack_get
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -112,6 +113,37 @@ def test_one_instance_serves_successive_event_loops() -> None:
 
     assert asyncio.run(timed_out())
     assert asyncio.run(timed_out())
+
+
+def test_one_instance_serves_loops_running_at_once_in_threads() -> None:
+    deadlines = Deadlines()
+
+    async def outcomes() -> list[str]:
+        async def wait(seconds: float, limit: float) -> str:
+            try:
+                await deadlines.bound(asyncio.sleep(seconds), limit)
+            except TimeoutError:
+                return "timed out"
+            return "done"
+
+        results: list[str] = []
+        for _ in range(5):
+            results += await asyncio.gather(wait(1.0, SHORT / 5), wait(0, NEVER))
+        return results
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        runs = [pool.submit(asyncio.run, outcomes()) for _ in range(2)]
+        for run in runs:
+            assert run.result() == ["timed out", "done"] * 5
+
+
+# -- the lean GET ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["k", "hitbox:ns:user:42", "clé ✓", "x" * 10_000, ""])
+def test_a_packed_get_is_what_redis_py_sends(key: str) -> None:
+    connection = DirectConnection()
+    assert pack_get(key, connection.encoder) == b"".join(connection.pack_command("GET", key))
 
 
 # -- the lean GET against a real server ------------------------------------------------

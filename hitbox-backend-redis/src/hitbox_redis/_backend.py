@@ -378,7 +378,7 @@ class RedisBackend(Backend):
         assert pool is not None
         connection = cast(DirectConnection, await pool.get_connection())
         try:
-            reply: bytes | None = await connection.request(self._deadlines, "GET", key)
+            reply: bytes | None = await connection.get(self._deadlines, key)
         finally:
             await pool.release(connection)
         return reply

@@ -3,8 +3,8 @@
 redis-py sends every command through ``Redis.execute_command``: a retry wrapper, metric
 hooks, a write wrapped in ``asyncio.wait_for`` -- on Python 3.11 a whole task and an
 extra loop turn per command -- and a read under its own ``asyncio.timeout``. Together
-that is about a third of a loopback ``GET``. :meth:`DirectConnection.request` sends one
-command and reads its reply with none of that: the socket timeout still bounds the
+that is about a third of a loopback ``GET``. :meth:`DirectConnection.get` sends a ``GET``
+and reads its reply with none of that: the socket timeout still bounds the
 exchange, but through a shared :class:`hitbox._access.Deadlines` timer, and the errors
 are redis-py's own (``ConnectionError``, ``TimeoutError``), with the connection dropped
 after any failure or cancellation, as redis-py does, so no stale reply is ever read.
@@ -18,23 +18,30 @@ import math
 from typing import Any
 
 from hitbox._access import Deadlines
+from redis._parsers.encoders import Encoder
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["DirectConnection", "DirectSSLConnection"]
+__all__ = ["DirectConnection", "DirectSSLConnection", "pack_get"]
+
+
+def pack_get(key: str, encoder: Encoder) -> bytes:
+    """``GET key`` in RESP, as ``pack_command("GET", key)`` joins it, at an eighth of its cost."""
+    raw = key.encode(encoder.encoding, encoder.encoding_errors)
+    return b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(raw), raw)
 
 
 class DirectConnection(Connection):
-    """A redis-py connection that can also run one command on the lean path."""
+    """A redis-py connection that can also run a ``GET`` on the lean path."""
 
-    async def request(self, deadlines: Deadlines, *args: Any) -> Any:
-        """The reply to command ``args``; retried like redis-py after a connection error.
+    async def get(self, deadlines: Deadlines, key: str) -> Any:
+        """``GET key``: the value's bytes or ``None``; bounded by ``socket_timeout``.
 
         A dropped pooled socket (a restarted server) raises ``ConnectionError``; the
         connection then reconnects and tries again, ``retry.get_retries()`` times.
         """
-        packed = self.pack_command(*args)
+        packed = [pack_get(key, self.encoder)]
         retries = self.retry.get_retries()
         attempt = 0
         while True:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from types import CoroutineType
 from typing import Any, TypeVar, final
@@ -44,20 +45,58 @@ _CONSEQUENCES = {
 
 @final
 class _Deadline:
-    """One bounded await: its deadline (loop time), task, and whether it expired."""
+    """One bounded await: its deadline (loop time), task, watch, and whether it expired."""
 
-    __slots__ = ("cancelling", "expired", "task", "when")
+    __slots__ = ("cancelling", "expired", "task", "watch", "when")
 
-    def __init__(self, when: float, task: asyncio.Task[Any]) -> None:
+    def __init__(self, when: float, task: asyncio.Task[Any], watch: _Watch) -> None:
         self.when = when
         self.task = task
+        self.watch = watch
         self.cancelling = task.cancelling()
         self.expired = False
 
 
 @final
+class _Watch:
+    """The deadlines in flight on one event loop, and one timer at the earliest of them."""
+
+    __slots__ = ("armed_at", "handle", "loop", "pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.pending: set[_Deadline] = set()
+        self.handle: asyncio.TimerHandle | None = None
+        self.armed_at = math.inf
+
+    def add(self, deadline: _Deadline) -> None:
+        self.pending.add(deadline)
+        if deadline.when < self.armed_at:
+            self._schedule(deadline.when)
+
+    def _schedule(self, when: float) -> None:
+        if self.handle is not None:
+            self.handle.cancel()
+        self.armed_at = when
+        self.handle = self.loop.call_at(when, self._expire)
+
+    def _expire(self) -> None:
+        self.handle = None
+        self.armed_at = math.inf
+        now = self.loop.time()
+        due = [deadline for deadline in self.pending if deadline.when <= now]
+        for deadline in due:
+            self.pending.discard(deadline)
+            if not deadline.task.done():
+                deadline.expired = True
+                deadline.task.cancel()
+        if self.pending:
+            self._schedule(min(deadline.when for deadline in self.pending))
+
+
+@final
 class Deadlines:
-    """:func:`asyncio.timeout` for many short awaits, on one shared timer.
+    """:func:`asyncio.timeout` for many short awaits, on one shared timer per event loop.
 
     ``asyncio.timeout`` schedules and cancels a timer per block: a few microseconds of
     Python per call -- a tenth of a loopback Redis round trip -- and a cancelled handle
@@ -67,16 +106,18 @@ class Deadlines:
     Expiry is :func:`asyncio.timeout`'s: the task is cancelled and, unless something
     else cancelled it too, the ``CancelledError`` leaves :meth:`bound` as
     :class:`TimeoutError`. Deadlines are exact (the timer fires at the earliest one and
-    re-arms for the next); an instance follows the running loop and may be reused.
+    re-arms for the next). One instance may serve several event loops, one after the
+    other or at once in different threads.
     """
 
-    __slots__ = ("_armed_at", "_handle", "_loop", "_pending")
+    __slots__ = ("_last", "_watches")
 
     def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pending: set[_Deadline] = set()
-        self._handle: asyncio.TimerHandle | None = None
-        self._armed_at = math.inf
+        self._watches: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Watch] = (
+            weakref.WeakKeyDictionary()
+        )
+        # The loop of the last call and its watch, as one tuple: threads swap it whole.
+        self._last: tuple[asyncio.AbstractEventLoop | None, _Watch | None] = (None, None)
 
     async def bound(self, awaitable: Awaitable[_T], seconds: float) -> _T:
         """``await awaitable``, raising :class:`TimeoutError` after ``seconds``."""
@@ -95,45 +136,26 @@ class Deadlines:
 
     def _arm(self, seconds: float) -> _Deadline:
         loop = asyncio.get_running_loop()
-        if loop is not self._loop:  # first use, or a new loop: the old one's timer is gone
-            self._loop, self._pending, self._handle = loop, set(), None
-            self._armed_at = math.inf
+        last_loop, watch = self._last
+        if last_loop is not loop or watch is None:
+            watch = self._watches.get(loop)
+            if watch is None:
+                watch = self._watches[loop] = _Watch(loop)
+            self._last = (loop, watch)
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("a deadline needs to run inside a task")
-        deadline = _Deadline(loop.time() + seconds, task)
-        self._pending.add(deadline)
-        if deadline.when < self._armed_at:
-            self._schedule(loop, deadline.when)
+        deadline = _Deadline(loop.time() + seconds, task, watch)
+        watch.add(deadline)
         return deadline
 
-    def _disarm(self, deadline: _Deadline) -> bool:
+    @staticmethod
+    def _disarm(deadline: _Deadline) -> bool:
         """Stop watching; whether the deadline's cancellation is the only one pending."""
         if deadline.expired:
             return deadline.task.uncancel() <= deadline.cancelling
-        self._pending.discard(deadline)
+        deadline.watch.pending.discard(deadline)
         return False
-
-    def _schedule(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        self._armed_at = when
-        self._handle = loop.call_at(when, self._expire, loop)
-
-    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._handle = None
-        self._armed_at = math.inf
-        if loop is not self._loop:
-            return
-        now = loop.time()
-        due = [deadline for deadline in self._pending if deadline.when <= now]
-        for deadline in due:
-            self._pending.discard(deadline)
-            if not deadline.task.done():
-                deadline.expired = True
-                deadline.task.cancel()
-        if self._pending:
-            self._schedule(loop, min(deadline.when for deadline in self._pending))
 
 
 @final
