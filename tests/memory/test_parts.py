@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 
+from hitbox_memory import MemoryBackend
 from hitbox_memory._sketch import FrequencySketch
 from hitbox_memory._wheel import ExpiryWheel
+
+from tests.memory.conftest import FakeClock, value
 
 
 def test_sketch_counts_and_saturates() -> None:
@@ -107,3 +110,20 @@ def test_sketch_rows_cover_every_counter() -> None:
     for index in range(20_000):  # the second row's index may be negative: any in range
         sketch.increment(f"k{index}")
     assert all(sketch.estimate(f"k{index}") <= 15 for index in range(100))
+
+
+def test_the_write_path_counts_like_the_sketch() -> None:
+    """``set_sync`` repeats :meth:`FrequencySketch.increment` inline: both must agree."""
+    backend = MemoryBackend(max_entries=1000, clock=FakeClock())
+    reference = FrequencySketch(1000)
+    for _ in range(21):  # 10,500 insertions: past the 10,000 that trigger a halving
+        for index in range(500):
+            backend.set_sync(f"k{index}", value(), 60)
+            reference.increment(f"k{index}")
+        for index in range(500):  # dropping an entry gives back no more than it took
+            backend.delete_sync(f"k{index}")
+    sketch = backend._sketch
+    assert sketch is not None
+    assert sketch.resets == reference.resets == 1
+    assert sketch.additions == reference.additions
+    assert sketch.rows == reference.rows

@@ -1,4 +1,4 @@
-"""Where entries live and which one leaves: W-TinyLFU's segments, as in Caffeine.
+"""Where entries live: W-TinyLFU's segments, as in Caffeine, and the moves between them.
 
 Entries live in three LRU-ordered segments (:class:`collections.OrderedDict`, so reordering
 runs in C). With the ``tinylfu`` policy they form W-TinyLFU: new entries enter a small
@@ -28,25 +28,22 @@ lock-free reader looking in every segment cannot overlook it.
 
 from __future__ import annotations
 
-import random
 from collections import OrderedDict
-from typing import Final
 
 from hitbox_memory._entry import Entry
 from hitbox_memory._sketch import FrequencySketch
 
 __all__ = ["Segment", "SegmentPolicy"]
 
-_ADMIT_FREQUENCY: Final = 6
-"""Candidates at least this popular are sometimes admitted anyway (Caffeine's hash-DoS guard)."""
-
 Segment = OrderedDict[str, Entry]
 
 
 class SegmentPolicy:
-    """The segment moves and evictions of :class:`hitbox_memory._store.BoundedStore`.
+    """The segment moves of :class:`hitbox_memory._store.BoundedStore`.
 
-    A base class holding no state of its own: the attributes below are the store's.
+    A base class holding no state of its own: the attributes below are the store's. The
+    admission contest itself runs inline in :meth:`BoundedStore.set_sync`, the only
+    place that evicts.
     """
 
     _window: Segment
@@ -109,54 +106,3 @@ class SegmentPolicy:
         self._sketch.ensure_capacity(self._count * 2)
         self._sketch_limit = self._sketch.capacity
         self._epoch = self._sketch.resets
-
-    def _evict(self) -> None:
-        """Drop entries until both bounds hold."""
-        while self._count > self._entry_bound or self._weight > self._byte_bound:
-            if self._max_entries is None:
-                self._retarget(self._count)
-            self._evict_one()
-
-    def _evict_one(self) -> None:
-        """Drop one entry: the loser of W-TinyLFU's contest, or the least recently used.
-
-        This runs once per insertion into a full cache, where every attribute load shows.
-        """
-        window = self._window
-        main = self._probation or self._protected
-        # An lru store's window is always empty: it always takes the ``else``.
-        if len(window) > self._window_target and main:
-            # The oldest of each (see the module docstring on iterating segments); a key,
-            # then its entry: half the cost of iterating ``items()``.
-            for candidate in window:  # noqa: B007
-                break
-            candidate_entry = window[candidate]
-            for victim in main:  # noqa: B007
-                break
-            victim_entry = main[victim]
-            epoch = self._epoch
-            candidate_frequency = candidate_entry.freq >> (epoch - candidate_entry.epoch)
-            # A popular candidate sometimes wins anyway, so an attacker who pumps a
-            # victim's counters cannot keep the main space closed (Caffeine's guard).
-            if candidate_frequency > victim_entry.freq >> (epoch - victim_entry.epoch) or (
-                candidate_frequency >= _ADMIT_FREQUENCY and random.getrandbits(7) == 0
-            ):
-                self._probation[candidate] = candidate_entry
-                del window[candidate]
-                key, entry = victim, victim_entry
-                del main[victim]
-            else:
-                key, entry = candidate, candidate_entry
-                del window[candidate]
-        else:
-            key, entry = (main or window).popitem(last=False)
-        # What _drop does, inlined. The entry's own ``bucket`` is left as is: nothing
-        # reads a dropped entry's.
-        self._count -= 1
-        if entry.weight:
-            self._weight -= entry.weight
-        self.evictions += 1
-        if entry.bucket is not None:
-            entry.bucket.discard(key)
-        if entry.freq > 1 and self._sketch is not None:
-            self._remember(key, entry)

@@ -29,14 +29,21 @@ _SAMPLE_PER_ENTRY: Final = 10
 
 @final
 class FrequencySketch:
-    """Approximate, aging access counts for any number of keys in fixed memory."""
+    """Approximate, aging access counts for any number of keys in fixed memory.
 
-    __slots__ = ("_additions", "_capacity", "_mask", "_rows", "_sample", "_shift", "resets")
+    Its state is public because the store's write path repeats :meth:`increment` inline
+    (a call costs a tenth of an insertion): a key's counters are
+    ``rows[0][hash(key) & mask]`` and ``rows[1][hash(key) >> shift]``; ``additions``
+    counts the updates since the last halving, which happens when it reaches ``sample``
+    (:meth:`halve`).
+    """
+
+    __slots__ = ("_capacity", "additions", "mask", "resets", "rows", "sample", "shift")
 
     def __init__(self, capacity: int) -> None:
         self.resets = 0
         """How many times the counters were halved (the aging epoch)."""
-        self._rows: tuple[bytearray, bytearray]
+        self.rows: tuple[bytearray, bytearray]
         self._capacity = 0
         self.ensure_capacity(capacity)
 
@@ -52,15 +59,15 @@ class FrequencySketch:
             return
         width = 1 << ((capacity * _WIDTH_PER_ENTRY) - 1).bit_length()
         self._capacity = capacity
-        self._mask = width - 1
+        self.mask = width - 1
         # The second row takes the hash's top bits: ``hash >> shift`` is already in range
         # (negative for half the keys, which index a bytearray from its end), one big-int
         # operation instead of a shift and a mask. With 64-bit hashes, rows up to 2**32
         # wide stay independent.
-        self._shift = sys.hash_info.width - width.bit_length() + 1
-        self._rows = (bytearray(width), bytearray(width))
-        self._sample = capacity * _SAMPLE_PER_ENTRY
-        self._additions = 0
+        self.shift = sys.hash_info.width - width.bit_length() + 1
+        self.rows = (bytearray(width), bytearray(width))
+        self.sample = capacity * _SAMPLE_PER_ENTRY
+        self.additions = 0
 
     def increment(self, key: str) -> int:
         """Count one access of ``key``; returns its new estimate (0..15).
@@ -68,9 +75,9 @@ class FrequencySketch:
         Halves every counter when the sample is full (:attr:`resets` then grows).
         """
         h = hash(key)
-        mask = self._mask
-        r0, r1 = self._rows
-        i0, i1 = h & mask, h >> self._shift
+        mask = self.mask
+        r0, r1 = self.rows
+        i0, i1 = h & mask, h >> self.shift
         v0, v1 = r0[i0], r1[i1]
         count = v0 if v0 < v1 else v1
         if count < _MAX_COUNT:
@@ -79,9 +86,9 @@ class FrequencySketch:
                 r0[i0] = count
             if v1 < count:
                 r1[i1] = count
-        additions = self._additions = self._additions + 1
-        if additions >= self._sample:
-            self._halve()
+        additions = self.additions = self.additions + 1
+        if additions >= self.sample:
+            self.halve()
             return count >> 1
         return count
 
@@ -93,9 +100,9 @@ class FrequencySketch:
         """
         count = min(count, _MAX_COUNT)
         h = hash(key)
-        mask = self._mask
-        r0, r1 = self._rows
-        i0, i1 = h & mask, h >> self._shift
+        mask = self.mask
+        r0, r1 = self.rows
+        i0, i1 = h & mask, h >> self.shift
         v0, v1 = r0[i0], r1[i1]
         estimate = v0 if v0 < v1 else v1
         if estimate < count:
@@ -103,18 +110,19 @@ class FrequencySketch:
                 r0[i0] = count
             if v1 < count:
                 r1[i1] = count
-            self._additions += count - estimate
-            if self._additions >= self._sample:
-                self._halve()
+            self.additions += count - estimate
+            if self.additions >= self.sample:
+                self.halve()
 
     def estimate(self, key: str) -> int:
         """The (over-)estimated access count of ``key`` (0..15)."""
         h = hash(key)
-        mask = self._mask
-        r0, r1 = self._rows
-        return min(r0[h & mask], r1[h >> self._shift])
+        mask = self.mask
+        r0, r1 = self.rows
+        return min(r0[h & mask], r1[h >> self.shift])
 
-    def _halve(self) -> None:
-        self._rows = tuple(row.translate(_HALVE) for row in self._rows)  # type: ignore[assignment]
-        self._additions //= 2
+    def halve(self) -> None:
+        """Halve every counter (TinyLFU's reset): old popularity fades."""
+        self.rows = tuple(row.translate(_HALVE) for row in self.rows)  # type: ignore[assignment]
+        self.additions //= 2
         self.resets += 1

@@ -2,8 +2,9 @@
 
 Entries live in the segments of :class:`hitbox_memory._policy.SegmentPolicy` (its module
 says how W-TinyLFU moves and evicts them); this class adds the ways in and out: lookups
-that record hits, writes (the whole write path in :meth:`BoundedStore.set_sync`), removal,
-and expiry through an :class:`ExpiryWheel` swept a few keys per timed write.
+that record hits, writes (the whole write path, eviction included, in
+:meth:`BoundedStore.set_sync`), removal, and expiry through an :class:`ExpiryWheel` swept
+a few keys per write with a TTL.
 
 Every method here expects the caller to hold :attr:`BoundedStore.mutex`, except
 :meth:`BoundedStore.set_sync`, which takes it, and the lock-free hit path that
@@ -14,6 +15,7 @@ Every method here expects the caller to hold :attr:`BoundedStore.mutex`, except
 from __future__ import annotations
 
 import math
+import random
 import sys
 import threading
 from collections import OrderedDict
@@ -29,6 +31,8 @@ __all__ = ["MAX_FREQUENCY", "BoundedStore", "Entry"]
 
 _SWEEP_BUDGET: Final = 8
 """Expired keys examined per write: enough to outpace insertions, small enough to be cheap."""
+_ADMIT_FREQUENCY: Final = 6
+"""Candidates at least this popular are sometimes admitted anyway (Caffeine's hash-DoS guard)."""
 _FOREVER: Final = math.inf
 """The TTL of an entry that never expires."""
 _GIL_ENABLED: Final = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
@@ -125,11 +129,11 @@ class BoundedStore(SegmentPolicy):
         the key; ``math.inf`` stores it for good. Evicts other entries as needed to stay
         within the bounds before returning.
 
-        The write path runs in this one frame (taking the lock included), up to the
-        eviction an insertion into a full store makes: a Python call is a sizeable part
-        of a write, and writes happen on every miss. A write without expiry (``math.inf``)
-        reads no clock and files nothing in the timer wheel; writes with a TTL sweep a
-        few due keys.
+        The write path runs in this one frame (taking the lock, the sketch update and the
+        eviction an insertion into a full store makes included): a Python call is a
+        sizeable part of a write, and writes happen on every miss. A write without expiry
+        (``math.inf``) reads no clock and files nothing in the timer wheel; writes with a
+        TTL sweep a few due keys.
         """
         stored: Any = value
         weight = 0
@@ -155,11 +159,54 @@ class BoundedStore(SegmentPolicy):
             # ``in`` first: a miss, which every new key has in each segment, costs a third
             # of a ``.get`` call. (An lru store's window and probation are empty.)
             if key in self._protected:
-                home = self._protected
+                home: Segment | None = self._protected
             elif key in self._probation:
                 home = self._probation
             elif key in self._window:
                 home = self._window
+            else:
+                home = None
+            if home is not None:
+                # An update is an access: the key keeps its segment and its frequency.
+                entry = home[key]
+                epoch = self._epoch
+                freq = entry.freq >> (epoch - entry.epoch)
+                if freq < MAX_FREQUENCY:
+                    freq += 1
+                if entry == expires_at:  # the same expiry (no TTL, say): update in place
+                    entry.stored = stored
+                    entry.freq = freq
+                    entry.epoch = epoch
+                else:  # a new entry in the old one's place (see Entry)
+                    old = entry
+                    entry = Entry(expires_at)
+                    entry.stored = stored
+                    entry.weight = old.weight
+                    entry.bucket = old.bucket
+                    entry.freq = freq
+                    entry.epoch = epoch
+                    home[key] = entry
+                home.move_to_end(key)
+                if expires_at < _FOREVER:
+                    filed = entry.bucket
+                    # The common case: the new expiry falls in the key's bucket.
+                    if filed is None or not (
+                        filed.start <= expires_at < filed.end and ttl >= filed.reach
+                    ):
+                        if filed is not None:
+                            filed.discard(key)
+                        entry.bucket = self._wheel.file(key, expires_at, ttl, now)
+                    if now >= self._wheel.next_due:
+                        self._sweep(now)
+                elif entry.bucket is not None:  # it expired, now it never does
+                    entry.bucket.discard(key)
+                    entry.bucket = None
+                if weight == entry.weight:
+                    return
+                self._weight += weight - entry.weight
+                entry.weight = weight
+                if self._weight <= self._byte_bound:
+                    return
             else:
                 # A new key: W-TinyLFU admits it to the window, lru to its one segment.
                 entry = Entry(expires_at)  # every slot is set before the entry is published
@@ -183,7 +230,24 @@ class BoundedStore(SegmentPolicy):
                     entry.epoch = self._epoch
                     self._protected[key] = entry
                 else:
-                    entry.freq = sketch.increment(key)
+                    # FrequencySketch.increment, inlined: the call and its attribute loads
+                    # would be a tenth of an insertion. test_parts checks they agree.
+                    h = hash(key)
+                    row0, row1 = sketch.rows
+                    i0, i1 = h & sketch.mask, h >> sketch.shift
+                    c0, c1 = row0[i0], row1[i1]
+                    freq = c0 if c0 < c1 else c1
+                    if freq < MAX_FREQUENCY:
+                        freq += 1
+                        if c0 < freq:
+                            row0[i0] = freq
+                        if c1 < freq:
+                            row1[i1] = freq
+                    additions = sketch.additions = sketch.additions + 1
+                    if additions >= sketch.sample:
+                        sketch.halve()
+                        freq >>= 1
+                    entry.freq = freq
                     entry.epoch = self._epoch = sketch.resets
                     self._window[key] = entry
                 count = self._count = self._count + 1
@@ -191,54 +255,55 @@ class BoundedStore(SegmentPolicy):
                     self._weight += weight
                 if count > self._sketch_limit:
                     self._grow_sketch()
-                if count > self._entry_bound:  # one entry too many
-                    self._evict_one()
-                    if self._weight > self._byte_bound:
-                        self._evict()
-                elif self._weight > self._byte_bound:
-                    self._evict()
-                elif len(self._window) > self._window_target:
-                    self._spill_window()
-                return
-            # An update is an access: the key keeps its segment and its frequency.
-            entry = home[key]
-            epoch = self._epoch
-            freq = entry.freq >> (epoch - entry.epoch)
-            if freq < MAX_FREQUENCY:
-                freq += 1
-            if entry == expires_at:  # the same expiry (no TTL, say): update in place
-                entry.stored = stored
-                entry.freq = freq
-                entry.epoch = epoch
-            else:  # a new entry in the old one's place (see Entry)
-                old = entry
-                entry = Entry(expires_at)
-                entry.stored = stored
-                entry.weight = old.weight
-                entry.bucket = old.bucket
-                entry.freq = freq
-                entry.epoch = epoch
-                home[key] = entry
-            home.move_to_end(key)
-            if weight != entry.weight:
-                self._weight += weight - entry.weight
-                entry.weight = weight
-                if self._weight > self._byte_bound:
-                    self._evict()
-            if expires_at < _FOREVER:
-                filed = entry.bucket
-                # The common case: the new expiry falls in the bucket the key is filed in.
-                if filed is None or not (
-                    filed.start <= expires_at < filed.end and ttl >= filed.reach
-                ):
-                    if filed is not None:
-                        filed.discard(key)
-                    entry.bucket = self._wheel.file(key, expires_at, ttl, now)
-                if now >= self._wheel.next_due:
-                    self._sweep(now)
-            elif entry.bucket is not None:  # it expired, now it never does
-                entry.bucket.discard(key)
-                entry.bucket = None
+                if count <= self._entry_bound and self._weight <= self._byte_bound:
+                    if len(self._window) > self._window_target:
+                        self._spill_window()
+                    return
+            # Over a bound: evict until both hold. An insertion into a full store evicts
+            # exactly one entry, here rather than in a method: a call is a tenth of it.
+            if self._max_entries is None:
+                self._retarget(self._count)
+            window, probation = self._window, self._probation
+            while True:
+                main = probation or self._protected
+                # An lru store's window is always empty: it always pops its LRU entry.
+                if len(window) > self._window_target and main:
+                    # W-TinyLFU's contest between the oldest of each (see SegmentPolicy on
+                    # iterating segments); a key, then its entry: half the cost of items().
+                    for candidate in window:  # noqa: B007
+                        break
+                    candidate_entry = window[candidate]
+                    for victim in main:  # noqa: B007
+                        break
+                    victim_entry = main[victim]
+                    epoch = self._epoch
+                    candidate_frequency = candidate_entry.freq >> (epoch - candidate_entry.epoch)
+                    # A popular candidate sometimes wins anyway, so an attacker who pumps a
+                    # victim's counters cannot keep the main space closed (Caffeine's guard).
+                    if candidate_frequency > victim_entry.freq >> (epoch - victim_entry.epoch) or (
+                        candidate_frequency >= _ADMIT_FREQUENCY and random.getrandbits(7) == 0
+                    ):
+                        probation[candidate] = candidate_entry
+                        del window[candidate]
+                        key, entry = victim, victim_entry
+                        del main[victim]
+                    else:
+                        key, entry = candidate, candidate_entry
+                        del window[candidate]
+                else:
+                    key, entry = (main or window).popitem(last=False)
+                # What _drop does, inlined. The entry's own ``bucket`` is left as is:
+                # nothing reads a dropped entry's.
+                self._count -= 1
+                if entry.weight:
+                    self._weight -= entry.weight
+                self.evictions += 1
+                if entry.bucket is not None:
+                    entry.bucket.discard(key)
+                if entry.freq > 1 and self._sketch is not None:
+                    self._remember(key, entry)
+                if self._count <= self._entry_bound and self._weight <= self._byte_bound:
+                    return
         finally:
             mutex.release()
 
