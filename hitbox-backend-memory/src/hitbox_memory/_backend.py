@@ -130,6 +130,13 @@ class MemoryBackend(BoundedStore, Backend):
                 return None
             segment = self._fast_window
             entry = segment.get(key)
+            if (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
+                entry is None
+                and self._lock_free_reads
+                and key not in self._probation
+                and key not in self._protected
+            ):
+                return None
         if entry is not None and entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
                 segment.move_to_end(key)
@@ -138,13 +145,6 @@ class MemoryBackend(BoundedStore, Backend):
             if entry.freq < MAX_FREQUENCY:
                 entry.freq += 1
             stored = entry.stored
-        elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
-            entry is None
-            and self._lock_free_reads
-            and key not in self._probation
-            and key not in self._protected
-        ):
-            return None
         else:
             stored = self._get_slow(key)
             if stored is None:
@@ -200,6 +200,13 @@ class MemoryBackend(BoundedStore, Backend):
                 return None
             segment = self._fast_window
             entry = segment.get(key)
+            if (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
+                entry is None
+                and self._lock_free_reads
+                and key not in self._probation
+                and key not in self._protected
+            ):
+                return None
         if entry is not None and entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
                 segment.move_to_end(key)
@@ -208,13 +215,6 @@ class MemoryBackend(BoundedStore, Backend):
             if entry.freq < MAX_FREQUENCY:
                 entry.freq += 1
             stored = entry.stored
-        elif (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
-            entry is None
-            and self._lock_free_reads
-            and key not in self._probation
-            and key not in self._protected
-        ):
-            return None
         else:
             stored = self._get_slow(key)
             if stored is None:
