@@ -45,15 +45,13 @@ _CONSEQUENCES = {
 
 @final
 class _Deadline:
-    """One bounded await: its deadline (loop time), task, watch, and whether it expired."""
+    """One bounded await: its deadline (loop time), its task, whether it expired."""
 
-    __slots__ = ("cancelling", "expired", "task", "watch", "when")
+    __slots__ = ("expired", "task", "when")
 
-    def __init__(self, when: float, task: asyncio.Task[Any], watch: _Watch) -> None:
+    def __init__(self, when: float, task: asyncio.Task[Any]) -> None:
         self.when = when
         self.task = task
-        self.watch = watch
-        self.cancelling = task.cancelling()
         self.expired = False
 
 
@@ -69,12 +67,7 @@ class _Watch:
         self.handle: asyncio.TimerHandle | None = None
         self.armed_at = math.inf
 
-    def add(self, deadline: _Deadline) -> None:
-        self.pending.add(deadline)
-        if deadline.when < self.armed_at:
-            self._schedule(deadline.when)
-
-    def _schedule(self, when: float) -> None:
+    def schedule(self, when: float) -> None:
         if self.handle is not None:
             self.handle.cancel()
         self.armed_at = when
@@ -91,7 +84,7 @@ class _Watch:
                 deadline.expired = True
                 deadline.task.cancel()
         if self.pending:
-            self._schedule(min(deadline.when for deadline in self.pending))
+            self.schedule(min(deadline.when for deadline in self.pending))
 
 
 @final
@@ -121,41 +114,44 @@ class Deadlines:
 
     async def bound(self, awaitable: Awaitable[_T], seconds: float) -> _T:
         """``await awaitable``, raising :class:`TimeoutError` after ``seconds``."""
-        deadline = self._arm(seconds)
-        try:
-            result = await awaitable
-        except asyncio.CancelledError as exc:
-            if self._disarm(deadline):
-                raise TimeoutError from exc
-            raise
-        except BaseException:
-            self._disarm(deadline)
-            raise
-        self._disarm(deadline)
-        return result
-
-    def _arm(self, seconds: float) -> _Deadline:
+        # One function on purpose: this runs around every remote backend call.
         loop = asyncio.get_running_loop()
         last_loop, watch = self._last
         if last_loop is not loop or watch is None:
-            watch = self._watches.get(loop)
-            if watch is None:
-                watch = self._watches[loop] = _Watch(loop)
-            self._last = (loop, watch)
+            watch = self._watch(loop)
         task = asyncio.current_task(loop)
         if task is None:
             raise RuntimeError("a deadline needs to run inside a task")
-        deadline = _Deadline(loop.time() + seconds, task, watch)
-        watch.add(deadline)
-        return deadline
-
-    @staticmethod
-    def _disarm(deadline: _Deadline) -> bool:
-        """Stop watching; whether the deadline's cancellation is the only one pending."""
+        cancelling = task.cancelling()
+        deadline = _Deadline(loop.time() + seconds, task)
+        pending = watch.pending
+        pending.add(deadline)
+        if deadline.when < watch.armed_at:
+            watch.schedule(deadline.when)
+        try:
+            result = await awaitable
+        except asyncio.CancelledError as exc:
+            pending.discard(deadline)
+            # Ours only if nobody else cancelled the task too (asyncio.timeout's rule).
+            if deadline.expired and task.uncancel() <= cancelling:
+                raise TimeoutError from exc
+            raise
+        except BaseException:
+            pending.discard(deadline)
+            if deadline.expired:
+                task.uncancel()
+            raise
+        pending.discard(deadline)
         if deadline.expired:
-            return deadline.task.uncancel() <= deadline.cancelling
-        deadline.watch.pending.discard(deadline)
-        return False
+            task.uncancel()
+        return result
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> _Watch:
+        watch = self._watches.get(loop)
+        if watch is None:
+            watch = self._watches[loop] = _Watch(loop)
+        self._last = (loop, watch)
+        return watch
 
 
 @final
