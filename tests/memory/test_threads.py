@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import random
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from typing import Literal
+from typing import Any, Literal
 
 import pytest
 from hitbox_memory import MemoryBackend
@@ -157,3 +158,25 @@ async def test_hits_in_the_window_take_no_lock(policy: Literal["tinylfu", "lru"]
     finally:
         backend.mutex = mutex
     assert backend.get_sync("hot") is not None
+
+
+class _VanishingSegment(OrderedDict[str, Any]):
+    """A segment whose every key is gone by the time the reader looks it up."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+async def test_an_entry_moved_between_test_and_lookup_is_read_under_the_lock() -> None:
+    """The lock-free path tests a segment with ``in``, then looks up: another thread may
+    move the entry in between. The reader must then find it under the lock, not miss."""
+    backend = MemoryBackend(max_entries=100)
+    backend.set_sync("moved", value(b"moved"), 600)
+    backend._fast = _VanishingSegment()
+    got = backend.get_sync("moved")
+    assert got is not None
+    assert got.data == b"moved"
+    got = await backend.get("moved")
+    assert got is not None
+    assert got.data == b"moved"
+    assert backend.get_sync("absent") is None

@@ -1,7 +1,7 @@
 """The memory backend: :class:`BoundedStore` behind the :class:`hitbox.Backend` contract.
 
 The hit path is the point of this module. A hit on a protected or window (or, with
-``lru``, any) entry takes no lock: one or two dict lookups, an exact expiry check, an LRU
+``lru``, any) entry takes no lock: two or three dict lookups, an exact expiry check, an LRU
 reorder in C within the entry's own segment and a bump of the entry's hit counter. A
 window hit needs no more than that (W-TinyLFU only reorders the window on a hit), so a
 new hot key, which stays in the window, is as cheap to hit as an established one.
@@ -11,14 +11,14 @@ segment, expired entries, entries whose frequency must be aged) runs under one
 many threads and many event loops at once.
 
 Lock-free reads rely on the GIL making each dict operation atomic (on a free-threaded
-build the store hands out empty ``_fast``/``_fast_window`` maps and every read takes the
-lock). A miss
-is also decided without the lock, by looking in the protected, window, probation and
-again the protected segment: writers move an entry between segments by inserting it
-into the target before deleting it from the source, so that order cannot overlook an
-entry that stays in the store, whichever way it moves (with ``lru`` every entry stays
-in the protected segment, so one lookup decides). ``get`` repeats ``get_sync``'s
-code instead of calling it: a call is a sizeable part of a hit.
+build the store hands out empty ``_fast``/``_fast_window`` maps and miss checks that hold
+every key, so every read takes the lock). A miss is also decided without the lock, by
+testing the protected, window, probation and again the protected segment with ``in``:
+writers move an entry between segments by inserting it into the target before deleting
+it from the source, so that order cannot overlook an entry that stays in the store,
+whichever way it moves (with ``lru`` the window and probation stay empty). An entry found
+by ``in`` may be gone by the ``[]`` that follows; that read then takes the lock. ``get``
+repeats ``get_sync``'s code instead of calling it: a call is a sizeable part of a hit.
 """
 
 from __future__ import annotations
@@ -123,45 +123,47 @@ class MemoryBackend(BoundedStore, Backend):
 
     def get_sync(self, key: str) -> CachedValue | None:
         """The live entry under ``key`` or ``None``; safe from any thread."""
+        # ``in`` then ``[]`` rather than ``.get``: two lookups by opcode cost less than one
+        # method call, and a miss, which tests each segment, makes no call at all.
         segment = self._fast
-        entry = segment.get(key)
-        if entry is None:  # a new key's hits stay in the window until it overflows
-            if self._fast_holds_all:
-                return None
-            segment = self._fast_window
-            entry = segment.get(key)
-            if (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
-                entry is None
-                and self._lock_free_reads
-                and key not in self._probation
-                and key not in self._protected
-            ):
-                return None
-        if entry is not None and entry.epoch is self._epoch and entry > self._clock():
+        if key not in segment:
+            segment = self._fast_window  # a new key's hits stay in the window for a while
+            if key not in segment:
+                # A sure miss needs no lock: see "Lock-free reads" in the module docstring.
+                if key not in self._miss_probation and key not in self._miss_protected:
+                    return None
+                return self._get_locked(key)
+        try:
+            entry = segment[key]
+        except KeyError:  # moved or evicted by another thread since the test
+            return self._get_locked(key)
+        if entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
                 segment.move_to_end(key)
             except KeyError:  # moved or evicted by another thread since the lookup
                 pass
             if entry.freq < MAX_FREQUENCY:
                 entry.freq += 1
-            stored = entry.stored
-        else:
-            stored = self._get_slow(key)
-            if stored is None:
-                return None
-        if self._codec is None:
-            result: CachedValue = stored
-            return result
-        return self._codec.decode(stored)
+            if self._codec is None:
+                result: CachedValue = entry.stored
+                return result
+            return self._codec.decode(entry.stored)
+        return self._get_locked(key)
 
-    def _get_slow(self, key: str) -> Any:
+    def _get_locked(self, key: str) -> CachedValue | None:
+        """What :meth:`get_sync` returns for ``key``, found under the lock."""
         mutex = self.mutex
         mutex.acquire()
         try:
             entry = self.lookup_locked(key, self._clock())
         finally:
             mutex.release()
-        return None if entry is None else entry.stored
+        if entry is None:
+            return None
+        if self._codec is None:
+            result: CachedValue = entry.stored
+            return result
+        return self._codec.decode(entry.stored)
 
     def _prepare(self, key: str, value: CachedValue) -> tuple[Any, int]:
         """What to store for ``value`` (itself or its envelope) and its weight."""
@@ -192,37 +194,31 @@ class MemoryBackend(BoundedStore, Backend):
     # -- Backend ----------------------------------------------------------------------
 
     async def get(self, key: str) -> CachedValue | None:
-        """The live entry under ``key`` or ``None`` (the lock-free hit path, inlined)."""
+        """The live entry under ``key`` or ``None`` (:meth:`get_sync`'s code, inlined)."""
         segment = self._fast
-        entry = segment.get(key)
-        if entry is None:  # a new key's hits stay in the window until it overflows
-            if self._fast_holds_all:
-                return None
-            segment = self._fast_window
-            entry = segment.get(key)
-            if (  # a sure miss needs no lock: see "Lock-free reads" in the module docstring
-                entry is None
-                and self._lock_free_reads
-                and key not in self._probation
-                and key not in self._protected
-            ):
-                return None
-        if entry is not None and entry.epoch is self._epoch and entry > self._clock():
+        if key not in segment:
+            segment = self._fast_window  # a new key's hits stay in the window for a while
+            if key not in segment:
+                # A sure miss needs no lock: see "Lock-free reads" in the module docstring.
+                if key not in self._miss_probation and key not in self._miss_protected:
+                    return None
+                return self._get_locked(key)
+        try:
+            entry = segment[key]
+        except KeyError:  # moved or evicted by another thread since the test
+            return self._get_locked(key)
+        if entry.epoch is self._epoch and entry > self._clock():
             try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
                 segment.move_to_end(key)
             except KeyError:  # moved or evicted by another thread since the lookup
                 pass
             if entry.freq < MAX_FREQUENCY:
                 entry.freq += 1
-            stored = entry.stored
-        else:
-            stored = self._get_slow(key)
-            if stored is None:
-                return None
-        if self._codec is None:
-            result: CachedValue = stored
-            return result
-        return self._codec.decode(stored)
+            if self._codec is None:
+                result: CachedValue = entry.stored
+                return result
+            return self._codec.decode(entry.stored)
+        return self._get_locked(key)
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Store ``value`` under ``key`` for ``ttl`` seconds, evicting to stay in bounds."""

@@ -8,8 +8,9 @@ a few keys per write with a TTL.
 
 Every method here expects the caller to hold :attr:`BoundedStore.mutex`, except
 :meth:`BoundedStore.set_sync`, which takes it, and the lock-free hit path that
-:class:`hitbox_memory.MemoryBackend` builds on ``_fast`` (the protected segment) and
-``_fast_window`` (the window).
+:class:`hitbox_memory.MemoryBackend` builds on ``_fast`` (the protected segment),
+``_fast_window`` (the window) and, to rule a key out, ``_miss_probation`` and
+``_miss_protected``.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ import random
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import Any, Final, Literal
+from collections.abc import Callable, Container
+from typing import Any, Final, Literal, final
 
 from hitbox_memory._entry import MAX_FREQUENCY, Entry
 from hitbox_memory._policy import Segment, SegmentPolicy
@@ -36,6 +37,19 @@ _ADMIT_FREQUENCY: Final = 6
 _FOREVER: Final = math.inf
 """The TTL of an entry that never expires."""
 _GIL_ENABLED: Final = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+
+
+@final
+class _EveryKey:
+    """A container that holds every key: the miss check of a build without the GIL."""
+
+    __slots__ = ()
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+
+_EVERY_KEY: Final = _EveryKey()
 
 
 class BoundedStore(SegmentPolicy):
@@ -58,12 +72,12 @@ class BoundedStore(SegmentPolicy):
         self._probation: Segment = OrderedDict()
         self._protected: Segment = OrderedDict()
         # Reads skip the lock only where the GIL makes single dict operations atomic.
-        self._lock_free_reads = _GIL_ENABLED
-        self._single_segment = not self._tinylfu
+        # Elsewhere the lock-free path sees no entry and rules out no key, so every read
+        # takes the lock.
         self._fast: Segment = self._protected if _GIL_ENABLED else OrderedDict()
         self._fast_window: Segment = self._window if _GIL_ENABLED else OrderedDict()
-        self._fast_holds_all = self._single_segment and _GIL_ENABLED
-        """Whether ``_fast`` holds every entry (``lru``), so a key not in it is a sure miss."""
+        self._miss_probation: Container[str] = self._probation if _GIL_ENABLED else _EVERY_KEY
+        self._miss_protected: Container[str] = self._protected if _GIL_ENABLED else _EVERY_KEY
         self._sketch = FrequencySketch(max_entries or 1024) if self._tinylfu else None
         self._sketch_limit = sys.maxsize
         """The entry count above which the sketch must grow (only without ``max_entries``)."""
