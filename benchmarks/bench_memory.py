@@ -23,111 +23,49 @@ Sections:
   payloads, for Hitbox object mode, Hitbox bytes mode and ``cachetools.LRUCache`` holding
   the same :class:`hitbox.CachedValue` objects (one subprocess each).
 
-``benchmarks/run_all.py`` calls :func:`collect` for the report instead (quick: 20,000-key
-traces, 60 rounds, 200,000 entries).
+The replays, timing rounds and RSS measurement live in ``memory_support.py``; this file
+holds the cost contenders, the printing and the report. ``benchmarks/run_all.py`` calls
+:func:`collect` for the report instead (quick: 20,000-key traces, 60 rounds, 200,000
+entries).
 """
 
 from __future__ import annotations
 
 import argparse
-import gc
-import json
 import math
 import random
 import re
-import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import cachetools
-from hitbox import CachedValue
 from hitbox_memory import MemoryBackend
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # memory_traces, report
-from memory_traces import scan_polluted, zipf
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # memory_*, report
+from memory_support import (
+    HIT_CONTENDERS,
+    MEMORY_TARGET,
+    VALUE,
+    best_ns,
+    drive,
+    hit_ratio_misses,
+    measure_hit_ratios,
+    measure_memory,
+)
+from memory_traces import zipf
 from report import validate
 
-VALUE = CachedValue(b"x" * 100, 0.0, 1e12, 1e12)
-FOREVER = 1e9
 NO_TTL = math.inf
 """Hitbox's "never expires": no clock, no timer wheel, like ``cachetools.LRUCache``."""
 TTL = 300.0
 """The TTL of the rows compared with ``cachetools.TTLCache`` (which does that work too)."""
 
 
-def _fixed_clock() -> float:
-    return 0.0
-
-
 # -- eviction ---------------------------------------------------------------------------
-
-
-def replay_hitbox(trace: list[str], size: int, policy: str) -> float:
-    """Hit ratio of a Hitbox memory backend replaying ``trace`` read-through."""
-    backend = MemoryBackend(size, policy=policy, clock=_fixed_clock)  # type: ignore[arg-type]
-    get, put = backend.get_sync, backend.set_sync
-    hits = 0
-    for key in trace:
-        if get(key) is None:
-            put(key, VALUE, FOREVER)
-        else:
-            hits += 1
-    return hits / len(trace)
-
-
-def replay_cachetools(trace: list[str], size: int, cls: type[cachetools.Cache[str, Any]]) -> float:
-    """Hit ratio of a cachetools cache replaying ``trace`` read-through."""
-    cache = cls(size)
-    get = cache.get
-    hits = 0
-    for key in trace:
-        if get(key) is None:
-            cache[key] = VALUE
-        else:
-            hits += 1
-    return hits / len(trace)
-
-
-HIT_CONTENDERS: dict[str, Callable[[list[str], int], float]] = {
-    "hitbox tinylfu": lambda t, n: replay_hitbox(t, n, "tinylfu"),
-    "hitbox lru": lambda t, n: replay_hitbox(t, n, "lru"),
-    "cachetools LRU": lambda t, n: replay_cachetools(t, n, cachetools.LRUCache),
-    "cachetools LFU": lambda t, n: replay_cachetools(t, n, cachetools.LFUCache),
-}
-
-
-def measure_hit_ratios(keys: int, length: int) -> dict[str, dict[str, float]]:
-    """Hit ratio % per ``"trace, cache size"`` and contender."""
-    traces = {
-        "zipf 0.9": zipf(keys, 0.9, length),
-        "zipf 0.99": zipf(keys, 0.99, length),
-        "scan-polluted": scan_polluted(keys, length),
-    }
-    rows: dict[str, dict[str, float]] = {}
-    for trace_name, trace in traces.items():
-        for fraction in (0.01, 0.10):
-            size = int(keys * fraction)
-            rows[f"{trace_name}, {fraction:.0%}"] = {
-                name: run(trace, size) * 100 for name, run in HIT_CONTENDERS.items()
-            }
-    return rows
-
-
-def hit_ratio_misses(rows: dict[str, dict[str, float]]) -> list[str]:
-    """Where Hitbox's default policy misses the issue's hit-ratio targets."""
-    failures = []
-    for row, ratios in rows.items():
-        ours = ratios["hitbox tinylfu"]
-        best_peer = max(r for n, r in ratios.items() if n != "hitbox tinylfu")
-        if ours < best_peer:
-            failures.append(f"{row}: {ours:.2f} < {best_peer:.2f}")
-        if row.startswith("scan-polluted") and ours - ratios["hitbox lru"] < 5:
-            failures.append(f"{row}: less than 5 points above LRU")
-    return failures
 
 
 def bench_eviction(keys: int, length: int) -> None:
@@ -142,28 +80,6 @@ def bench_eviction(keys: int, length: int) -> None:
 
 
 # -- cost -------------------------------------------------------------------------------
-
-
-def _drive(coro: Coroutine[Any, Any, None]) -> None:
-    """Run a coroutine that never suspends, without an event loop."""
-    try:
-        coro.send(None)
-    except StopIteration:
-        return
-    raise RuntimeError("coroutine suspended")
-
-
-def _best_ns(contenders: dict[str, Callable[[], None]], ops: int, rounds: int) -> dict[str, float]:
-    best = {name: float("inf") for name in contenders}
-    for _ in range(rounds):
-        for name, run in contenders.items():
-            gc.disable()
-            start = time.perf_counter_ns()
-            run()
-            elapsed = time.perf_counter_ns() - start
-            gc.enable()
-            best[name] = min(best[name], elapsed / ops)
-    return best
 
 
 def _print_costs(title: str, costs: dict[str, float], reference: str) -> None:
@@ -273,7 +189,7 @@ def measure_costs(rounds: int) -> dict[str, dict[str, float]]:
             for key in pattern:
                 await get(key)
 
-        return lambda: _drive(loop())
+        return lambda: drive(loop())
 
     async def nothing(key: str) -> None:
         return None
@@ -289,7 +205,7 @@ def measure_costs(rounds: int) -> dict[str, dict[str, float]]:
         ("get hit, one new hot key (in tinylfu's window)", hot_new),
         ("get miss", absent),
     ):
-        results[label] = _best_ns(
+        results[label] = best_ns(
             {
                 "dict.get": getter(plain.get, pattern),
                 LRU_GET: getter(lru.get, pattern),
@@ -298,7 +214,7 @@ def measure_costs(rounds: int) -> dict[str, dict[str, float]]:
                 "hitbox lru get_sync": getter(flat.get_sync, pattern),
                 "hitbox tinylfu await get": awaiter(tiny, pattern),
                 "hitbox lru await get": awaiter(flat, pattern),
-                "(await of an empty coroutine)": lambda: _drive(empty_loop()),
+                "(await of an empty coroutine)": lambda: drive(empty_loop()),
             },
             ops,
             rounds,
@@ -314,7 +230,7 @@ def measure_costs(rounds: int) -> dict[str, dict[str, float]]:
         return run
 
     setters = _setters(stores)
-    results["set new key into a full cache (evicts one)"] = _best_ns(
+    results["set new key into a full cache (evicts one)"] = best_ns(
         {name: inserter(put) for name, put in setters.items()}, ops, rounds
     )
 
@@ -327,7 +243,7 @@ def measure_costs(rounds: int) -> dict[str, dict[str, float]]:
 
     # Overwrites: fresh stores that hold every key, so each set replaces an entry.
     setters = _setters(_filled_stores(keys))
-    results["set existing key (overwrite)"] = _best_ns(
+    results["set existing key (overwrite)"] = best_ns(
         {name: overwriter(put) for name, put in setters.items()}, ops, rounds
     )
     return results
@@ -358,58 +274,6 @@ def bench_cost(rounds: int) -> None:
 
 
 # -- memory -----------------------------------------------------------------------------
-
-
-def _rss_bytes() -> int:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
-
-
-def memory_child(kind: str, entries: int) -> None:
-    """Fill one store with ``entries`` entries and print its RSS growth as JSON."""
-    rng = random.Random(3)
-    now = time.time()
-    gc.collect()
-    before = _rss_bytes()
-    store: Any
-    if kind == "cachetools LRUCache":
-        store = cachetools.LRUCache(entries)
-        for index in range(entries):
-            created = now + index * 1e-6
-            store[f"key:{index:07d}"] = CachedValue(
-                rng.randbytes(100), created, created + 60, created + 90
-            )
-    else:
-        store = MemoryBackend(entries, mode="bytes" if kind.endswith("bytes") else "object")
-        for index in range(entries):
-            created = now + index * 1e-6
-            value = CachedValue(rng.randbytes(100), created, created + 60, created + 90)
-            store.set_sync(f"key:{index:07d}", value, 90)
-        assert len(store) == entries
-    gc.collect()
-    print(json.dumps({"kind": kind, "rss_growth": _rss_bytes() - before}))
-
-
-MEMORY_KINDS = ("cachetools LRUCache", "hitbox object", "hitbox bytes")
-MEMORY_TARGET = 1.3
-"""The issue's target: Hitbox object mode against ``cachetools.LRUCache``."""
-
-
-def measure_memory(entries: int) -> dict[str, int]:
-    """RSS growth in bytes per store kind, each filled in a fresh subprocess."""
-    growth: dict[str, int] = {}
-    for kind in MEMORY_KINDS:
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory-child", kind, "--entries", str(entries)],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-        growth[kind] = json.loads(out.strip().splitlines()[-1])["rss_growth"]
-    return growth
 
 
 def bench_memory(entries: int) -> None:
@@ -511,11 +375,7 @@ def main() -> None:
     parser.add_argument("--keys", type=int, default=None, help="key space of the traces")
     parser.add_argument("--length", type=int, default=None, help="requests per trace")
     parser.add_argument("--entries", type=int, default=1_000_000, help="entries for memory")
-    parser.add_argument("--memory-child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.memory_child:
-        memory_child(args.memory_child, args.entries)
-        return
     keys = args.keys or (20_000 if args.quick else 100_000)
     length = args.length or (300_000 if args.quick else 1_000_000)
     print(f"python {sys.version.split()[0]}, cachetools {cachetools.__version__}")

@@ -200,7 +200,7 @@ def test_the_committed_page_is_rendered_from_the_committed_results(tmp_path: Pat
 
 def test_the_finished_benchmarks_report_structured_results() -> None:
     kinds = {bench.name: bench.structured for bench in discover(ROOT / "benchmarks")}
-    for name in ("bench_http", "bench_sqlite", "bench_memcached", "bench_dynamodb"):
+    for name in ("bench_http", "bench_sqlite", "bench_memcached", "bench_dynamodb", "bench_memory"):
         assert kinds[name], f"{name} lost its collect(quick)"
 
 
