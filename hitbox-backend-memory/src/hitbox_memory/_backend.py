@@ -16,9 +16,10 @@ every key, so every read takes the lock). A miss is also decided without the loc
 testing the protected, window, probation and again the protected segment with ``in``:
 writers move an entry between segments by inserting it into the target before deleting
 it from the source, so that order cannot overlook an entry that stays in the store,
-whichever way it moves (with ``lru`` the window and probation stay empty). An entry found
-by ``in`` may be gone by the ``[]`` that follows; that read then takes the lock. ``get``
-repeats ``get_sync``'s code instead of calling it: a call is a sizeable part of a hit.
+whichever way it moves (with ``lru`` the window and probation stay empty and no entry
+moves, so the second look is skipped). An entry found by ``in`` may be gone by the ``[]``
+that follows; that read then takes the lock. ``get`` repeats ``get_sync``'s code instead
+of calling it: a call is a sizeable part of a hit.
 """
 
 from __future__ import annotations

@@ -78,6 +78,8 @@ class BoundedStore(SegmentPolicy):
         self._fast_window: Segment = self._window if _GIL_ENABLED else OrderedDict()
         self._miss_probation: Container[str] = self._probation if _GIL_ENABLED else _EVERY_KEY
         self._miss_protected: Container[str] = self._protected if _GIL_ENABLED else _EVERY_KEY
+        if _GIL_ENABLED and not self._tinylfu:  # lru: entries never move, no second look
+            self._miss_protected = frozenset()
         self._sketch = FrequencySketch(max_entries or 1024) if self._tinylfu else None
         self._sketch_limit = sys.maxsize
         """The entry count above which the sketch must grow (only without ``max_entries``)."""
