@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, Self, cast, final
 
 from hitbox import Backend, CachedValue, CorruptEntry, EnvelopeCodec, Invalidation
-from hitbox._access import Deadlines
+from hitbox._deadlines import Deadlines
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
