@@ -12,9 +12,10 @@ interval, with a count of the ones held back, so an outage does not flood the lo
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from typing import final
+
+from hitbox._logging import RateLimitedLogger
 
 __all__ = ["CircuitBreaker", "FailureLog"]
 
@@ -90,26 +91,16 @@ class CircuitBreaker:
 
 @final
 class FailureLog:
-    """Logs warnings at most once per ``interval`` seconds per kind, counting the rest."""
+    """Warnings about one backend (``label``): at most one per ``interval`` seconds per
+    kind, the rest counted (a :class:`~hitbox.RateLimitedLogger` on real time: log
+    pacing is about the operator's terminal, not the cache)."""
 
-    __slots__ = ("_last", "_suppressed", "interval", "label")
+    __slots__ = ("_warnings", "label")
 
     def __init__(self, label: str, interval: float = 10.0) -> None:
         self.label = label
-        self.interval = interval
-        self._last: dict[str, float] = {}
-        self._suppressed: dict[str, int] = {}
+        self._warnings = RateLimitedLogger(logger, interval)
 
     def warn(self, kind: str, message: str) -> bool:
         """Log ``message`` unless one of ``kind`` was logged recently; logged?"""
-        # Real time on purpose: log pacing is about the operator's terminal, not the cache.
-        now = time.monotonic()
-        last = self._last.get(kind)
-        if last is not None and now - last < self.interval:
-            self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
-            return False
-        self._last[kind] = now
-        held_back = self._suppressed.pop(kind, 0)
-        suffix = f" ({held_back} similar warnings suppressed)" if held_back else ""
-        logger.warning("hitbox backend %s: %s%s", self.label, message, suffix)
-        return True
+        return self._warnings.warning(kind, "hitbox backend %s: %s", self.label, message)

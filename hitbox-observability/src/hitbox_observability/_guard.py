@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import final
+
+import hitbox
 
 __all__ = ["FailureGuard", "logger"]
 
@@ -23,33 +24,31 @@ logger = logging.getLogger("hitbox_observability")
 class FailureGuard:
     """Counts an exporter's own failures and logs them at most once per ``interval``."""
 
-    __slots__ = ("_held_back", "_last", "_lock", "failures", "interval", "label")
+    __slots__ = ("_lock", "_warnings", "failures", "label")
 
     def __init__(self, label: str, interval: float = 60.0) -> None:
         self.label = label
-        self.interval = interval
         self.failures = 0
-        self._held_back = 0
-        self._last: float | None = None
         self._lock = threading.Lock()
+        # Real time (the default clock) on purpose: pacing is about the operator's
+        # terminal, not a cache.
+        self._warnings = hitbox.RateLimitedLogger(logger, interval)
+
+    @property
+    def interval(self) -> float:
+        """Seconds between two logged failures."""
+        return self._warnings.interval
 
     def failed(self, what: str, exc: BaseException) -> None:
         """Record that ``what`` raised ``exc``; log it unless one was logged recently."""
         with self._lock:
             self.failures += 1
-            # Real time on purpose: pacing is about the operator's terminal, not a cache.
-            now = time.monotonic()
-            if self._last is not None and now - self._last < self.interval:
-                self._held_back += 1
-                return
-            self._last = now
-            held_back, self._held_back = self._held_back, 0
-        suffix = f" ({held_back} similar failures not logged)" if held_back else ""
-        logger.warning(
-            "hitbox %s exporter: %s failed: %s: %s; the cache is unaffected%s",
+        # One kind for the whole exporter: one window, whatever failed.
+        self._warnings.warning(
+            "failure",
+            "hitbox %s exporter: %s failed: %s: %s; the cache is unaffected",
             self.label,
             what,
             type(exc).__name__,
             exc,
-            suffix,
         )
