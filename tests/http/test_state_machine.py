@@ -49,6 +49,7 @@ async def test_each_request_is_one_run_with_its_state_path(clock: hitbox.ManualC
         (S.MISS, S.RESPONSE),  # the background revalidation
     ]
     assert [e.operation for e in recorder.events] == ["http", "http", "http", "refresh"]
+    assert {e.cache for e in recorder.events} == {"default"}  # the hitbox.Cache's name
     assert len(origin.calls) == 2
     # The key in events is a digest: URLs and their query strings stay out of traces.
     assert len({e.key for e in recorder.events}) == 1

@@ -206,7 +206,8 @@ class HttpCache:
     ``max_background`` revalidations run at a time. ``plugins`` (by default those of
     the :class:`hitbox.Cache` given, else the process-wide ones) receive one
     ``hitbox_cache_event`` per request looked up (operation ``"http"``; the key in it is
-    a digest, never the URL); ``name`` labels those events.
+    a digest, never the URL); ``name`` labels those events (by default the
+    :class:`hitbox.Cache`'s name, else ``"http"``).
 
     Example::
 
@@ -225,7 +226,7 @@ class HttpCache:
         backend_timeout: float = 0.25,
         max_background: int = 64,
         plugins: PluginManager | None = None,
-        name: str = "http",
+        name: str | None = None,
     ) -> None:
         if isinstance(backend, hitbox.Cache):
             clock = clock if clock is not None else backend.clock
@@ -233,6 +234,7 @@ class HttpCache:
             lock_timeout = backend.policy.lock_timeout
             backend_timeout = backend.policy.backend_timeout
             plugins = plugins if plugins is not None else backend.plugins
+            name = name if name is not None else backend.name
             backend = backend.backend
         self.policy = HttpPolicy.validated(policy or {})
         self.clock: Callable[[], float] = clock if clock is not None else time.time
@@ -254,11 +256,10 @@ class HttpCache:
         )
         self._solo = self._shared.merged(lock="none")
         machine_clock = clock if hasattr(clock, "timeout") else _FunctionClock(self.clock)
+        label = str(getattr(backend, "label", "") or type(backend).__name__)
+        log = FailureLog(label)
         events = EventSink(
-            (plugins or get_plugin_manager()).hook.hitbox_cache_event,
-            str(getattr(backend, "label", "") or type(backend).__name__),
-            name,
-            FailureLog(name),
+            (plugins or get_plugin_manager()).hook.hitbox_cache_event, label, name or "http", log
         )
         self._io = _HttpIo(self, isinstance(backend, hitbox.LockingBackend))
         self._machine = Machine(
@@ -267,6 +268,7 @@ class HttpCache:
             self.counters,
             max_background=max_background,
             observer=events.observe if events.listening else None,
+            log=log,
             adopt=self._adopt,
         )
 
