@@ -16,10 +16,11 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import hitbox
 from botocore.exceptions import ClientError
+from hitbox.codec import Codec
 
 from hitbox_dynamodb import _batch, _items
 from hitbox_dynamodb._config import DynamoDBConfig
@@ -40,18 +41,6 @@ __all__ = ["Codec", "DynamoDBBackend", "open_client"]
 logger = logging.getLogger("hitbox_dynamodb")
 
 _LOCK_CONDITION: Final = "attribute_not_exists(#pk) OR #exp <= :now OR #owner = :token"
-
-
-class Codec(Protocol):
-    """What the backend needs from an envelope codec (:class:`hitbox.codec.EnvelopeCodec`)."""
-
-    def encode(self, value: hitbox.CachedValue, key: str | None = None) -> bytes:
-        """The envelope bytes of ``value``; a signature binds ``key``."""
-        ...
-
-    def decode(self, data: bytes, key: str | None = None) -> hitbox.CachedValue:
-        """The value in ``data``; raises :class:`hitbox.CorruptEntry` if it is malformed."""
-        ...
 
 
 class DynamoDBBackend(hitbox.Backend):

@@ -16,10 +16,11 @@ import math
 import secrets
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, Self, cast, final
+from typing import TYPE_CHECKING, Any, Self, cast, final
 
 from hitbox import Backend, CachedValue, CorruptEntry, EnvelopeCodec, Invalidation
 from hitbox._deadlines import Deadlines
+from hitbox.codec import Codec
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 
@@ -45,18 +46,6 @@ return 0
 """Delete the lock only if it still holds the caller's token (compare-and-delete)."""
 
 _Result = CachedValue | None | CorruptEntry
-
-
-class Codec(Protocol):
-    """What the backend needs from an envelope codec (:class:`hitbox.EnvelopeCodec`)."""
-
-    def encode(self, value: CachedValue, key: str | None = None) -> bytes:
-        """The envelope bytes of ``value``; a signature binds ``key``."""
-        ...
-
-    def decode(self, data: bytes, key: str | None = None) -> CachedValue:
-        """The entry in ``data``; raises :class:`hitbox.CorruptEntry` if malformed."""
-        ...
 
 
 def _milliseconds(seconds: float, what: str) -> int:

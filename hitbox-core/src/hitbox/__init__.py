@@ -32,7 +32,7 @@ from hitbox._request import CacheableRequest
 from hitbox._stats import Stats
 from hitbox._value import NO_VALUE, CachedValue
 from hitbox.cache import Cache
-from hitbox.codec import EnvelopeCodec
+from hitbox.codec import Codec, EnvelopeCodec
 from hitbox.fsm import InvalidTransition, State
 from hitbox.keys import DefaultKeyStrategy, KeyStrategy
 from hitbox.plugins import hookimpl
@@ -53,6 +53,7 @@ __all__ = [
     "CachedFunction",
     "CachedValue",
     "Clock",
+    "Codec",
     "ConfigError",
     "CorruptEntry",
     "DefaultKeyStrategy",

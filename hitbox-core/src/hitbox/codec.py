@@ -35,12 +35,12 @@ import hashlib
 import hmac
 import math
 import struct
-from typing import Final, final
+from typing import Final, Protocol, final
 
 from hitbox._errors import ConfigError, CorruptEntry, SerializationError
 from hitbox._value import CachedValue
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "MIN_KEY_LENGTH", "EnvelopeCodec"]
+__all__ = ["FORMAT_VERSION", "MAGIC", "MIN_KEY_LENGTH", "Codec", "EnvelopeCodec"]
 
 MAGIC: Final = b"\x89HBX"
 """The first four bytes of every envelope."""
@@ -76,6 +76,21 @@ def _times_problem(created_at: float, fresh_until: float, stale_until: float) ->
         f"times out of order (created_at={created_at}, fresh_until={fresh_until}, "
         f"stale_until={stale_until}; need created_at <= fresh_until <= stale_until)"
     )
+
+
+class Codec(Protocol):
+    """What a bytes-storing backend needs from an entry codec; :class:`EnvelopeCodec` is
+    the one every built-in backend uses, and a backend may take any other (a test double,
+    an encrypting wrapper) that keeps this contract."""
+
+    def encode(self, value: CachedValue, key: str | None = None) -> bytes:
+        """The bytes of ``value``; a signature binds ``key`` when one is given."""
+        ...
+
+    def decode(self, data: bytes, key: str | None = None) -> CachedValue:
+        """The entry in ``data``; raises :class:`hitbox.CorruptEntry` if it is malformed
+        (or was signed for another key)."""
+        ...
 
 
 @final
