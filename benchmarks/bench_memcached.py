@@ -22,13 +22,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import shutil
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,13 +41,12 @@ from tests.support import free_port, wait_for_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
 from report import format_text
+from timing import TASKS, Op, Scenario, concurrent, interleaved, sequential
 
 PAYLOAD = b"x" * 200
-TASKS = 50
 KEYS = 1000
 TIMEOUT = 10.0
 
-Op = Callable[[str], Awaitable[Any]]
 
 NAMES = {
     "emcache": "raw emcache (bytes)",
@@ -83,48 +80,6 @@ def memcached(server: str | None) -> Iterator[tuple[str, int]]:
     finally:
         process.kill()
         process.wait()
-
-
-async def sequential(op: Op, keys: list[str], calls: int) -> float:
-    """Seconds per call for ``calls`` calls one after another."""
-    start = time.perf_counter()
-    for index in range(calls):
-        await op(keys[index % len(keys)])
-    return (time.perf_counter() - start) / calls
-
-
-async def concurrent(op: Op, keys: list[str], calls: int) -> float:
-    """Operations per second with ``TASKS`` tasks sharing ``calls`` calls."""
-    per_task = calls // TASKS
-
-    async def worker(offset: int) -> None:
-        for index in range(per_task):
-            await op(keys[(offset * per_task + index) % len(keys)])
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(t) for t in range(TASKS)))
-    return per_task * TASKS / (time.perf_counter() - start)
-
-
-Scenario = Callable[[Op, Op], Awaitable[float]]
-
-
-async def interleaved(
-    ops: dict[str, tuple[Op, Op]], scenarios: dict[str, tuple[Scenario, bool]], rounds: int
-) -> dict[str, dict[str, float]]:
-    """``scenario -> implementation -> best result`` (lowest time or highest rate) of
-    ``rounds`` rounds, each running every implementation in turn, so that load changes on
-    a shared machine hit every implementation alike."""
-    samples: dict[str, dict[str, list[float]]] = {s: {n: [] for n in ops} for s in scenarios}
-    for _ in range(rounds):
-        for name, (read, write) in ops.items():
-            for scenario, (run, _) in scenarios.items():
-                gc.collect()
-                samples[scenario][name].append(await run(read, write))
-    return {
-        scenario: {name: (min if lower else max)(values) for name, values in by_name.items()}
-        for (scenario, by_name), (_, lower) in zip(samples.items(), scenarios.values(), strict=True)
-    }
 
 
 async def build(host: str, port: int) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:

@@ -20,11 +20,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +31,12 @@ from hitbox_sqlite import SQLiteBackend
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # for the report package
 from report import format_text
+from timing import TASKS, Op, concurrent, interleaved, sequential
 
 PAYLOAD = b"x" * 200
-TASKS = 50
 KEYS = 1000
 BASELINE = "diskcache_thread"
 
-Op = Callable[[str], Awaitable[Any]]
 
 NAMES = {
     "diskcache_sync": "diskcache, sync (blocks the loop)",
@@ -49,48 +45,6 @@ NAMES = {
     "backend": "hitbox SQLiteBackend",
     "cache": "hitbox Cache over SQLite",
 }
-
-
-async def sequential(op: Op, keys: list[str], calls: int) -> float:
-    """Seconds per call for ``calls`` calls one after another."""
-    start = time.perf_counter()
-    for index in range(calls):
-        await op(keys[index % len(keys)])
-    return (time.perf_counter() - start) / calls
-
-
-async def concurrent(op: Op, keys: list[str], calls: int) -> float:
-    """Operations per second with ``TASKS`` tasks sharing ``calls`` calls."""
-    per_task = calls // TASKS
-
-    async def worker(offset: int) -> None:
-        for index in range(per_task):
-            await op(keys[(offset * per_task + index) % len(keys)])
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker(t) for t in range(TASKS)))
-    return per_task * TASKS / (time.perf_counter() - start)
-
-
-Scenario = Callable[[Op, Op], Awaitable[float]]
-
-
-async def interleaved(
-    ops: dict[str, tuple[Op, Op]], scenarios: dict[str, tuple[Scenario, bool]], rounds: int
-) -> dict[str, dict[str, float]]:
-    """``scenario -> implementation -> best result`` (lowest time or highest rate) of
-    ``rounds`` rounds, each running every implementation in turn, so that load changes on
-    a shared machine hit every implementation alike."""
-    samples: dict[str, dict[str, list[float]]] = {s: {n: [] for n in ops} for s in scenarios}
-    for _ in range(rounds):
-        for name, (read, write) in ops.items():
-            for scenario, (run, _) in scenarios.items():
-                gc.collect()
-                samples[scenario][name].append(await run(read, write))
-    return {
-        scenario: {name: (min if lower else max)(values) for name, values in by_name.items()}
-        for (scenario, by_name), (_, lower) in zip(samples.items(), scenarios.values(), strict=True)
-    }
 
 
 async def build(directory: Path) -> tuple[dict[str, tuple[Op, Op]], list[Any]]:
