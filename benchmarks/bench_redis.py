@@ -36,6 +36,7 @@ from hitbox.testing import make_value
 from hitbox_redis import RedisBackend
 from redis.asyncio import Redis
 from report import validate
+from timing import sequential as seconds_per_call
 
 from tests.redis_servers import RedisServer
 
@@ -62,15 +63,6 @@ def redis_url(url: str | None) -> Iterator[str]:
             yield server.url
         finally:
             server.stop()
-
-
-async def run_sequential(read: Reader, keys: list[str], calls: int) -> float:
-    """Seconds per call for ``calls`` sequential reads."""
-    n = len(keys)
-    start = time.perf_counter()
-    for index in range(calls):
-        await read(keys[index % n])
-    return (time.perf_counter() - start) / calls
 
 
 async def run_concurrent(read: Reader, keys_per_task: list[list[str]], calls: int) -> float:
@@ -210,7 +202,7 @@ async def measure(url: str, calls: int, rounds: int) -> dict[str, dict[str, floa
         # machine distorts most, and the best round is the least disturbed one.
         sequential = await measure_all(
             readers,
-            lambda n, r: run_sequential(r, prefixed(n, own)[0], max(200, calls // 20)),
+            lambda n, r: seconds_per_call(r, prefixed(n, own)[0], max(200, calls // 20)),
             rounds * 5,
             lower_is_better=True,
         )

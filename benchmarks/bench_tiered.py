@@ -45,6 +45,7 @@ from hitbox.tiered import TieredBackend
 from hitbox_memory import MemoryBackend
 from hitbox_redis import RedisBackend
 from report import format_text
+from timing import sequential
 
 from tests.integration.test_tiered_processes import measure_propagation
 from tests.redis_servers import RedisServer
@@ -153,15 +154,6 @@ def _prefixed(get: Callable[[str], Awaitable[Any]], prefix: str) -> Reader:
         return await get(prefix + key)
 
     return read
-
-
-async def sequential(read: Reader, keys: list[str], calls: int) -> float:
-    """Seconds per call for ``calls`` reads one after another."""
-    n = len(keys)
-    start = time.perf_counter()
-    for index in range(calls):
-        await read(keys[index % n])
-    return (time.perf_counter() - start) / calls
 
 
 async def concurrent(read: Reader, keys: list[str], calls: int) -> float:
