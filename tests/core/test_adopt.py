@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 from hitbox import ManualClock, Policy
-from hitbox._machine import REFUSED, Call, Machine
-from hitbox._stats import Counters
+from hitbox.engine._counters import Counters
+from hitbox.engine._machine import REFUSED, Call, Machine
 from hitbox.fsm import Run, State
 
 from tests.core.test_fsm import FakeIo

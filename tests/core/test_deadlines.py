@@ -1,4 +1,4 @@
-"""``hitbox._deadlines.Deadlines``: asyncio.timeout's semantics on one shared timer.
+"""``hitbox.backend._deadlines.Deadlines``: asyncio.timeout's semantics on one shared timer.
 
 The cache's backend timeout and the Redis backend's lean read depend on these exact
 semantics.
@@ -10,7 +10,7 @@ import asyncio
 import concurrent.futures
 
 import pytest
-from hitbox._deadlines import Deadlines
+from hitbox.backend._deadlines import Deadlines
 
 NEVER = 3600.0
 SHORT = 0.05

@@ -10,8 +10,8 @@ from typing import Any
 import hitbox
 import pytest
 from hitbox import CachedValue, ManualClock
-from hitbox._machine import Call, Machine
-from hitbox._stats import Counters
+from hitbox.engine._counters import Counters
+from hitbox.engine._machine import Call, Machine
 from hitbox.policy import Policy
 
 from tests.core._cache_fakes import (

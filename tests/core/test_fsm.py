@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from hitbox import CachedValue, CorruptEntry, InvalidTransition, ManualClock, Policy, State
 from hitbox._errors import BackendError
-from hitbox._machine import Call, Machine
-from hitbox._stats import Counters
+from hitbox.engine._counters import Counters
+from hitbox.engine._machine import Call, Machine
 from hitbox.fsm import TRANSITIONS, Run, classify
 
 from tests.core._cache_fakes import settle

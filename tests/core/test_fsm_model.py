@@ -190,7 +190,7 @@ def test_random_interleavings_match_the_model(
 def test_the_model_catches_a_cache_that_ignores_invalidation(monkeypatch: Any) -> None:
     """The check is not vacuous: with invalidation of in-flight calls switched off,
     a known interleaving violates it."""
-    from hitbox._singleflight import FlightTable
+    from hitbox.engine._flights import FlightTable
 
     monkeypatch.setattr(FlightTable, "invalidate", lambda self, key: [])
     program: list[tuple[str, Any]] = [("call", "a"), ("invalidate", "a"), ("advance", 0.3)]

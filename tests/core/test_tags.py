@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from hitbox import CachedValue, ManualClock
-from hitbox._tags import TAG_KEY_PREFIX, TagMarkers
+from hitbox.engine._tags import TAG_KEY_PREFIX, TagMarkers
 
 from tests.core._cache_fakes import BatchDictBackend, DictBackend, make_cache, settle
 

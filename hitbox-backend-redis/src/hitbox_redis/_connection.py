@@ -5,7 +5,7 @@ hooks, a write wrapped in ``asyncio.wait_for`` -- on Python 3.11 a whole task an
 extra loop turn per command -- and a read under its own ``asyncio.timeout``. Together
 that is about a third of a loopback ``GET``. :meth:`DirectConnection.get` sends a ``GET``
 and reads its reply with none of that: the socket timeout still bounds the
-exchange, but through a shared :class:`hitbox._deadlines.Deadlines` timer, and the errors
+exchange, but through a shared :class:`hitbox.backend._deadlines.Deadlines` timer, and the errors
 are redis-py's own (``ConnectionError``, ``TimeoutError``), with the connection dropped
 after any failure or cancellation, as redis-py does, so no stale reply is ever read.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from hitbox._deadlines import Deadlines
+from hitbox.backend._deadlines import Deadlines
 from redis._parsers.encoders import Encoder
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError

@@ -4,17 +4,7 @@ The public API lives here; backends and plugins import only names exported from 
 module (never private ``hitbox._*`` modules), exactly as a third-party plugin would.
 """
 
-from hitbox._backend import (
-    Backend,
-    BatchBackend,
-    Healthcheck,
-    Invalidation,
-    InvalidationBus,
-    LockingBackend,
-)
-from hitbox._backend_events import BackendEvent, emit_backend_event
 from hitbox._clock import Clock, ManualClock, SystemClock
-from hitbox._config_base import BackendConfig
 from hitbox._decorator import CachedFunction
 from hitbox._errors import (
     BackendError,
@@ -26,13 +16,23 @@ from hitbox._errors import (
     SerializationError,
     UnknownPluginError,
 )
-from hitbox._events import CacheEvent
 from hitbox._logging import RateLimitedLogger
 from hitbox._request import CacheableRequest
-from hitbox._stats import Stats
-from hitbox._value import NO_VALUE, CachedValue
+from hitbox.backend._config import BackendConfig
+from hitbox.backend._contract import (
+    Backend,
+    BatchBackend,
+    Healthcheck,
+    Invalidation,
+    InvalidationBus,
+    LockingBackend,
+)
+from hitbox.backend._events import BackendEvent, emit_backend_event
+from hitbox.backend._value import NO_VALUE, CachedValue
 from hitbox.cache import Cache
 from hitbox.codec import Codec, EnvelopeCodec
+from hitbox.engine._counters import Stats
+from hitbox.engine._events import CacheEvent
 from hitbox.fsm import InvalidTransition, State
 from hitbox.keys import DefaultKeyStrategy, KeyStrategy
 from hitbox.plugins import hookimpl

@@ -26,7 +26,7 @@ def hitbox_register_key_strategies(registry: KeyStrategyRegistry) -> None:
 @hookimpl
 def hitbox_register_backends(registry: BackendRegistry) -> None:
     """Register ``tiered``: a composition of other backends (L1 → L2 → ...)."""
-    from hitbox._tiered_config import TieredConfig, create_tiered_backend
+    from hitbox.tiered._config import TieredConfig, create_tiered_backend
 
     registry.add(
         "tiered",

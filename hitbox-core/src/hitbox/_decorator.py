@@ -6,7 +6,7 @@ the key with the compiled key function, reads the backend, checks freshness, cou
 hit and returns the stored object — no signature binding, no timeout, no task, no hook
 call, no deserialization. That is the ``PENDING → HIT → RESPONSE`` path, taken inline.
 Everything else (misses, stale entries, tags, failures, remote backends) runs through
-:class:`~hitbox._machine.Machine`.
+:class:`~hitbox.engine._machine.Machine`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
 
-from hitbox._access import BackendAccess
-from hitbox._machine import UNREAD, Call, Machine, describe
-from hitbox._value import NO_VALUE, CachedValue
+from hitbox.backend._value import NO_VALUE, CachedValue
+from hitbox.engine._access import BackendAccess
+from hitbox.engine._machine import UNREAD, Call, Machine, describe
 from hitbox.keys import KeyFunction
 from hitbox.policy import Policy
 

@@ -23,10 +23,10 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from hitbox._backend import Backend
-from hitbox._events import CacheEvent
-from hitbox._value import CachedValue
+from hitbox.backend._contract import Backend
+from hitbox.backend._value import CachedValue
 from hitbox.cache import Cache
+from hitbox.engine._events import CacheEvent
 from hitbox.plugins import PluginManager, hookimpl
 from hitbox.policy import Policy
 

@@ -26,16 +26,16 @@ from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, final, overload
 
 from hitbox import config as _config
-from hitbox._access import BackendAccess
-from hitbox._backend import Backend
 from hitbox._clock import Clock, SystemClock
 from hitbox._decorator import CachedFunction, build_wrapper
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox._events import EventSink
-from hitbox._machine import Call, Machine, describe
 from hitbox._request import CacheableRequest
-from hitbox._stats import Counters, Stats
-from hitbox._tags import DEFAULT_TAG_TTL, TagMarkers
+from hitbox.backend._contract import Backend
+from hitbox.engine._access import BackendAccess
+from hitbox.engine._counters import Counters, Stats
+from hitbox.engine._events import EventSink
+from hitbox.engine._machine import Call, Machine, describe
+from hitbox.engine._tags import DEFAULT_TAG_TTL, TagMarkers
 from hitbox.fsm import Run, State, classify
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager

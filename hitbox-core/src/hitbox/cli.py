@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from hitbox._backend import BatchBackend, Healthcheck, InvalidationBus, LockingBackend
 from hitbox._errors import HitboxError
+from hitbox.backend._contract import BatchBackend, Healthcheck, InvalidationBus, LockingBackend
 from hitbox.plugins import PluginManager, get_plugin_manager
 
 __all__ = ["build_cli", "main"]

@@ -38,7 +38,7 @@ import struct
 from typing import Final, Protocol, final
 
 from hitbox._errors import ConfigError, CorruptEntry, SerializationError
-from hitbox._value import CachedValue
+from hitbox.backend._value import CachedValue
 
 __all__ = ["FORMAT_VERSION", "MAGIC", "MIN_KEY_LENGTH", "Codec", "EnvelopeCodec"]
 

@@ -27,8 +27,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from hitbox._backend import Backend
 from hitbox._errors import ConfigError, field_path
+from hitbox.backend._contract import Backend
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
 from hitbox.policy import Policy

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 from hitbox._errors import HitboxError
 
 if TYPE_CHECKING:
-    from hitbox._value import CachedValue
+    from hitbox.backend._value import CachedValue
 
 __all__ = ["TRANSITIONS", "InvalidTransition", "Run", "State", "classify"]
 

@@ -26,10 +26,10 @@ from hitbox._errors import PluginError, UnknownPluginError
 if TYPE_CHECKING:
     import click
 
-    from hitbox._backend import Backend
-    from hitbox._backend_events import BackendEvent
-    from hitbox._config_base import BackendConfig
-    from hitbox._events import CacheEvent
+    from hitbox.backend._config import BackendConfig
+    from hitbox.backend._contract import Backend
+    from hitbox.backend._events import BackendEvent
+    from hitbox.engine._events import CacheEvent
     from hitbox.keys import KeyStrategy
     from hitbox.serializers import Serializer
 

@@ -32,8 +32,8 @@ from typing import ClassVar
 
 import pytest
 
-from hitbox._backend import Backend, BatchBackend, Healthcheck, LockingBackend
-from hitbox._value import CachedValue
+from hitbox.backend._contract import Backend, BatchBackend, Healthcheck, LockingBackend
+from hitbox.backend._value import CachedValue
 
 __all__ = ["BackendConformance", "make_value"]
 

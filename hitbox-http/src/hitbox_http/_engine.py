@@ -42,11 +42,11 @@ import hitbox
 
 # The state machine is hitbox-core's protocol-layer interface; hitbox-http ships in
 # lockstep with it.
-from hitbox._breaker import FailureLog
-from hitbox._events import EventSink
-from hitbox._machine import REFUSED, Call, Machine
-from hitbox._singleflight import Flight
-from hitbox._stats import Counters
+from hitbox.engine._breaker import FailureLog
+from hitbox.engine._counters import Counters
+from hitbox.engine._events import EventSink
+from hitbox.engine._flights import Flight
+from hitbox.engine._machine import REFUSED, Call, Machine
 from hitbox.plugins import PluginManager, get_plugin_manager
 from hitbox.policy import LockMode
 

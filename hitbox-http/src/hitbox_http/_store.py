@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
 import hitbox
-from hitbox._stats import Counters
+from hitbox.engine._counters import Counters
 
 from hitbox_http._config import HttpPolicy
 from hitbox_http._headers import Headers

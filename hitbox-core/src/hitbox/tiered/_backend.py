@@ -24,12 +24,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Literal, final
 
-from hitbox import _tiered_batch as batch_ops
-from hitbox._backend import Backend, BatchBackend, InvalidationBus, LockingBackend
 from hitbox._errors import BackendError, ConfigError, CorruptEntry
-from hitbox._tiered_bus import BusWatcher
-from hitbox._tiered_caps import BatchMixin, LockingMixin
-from hitbox._tiered_config import (
+from hitbox.backend._contract import Backend, BatchBackend, InvalidationBus, LockingBackend
+from hitbox.backend._value import CachedValue
+from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
+from hitbox.tiered import _batch as batch_ops
+from hitbox.tiered._bus import BusWatcher
+from hitbox.tiered._caps import BatchMixin, LockingMixin
+from hitbox.tiered._config import (
     TieredConfig,
     WritePolicy,
     check_options,
@@ -37,8 +39,8 @@ from hitbox._tiered_config import (
     create_tiered_backend,
     find_bus,
 )
-from hitbox._tiered_guard import ReadGuard, TagTimes
-from hitbox._tiered_tier import (
+from hitbox.tiered._guard import ReadGuard, TagTimes
+from hitbox.tiered._tier import (
     Tier,
     TierUnavailable,
     describe,
@@ -46,8 +48,6 @@ from hitbox._tiered_tier import (
     ping_tiers,
     run_on_tiers,
 )
-from hitbox._value import CachedValue
-from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
 _running_loop: Final = asyncio.get_running_loop
 
@@ -376,7 +376,7 @@ class TieredBackend(Backend):
     def __repr__(self) -> str:
         return f"TieredBackend({self.label}, write_policy={self.write_policy!r})"
 
-    # -- internals (also used by hitbox._tiered_batch) ------------------------------------
+    # -- internals (also used by hitbox.tiered._batch) ------------------------------------
 
     def _private_ttl(self, ttl: float) -> float:
         cap = self._max_l1_ttl

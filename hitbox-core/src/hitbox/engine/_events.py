@@ -11,11 +11,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, final
 
-from hitbox._breaker import FailureLog
+from hitbox.engine._breaker import FailureLog
 from hitbox.fsm import Run, State
 
 if TYPE_CHECKING:
-    from hitbox._machine import Call
+    from hitbox.engine._machine import Call
 
 __all__ = ["HIT_PATH", "CacheEvent", "EventSink", "Listener", "Operation", "event_listeners"]
 

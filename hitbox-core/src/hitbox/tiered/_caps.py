@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from hitbox import _tiered_batch as batch_ops
-from hitbox._tiered_tier import Tier
-from hitbox._value import CachedValue
+from hitbox.backend._value import CachedValue
+from hitbox.tiered import _batch as batch_ops
+from hitbox.tiered._tier import Tier
 
 if TYPE_CHECKING:
     from hitbox.tiered import TieredBackend

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, final, runtime_checkable
 
-from hitbox._value import CachedValue
+from hitbox.backend._value import CachedValue
 
 __all__ = [
     "Backend",

@@ -13,10 +13,10 @@ import asyncio
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final
 
-from hitbox._backend import Invalidation
 from hitbox._errors import CorruptEntry
-from hitbox._tiered_tier import ABSENT, Tier, is_absent
-from hitbox._value import CachedValue
+from hitbox.backend._contract import Invalidation
+from hitbox.backend._value import CachedValue
+from hitbox.tiered._tier import ABSENT, Tier, is_absent
 
 if TYPE_CHECKING:
     from hitbox.tiered import TieredBackend

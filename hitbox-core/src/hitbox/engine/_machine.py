@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final, Protocol, final
 
-from hitbox._breaker import FailureLog
 from hitbox._clock import Clock
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox._events import Operation
-from hitbox._singleflight import RETRY, TIMED_OUT, BackgroundTasks, Flight, FlightTable
-from hitbox._stats import Counters
-from hitbox._value import CachedValue
+from hitbox.backend._value import CachedValue
+from hitbox.engine._breaker import FailureLog
+from hitbox.engine._counters import Counters
+from hitbox.engine._events import Operation
+from hitbox.engine._flights import RETRY, TIMED_OUT, BackgroundTasks, Flight, FlightTable
 from hitbox.fsm import Run, State, classify
 from hitbox.policy import Policy
 

@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
-from hitbox._backend import Backend, InvalidationBus
-from hitbox._config_base import BackendConfig
 from hitbox._errors import ConfigError
+from hitbox.backend._config import BackendConfig
+from hitbox.backend._contract import Backend, InvalidationBus
 from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
 if TYPE_CHECKING:

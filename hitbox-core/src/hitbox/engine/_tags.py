@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final, final
 
-from hitbox._value import CachedValue
+from hitbox.backend._value import CachedValue
 
 __all__ = ["DEFAULT_TAG_TTL", "TAG_KEY_PREFIX", "TagMarkers"]
 

@@ -38,8 +38,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, final
 
-from hitbox._backend import Healthcheck, Invalidation, InvalidationBus
-from hitbox._tiered_tier import describe
+from hitbox.backend._contract import Healthcheck, Invalidation, InvalidationBus
+from hitbox.tiered._tier import describe
 
 __all__ = ["STARTUP_GRACE", "BusWatcher"]
 

@@ -1,4 +1,4 @@
-"""Guarded access to a backend: the :class:`~hitbox._machine.Io` the cache gives its machine.
+"""Guarded access to a backend: the :class:`~hitbox.engine._machine.Io` the cache gives its machine.
 
 Every operation goes through the circuit breaker and, for backends that are not
 in-process, a ``backend_timeout`` from the cache's clock. Failures are counted, logged
@@ -14,15 +14,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
 from types import CoroutineType
 from typing import Any, TypeVar, final
 
-from hitbox._backend import Backend, BatchBackend, LockingBackend
-from hitbox._breaker import CircuitBreaker, FailureLog
 from hitbox._clock import Clock, SystemClock
-from hitbox._deadlines import Deadlines
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox._machine import Call, describe
-from hitbox._stats import Counters
-from hitbox._tags import TagMarkers
-from hitbox._value import NO_VALUE, CachedValue
+from hitbox.backend._contract import Backend, BatchBackend, LockingBackend
+from hitbox.backend._deadlines import Deadlines
+from hitbox.backend._value import NO_VALUE, CachedValue
+from hitbox.engine._breaker import CircuitBreaker, FailureLog
+from hitbox.engine._counters import Counters
+from hitbox.engine._machine import Call, describe
+from hitbox.engine._tags import TagMarkers
 from hitbox.policy import Policy
 from hitbox.serializers import Serializer
 

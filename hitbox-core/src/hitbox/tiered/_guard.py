@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, final
 
-from hitbox._value import CachedValue
+from hitbox.backend._value import CachedValue
 
 __all__ = ["ReadGuard", "TagTimes"]
 

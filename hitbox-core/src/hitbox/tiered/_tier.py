@@ -21,10 +21,10 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar, final
 
-from hitbox._backend import Backend, BatchBackend, LockingBackend
-from hitbox._breaker import CircuitBreaker, FailureLog
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox._value import CachedValue
+from hitbox.backend._contract import Backend, BatchBackend, LockingBackend
+from hitbox.backend._value import CachedValue
+from hitbox.engine._breaker import CircuitBreaker, FailureLog
 
 __all__ = [
     "ABSENT",
