@@ -130,11 +130,11 @@ async def test_circuit_breaker_opens_then_probes() -> None:
     cache = make_cache(backend, clock=clock, failure_threshold=3, cooldown=10)
 
     @cache.cached
-    async def value() -> int:
+    async def value(x: int = 0) -> int:
         return 1
 
-    for _ in range(3):
-        assert await value() == 1
+    for x in range(3):  # failures over several keys: the backend is down
+        assert await value(x) == 1
     assert cache.breaker_state == "open"
     reads = backend.calls("get")
     for _ in range(20):

@@ -407,6 +407,7 @@ class Cache:
         self._closed = True
         self._access.breaker.force_open()
         await self._machine.aclose()
+        await self._access.guard.aclose()
         try:
             await self._backend.aclose()
         except Exception as exc:

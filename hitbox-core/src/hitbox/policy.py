@@ -16,6 +16,7 @@ from typing import Any, Literal, final
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hitbox._errors import ConfigError, field_path
+from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
 
 __all__ = ["DEFAULT_BACKEND_TIMEOUT", "LockMode", "Policy"]
 
@@ -82,11 +83,14 @@ class Policy(BaseModel):
     """Seconds one backend operation may take before the cache fails open (ignored for
     in-process backends)."""
 
-    failure_threshold: int = Field(default=5, ge=1)
-    """Consecutive backend failures that open the circuit breaker."""
+    failure_threshold: int = Field(default=DEFAULT_FAILURE_THRESHOLD, ge=1)
+    """Consecutive backend read failures, over at least two keys, that open the circuit
+    breaker (one key failing alone is remembered and skipped instead)."""
 
-    cooldown: float = Field(default=10.0, gt=0)
-    """Seconds the open breaker skips the backend before one probe call is let through."""
+    cooldown: float = Field(default=DEFAULT_PROBE_INTERVAL, gt=0)
+    """Seconds between two probes of the open breaker's backend (its health check, run in
+    the background, or else one call let through); the first probe that succeeds closes
+    it."""
 
     cache_none: bool = False
     """Whether a ``None`` result is stored. Off by default: ``None`` usually means "not

@@ -10,75 +10,21 @@ checked against their tags' invalidation markers here.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Generator, Sequence
-from types import CoroutineType
-from typing import Any, TypeVar, final
+from collections.abc import Sequence
+from typing import Any, final
 
-from hitbox._clock import Clock, SystemClock
+from hitbox._clock import Clock
 from hitbox._errors import BackendError, CorruptEntry
 from hitbox.backend._contract import Backend, BatchBackend, LockingBackend
-from hitbox.backend._deadlines import Deadlines
 from hitbox.backend._value import NO_VALUE, CachedValue
-from hitbox.engine._breaker import CircuitBreaker, FailureLog
 from hitbox.engine._counters import Counters
-from hitbox.engine._machine import Call, describe
+from hitbox.engine._guard import Guard, describe
+from hitbox.engine._machine import Call
 from hitbox.engine._tags import TagMarkers
 from hitbox.policy import Policy
 from hitbox.serializers import Serializer
 
 __all__ = ["BackendAccess"]
-
-_T = TypeVar("_T")
-
-_CONSEQUENCES = {
-    "get": "calling the upstream instead",
-    "get_many": "calling the upstream instead",
-    "set": "value not stored",
-    "set_many": "not stored",
-    "acquire_lock": "calling the upstream without the lock",
-    "delete": "entry not deleted",
-    "delete_many": "entries not deleted",
-}
-
-
-@final
-class _Resumed:
-    """Awaits the rest of a coroutine that was run up to its first suspension.
-
-    ``first`` is what the coroutine yielded there (the future it waits on); awaiting
-    this object hands that to the event loop and then drives the coroutine as
-    ``await`` would, passing values, exceptions (a timeout's cancellation) and closing.
-    """
-
-    __slots__ = ("coroutine", "first")
-
-    def __init__(self, coroutine: Coroutine[Any, Any, Any], first: Any) -> None:
-        self.coroutine = coroutine
-        self.first = first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coroutine, pending = self.coroutine, self.first
-        while True:
-            try:
-                sent = yield pending
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # forwarded into the coroutine, as ``await`` does
-                try:
-                    pending = coroutine.throw(exc)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    pending = coroutine.send(sent)
-                except StopIteration as done:
-                    return done.value
-
-
-_READS = frozenset({"get", "get_many"})
-"""Operations whose :class:`CorruptEntry` means "unusable entry" (a miss); from any other
-operation it is a failure of the backend like any other."""
 
 
 @final
@@ -104,76 +50,24 @@ class BackendAccess:
         self.is_local = bool(backend.is_local)
         self.stores_objects = bool(backend.stores_objects)
         self.can_batch = isinstance(backend, BatchBackend)
+        self.batch: Any = backend  # its BatchBackend methods, where ``can_batch``
         self.can_lock = isinstance(backend, LockingBackend)
-        self.breaker = CircuitBreaker(policy.failure_threshold, policy.cooldown, clock.now)
-        self.log = FailureLog(self.label)
+        self.guard = Guard(
+            backend,
+            clock=clock,
+            counters=counters,
+            timeout=policy.backend_timeout,
+            failure_threshold=policy.failure_threshold,
+            probe_interval=policy.cooldown,
+        )
+        self.breaker = self.guard.breaker
+        self.log = self.guard.log
         self.default_timeout = policy.backend_timeout
-        # The real clock's timeouts share one timer; other clocks (tests) keep their own.
-        self.deadlines = Deadlines() if type(clock) is SystemClock else None
-
-    async def _guarded(
-        self,
-        operation: str,
-        limit: float,
-        method: Callable[..., Awaitable[_T]],
-        *args: Any,
-    ) -> _T:
-        breaker = self.breaker
-        # ``tripped`` and ``failures`` are read inline: on a healthy backend this guard
-        # costs two attribute reads, not two method calls.
-        if breaker.tripped and not breaker.allow():
-            self.counters.skipped += 1
-            raise BackendError(f"{operation} skipped: circuit breaker open")
-        try:
-            if self.is_local:
-                result = await method(*args)
-            elif self.deadlines is not None:
-                result = await self.deadlines.bound(method(*args), limit)
-            else:
-                # Another clock's timeout may be costly: run the call up to its first
-                # suspension before arming one. An answer that needs no I/O wait (a
-                # client's own cache) costs no timer; one that waits gets all of it.
-                call = method(*args)
-                if type(call) is not CoroutineType:
-                    async with self.clock.timeout(limit):
-                        result = await call
-                else:
-                    try:
-                        first = call.send(None)
-                    except StopIteration as done:
-                        result = done.value
-                    else:
-                        async with self.clock.timeout(limit):
-                            result = await _Resumed(call, first)
-        except Exception as exc:
-            if operation in _READS and isinstance(exc, CorruptEntry):
-                breaker.success()  # the backend answered; what it holds is unusable (a miss)
-                raise
-            self.counters.errors += 1
-            opened = breaker.failure()
-            reason = f"timed out after {limit}s" if isinstance(exc, TimeoutError) else describe(exc)
-            consequence = _CONSEQUENCES.get(operation, "ignored; the cache fails open")
-            message = f"{operation} failed ({reason}); {consequence}"
-            if opened:
-                message += (
-                    f"; circuit breaker open: backend skipped for {breaker.cooldown}s "
-                    f"after {breaker.failures} consecutive failures"
-                )
-                self.log.warn("breaker", message)
-            else:
-                self.log.warn(operation, message)
-            raise BackendError(f"{operation} failed: {reason}") from exc
-        except BaseException:
-            breaker.abandon()
-            raise
-        if breaker.failures or breaker.tripped:
-            breaker.success()
-        return result
 
     async def read(self, call: Call) -> CachedValue | None:
         """The entry for ``call.key``; ``None`` if absent or invalidated by one of its tags."""
         timeout = call.policy.backend_timeout
-        entry = await self._guarded("get", timeout, self.backend.get, call.key)
+        entry = await self.guard.call("get", call.key, self.backend.get, call.key, limit=timeout)
         if entry is None:
             return None
         if type(entry) is not CachedValue:
@@ -189,9 +83,14 @@ class BackendAccess:
             raise CorruptEntry(f"cannot build tag keys: {describe(exc)}") from exc
         markers: Sequence[object]
         if self.can_batch:
-            markers = await self._guarded("get_many", limit, self.backend.get_many, keys)  # type: ignore[attr-defined]
+            markers = await self.guard.call(
+                "get_many", None, self.batch.get_many, keys, limit=limit
+            )
         else:
-            markers = [await self._guarded("get", limit, self.backend.get, key) for key in keys]
+            markers = [
+                await self.guard.call("get", key, self.backend.get, key, limit=limit)
+                for key in keys
+            ]
         return TagMarkers.invalidated(entry, markers)
 
     def decode(self, entry: CachedValue, call: Call) -> Any:
@@ -238,8 +137,14 @@ class BackendAccess:
             return False
         policy = call.policy
         try:
-            await self._guarded(
-                "set", policy.backend_timeout, self.backend.set, call.key, entry, policy.lifetime
+            await self.guard.call(
+                "set",
+                call.key,
+                self.backend.set,
+                call.key,
+                entry,
+                policy.lifetime,
+                limit=policy.backend_timeout,
             )
         except BackendError:
             return False
@@ -249,12 +154,13 @@ class BackendAccess:
         """Take the backend's lock for ``call.key`` (lease: ``lock_timeout``)."""
         policy = call.policy
         backend: Any = self.backend
-        token = await self._guarded(
+        token = await self.guard.call(
             "acquire_lock",
-            policy.backend_timeout,
+            call.key,
             backend.acquire_lock,
             call.key,
             policy.lock_timeout,
+            limit=policy.backend_timeout,
         )
         return None if token is None else str(token)
 
@@ -262,8 +168,13 @@ class BackendAccess:
         """Release the lock; a failure only means the lease runs out by itself."""
         backend: Any = self.backend
         with contextlib.suppress(BackendError):
-            await self._guarded(
-                "release_lock", call.policy.backend_timeout, backend.release_lock, call.key, token
+            await self.guard.call(
+                "release_lock",
+                call.key,
+                backend.release_lock,
+                call.key,
+                token,
+                limit=call.policy.backend_timeout,
             )
 
     async def delete(self, keys: Sequence[str]) -> bool:
@@ -271,10 +182,12 @@ class BackendAccess:
         timeout = self.default_timeout
         try:
             if self.can_batch and len(keys) > 1:
-                await self._guarded("delete_many", timeout, self.backend.delete_many, list(keys))  # type: ignore[attr-defined]
+                await self.guard.call(
+                    "delete_many", None, self.batch.delete_many, list(keys), limit=timeout
+                )
             else:
                 for key in keys:
-                    await self._guarded("delete", timeout, self.backend.delete, key)
+                    await self.guard.call("delete", key, self.backend.delete, key, limit=timeout)
         except BackendError:
             return False
         return True
@@ -287,10 +200,12 @@ class BackendAccess:
         try:
             if self.can_batch and len(keys) > 1:
                 items = dict.fromkeys(keys, (marker, ttl))
-                await self._guarded("set_many", timeout, self.backend.set_many, items)  # type: ignore[attr-defined]
+                await self.guard.call("set_many", None, self.batch.set_many, items, limit=timeout)
             else:
                 for key in keys:
-                    await self._guarded("set", timeout, self.backend.set, key, marker, ttl)
+                    await self.guard.call(
+                        "set", key, self.backend.set, key, marker, ttl, limit=timeout
+                    )
         except BackendError:
             return False
         return True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal, final
 
 from hitbox.engine._breaker import FailureLog
+from hitbox.engine._guard import describe
 from hitbox.fsm import Run, State
 
 if TYPE_CHECKING:
@@ -105,11 +106,6 @@ def event_listeners(hook_caller: Any) -> list[Listener] | None:
     ]
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
 @final
 class EventSink:
     """Builds one cache's events and hands them to its listeners.
@@ -170,10 +166,10 @@ class EventSink:
             try:
                 self._hook(event=event)
             except Exception as exc:
-                self.log.warn("event", f"a hitbox_cache_event plugin raised {_describe(exc)}")
+                self.log.warn("event", f"a hitbox_cache_event plugin raised {describe(exc)}")
             return
         for listener in listeners:
             try:
                 listener(event)
             except Exception as exc:
-                self.log.warn("event", f"a hitbox_cache_event plugin raised {_describe(exc)}")
+                self.log.warn("event", f"a hitbox_cache_event plugin raised {describe(exc)}")

@@ -23,6 +23,7 @@ from hitbox.engine._breaker import FailureLog
 from hitbox.engine._counters import Counters
 from hitbox.engine._events import Operation
 from hitbox.engine._flights import RETRY, TIMED_OUT, BackgroundTasks, Flight, FlightTable
+from hitbox.engine._guard import describe
 from hitbox.fsm import Run, State, classify
 from hitbox.policy import Policy
 
@@ -117,13 +118,6 @@ class Io(Protocol):
     async def release_lock(self, call: Call, token: str) -> None:
         """Release the lock taken with ``token``."""
         ...
-
-
-def describe(exc: BaseException) -> str:
-    """A short one-line description of ``exc`` for logs and events."""
-    text = str(exc)
-    name = type(exc).__name__
-    return f"{name}: {text}" if text else name
 
 
 def _to_error(run: Run, exc: BaseException) -> None:
