@@ -82,6 +82,12 @@ class FakeIo:
             raise self.read_error
         return self.entries.get(call.key)
 
+    def classify(self, entry: Any, call: Call, now: float) -> State:
+        return classify(entry, now)
+
+    def usable_on_error(self, entry: Any, call: Call, now: float) -> bool:
+        return bool(now < entry.stale_until + call.policy.stale_if_error)
+
     def decode(self, entry: CachedValue, call: Call) -> Any:
         if entry.value == "corrupt":
             raise CorruptEntry("bad bytes")

@@ -125,8 +125,8 @@ async def test_backend_errors_and_the_circuit_breaker(
     backend = FailingBackend()
     cache = make_cache(backend, failure_threshold=2, cooldown=30)
     metrics.watch(cache, name="flaky")
-    for _ in range(4):
-        assert await cache.fetch(Request("k"), answer) == "value of k"
+    for index in range(4):  # a dead backend fails for every key: the breaker opens
+        assert await cache.fetch(Request(f"k{index}"), answer) == f"value of k{index}"
 
     samples = scrape()
     assert (

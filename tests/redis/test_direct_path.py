@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from hitbox.testing import make_value
 from hitbox_redis import RedisBackend
-from hitbox_redis._connection import DirectConnection, pack_get
+from hitbox_redis._connection import DirectConnection, lean_path_supported, pack_get
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -124,5 +124,45 @@ async def test_a_restarted_server_is_reconnected_without_an_error(
         assert await backend.get("k") is not None  # a pooled connection now exists
         server.restart()  # same port, no data: the pooled socket is dead
         assert await backend.get("k") is None
+    finally:
+        await backend.aclose()
+
+
+# -- the fallback when redis-py's internals are not what the lean path expects ---------
+
+
+def test_the_lean_path_checks_redis_pys_internals() -> None:
+    class MovedWriter(DirectConnection):
+        """A redis-py release that keeps its stream elsewhere."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            del self._writer
+
+    assert lean_path_supported()  # the redis-py this workspace is locked to
+    assert not lean_path_supported(MovedWriter)
+
+
+@pytest.mark.services
+async def test_without_the_internals_the_public_path_serves_the_same_reads(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DirectConnection, "lean", False)
+    sent: list[object] = []
+    public_send = DirectConnection.send_packed_command
+
+    async def recording_send(self: DirectConnection, *args: object, **kwargs: object) -> None:
+        sent.append(args[0])
+        await public_send(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DirectConnection, "send_packed_command", recording_send)
+    backend = RedisBackend.from_url(redis_server.url, socket_timeout=1.0)
+    try:
+        await backend.set("fallback:k", make_value(b"v"), 60)
+        entry = await backend.get("fallback:k")
+        assert entry is not None
+        assert entry.data == b"v"
+        assert await backend.get("fallback:missing") is None
+        assert [pack_get("fallback:k", DirectConnection().encoder)] in sent
     finally:
         await backend.aclose()

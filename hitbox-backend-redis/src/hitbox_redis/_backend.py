@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, final
 
 from hitbox import Backend, CachedValue, CorruptEntry, EnvelopeCodec, Invalidation
-from hitbox.backend._deadlines import Deadlines
+from hitbox.backend import Deadlines
 from hitbox.codec import Codec
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster

@@ -10,23 +10,51 @@ are redis-py's own (``ConnectionError``, ``TimeoutError``), with the connection 
 after any failure or cancellation, as redis-py does, so no stale reply is ever read.
 
 Everything else (pipelines, writes, scripts, pub/sub) keeps redis-py's own path.
+
+This module is the one place where hitbox reaches into redis-py's private internals (the
+connection's ``_writer`` stream and ``read_response(timeout=...)``). :data:`LEAN_PATH`
+checks once, at import, that they are what it expects; when they are not (another
+redis-py release), :meth:`DirectConnection.get` falls back to redis-py's public
+``send_packed_command`` and ``read_response``, still under the shared deadline.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any
+from typing import Any, Final
 
-from hitbox.backend._deadlines import Deadlines
-from redis._parsers.encoders import Encoder
+from hitbox.backend import Deadlines
 from redis.asyncio.connection import Connection, SSLConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-__all__ = ["DirectConnection", "DirectSSLConnection", "pack_get"]
+__all__ = [
+    "LEAN_PATH",
+    "DirectConnection",
+    "DirectSSLConnection",
+    "lean_path_supported",
+    "pack_get",
+]
 
 
-def pack_get(key: str, encoder: Encoder) -> bytes:
+def lean_path_supported(connection_class: type[Any] = Connection) -> bool:
+    """Whether ``connection_class`` (redis-py's asyncio ``Connection``) keeps its stream
+    writer in ``_writer`` and lets ``read_response`` take a ``timeout``: what the lean
+    path relies on."""
+    try:
+        probe = connection_class()
+        parameters = inspect.signature(connection_class.read_response).parameters
+    except Exception:
+        return False
+    return hasattr(probe, "_writer") and "timeout" in parameters
+
+
+LEAN_PATH: Final = lean_path_supported()
+"""Whether this redis-py's internals are what the lean path expects (checked once)."""
+
+
+def pack_get(key: str, encoder: Any) -> bytes:
     """``GET key`` in RESP, as ``pack_command("GET", key)`` joins it, at an eighth of its cost."""
     raw = key.encode(encoder.encoding, encoder.encoding_errors)
     return b"*2\r\n$3\r\nGET\r\n$%d\r\n%b\r\n" % (len(raw), raw)
@@ -34,6 +62,9 @@ def pack_get(key: str, encoder: Encoder) -> bytes:
 
 class DirectConnection(Connection):
     """A redis-py connection that can also run a ``GET`` on the lean path."""
+
+    lean: bool = LEAN_PATH
+    """Use the private stream writer (else redis-py's public send and read)."""
 
     async def get(self, deadlines: Deadlines, key: str) -> Any:
         """``GET key``: the value's bytes or ``None``; bounded by ``socket_timeout``.
@@ -67,6 +98,9 @@ class DirectConnection(Connection):
             raise RedisTimeoutError(f"Timeout reading from {self.host}:{self.port}") from None
 
     async def _send_and_read(self, packed: list[bytes]) -> Any:
+        if not self.lean:  # redis-py's public path: the same exchange, a little slower
+            await self.send_packed_command(packed, check_health=False)
+            return await self.read_response()
         writer = self._writer
         if writer is None:
             raise RedisConnectionError(f"Connection to {self.host}:{self.port} closed")

@@ -12,11 +12,11 @@ import asyncio
 import heapq
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Protocol, final, runtime_checkable
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "SystemClock", "as_clock"]
 
 
 @runtime_checkable
@@ -156,3 +156,37 @@ class ManualClock:
 
     def __repr__(self) -> str:
         return f"ManualClock(now={self._now!r}, pending_timers={self.pending_timers})"
+
+
+@final
+class _FunctionClock:
+    """A :class:`Clock` around a plain ``time.time``-like function (sleeps and timeouts on
+    the event loop)."""
+
+    __slots__ = ("now",)
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+
+    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
+        return asyncio.timeout(seconds)
+
+    def __repr__(self) -> str:
+        return f"as_clock({self.now!r})"
+
+
+def as_clock(clock: Clock | Callable[[], float] | None) -> Clock:
+    """``clock`` as a :class:`Clock`: a clock as is, ``None`` as the system clock, and a
+    plain time function (``time.time``-like, unix seconds) with the event loop's sleeps
+    and timeouts. Everything in hitbox that takes a clock accepts all three."""
+    if clock is None or clock is time.time:
+        return SystemClock()
+    if isinstance(clock, Clock):
+        return clock
+    return _FunctionClock(clock)

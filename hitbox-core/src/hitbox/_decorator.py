@@ -130,16 +130,6 @@ def build_wrapper(
         access=access,
         emit_hit=emit_hit,
     )
-    if wrapper is None:
-        wrapper = _generic_wrapper(
-            fast_hits=fast_hits,
-            key_fn=key_fn,
-            uncached=uncached,
-            execute=execute,
-            slow_call=slow_call,
-            access=access,
-            emit_hit=emit_hit,
-        )
 
     async def invalidate_call(*args: P.args, **kwargs: P.kwargs) -> bool:
         return await invalidate(key_fn(*args, **kwargs))
@@ -148,67 +138,6 @@ def build_wrapper(
     wrapper.cache_key = key_fn  # type: ignore[attr-defined]
     wrapper.invalidate = invalidate_call  # type: ignore[attr-defined]
     return typing.cast("CachedFunction[P, R]", wrapper)
-
-
-def _generic_wrapper(
-    *,
-    fast_hits: bool,
-    key_fn: KeyFunction,
-    uncached: Callable[..., Awaitable[Any]],
-    execute: Callable[..., Awaitable[Any]],
-    slow_call: Callable[..., Call | None],
-    access: BackendAccess,
-    emit_hit: Callable[[str, float], None] | None,
-) -> Callable[..., Awaitable[Any]]:
-    """The wrapper for functions whose signature cannot be read: ``*args, **kwargs``."""
-    perf_counter = time.perf_counter
-    breaker, get, now, counters = (
-        access.breaker,
-        access.backend.get,
-        access.clock.now,
-        access.counters,
-    )
-    if not fast_hits:
-
-        async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            try:
-                key = key_fn(*args, **kwargs)
-            except Exception as exc:
-                return await uncached(exc, args, kwargs)
-            call = slow_call(key, args, kwargs)
-            if call is None:
-                return await uncached(None, args, kwargs)
-            return await execute(call, UNREAD)
-
-        return wrapper
-
-    async def fast_wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            key = key_fn(*args, **kwargs)
-        except Exception as exc:
-            return await uncached(exc, args, kwargs)
-        entry: Any = UNREAD
-        if not breaker.tripped:
-            started = perf_counter()
-            try:
-                entry = await get(key)
-                if entry is not None and now() < entry.fresh_until and not entry.tags:
-                    value = entry.value
-                    if value is not NO_VALUE:
-                        counters.hits += 1
-                        if emit_hit is not None:
-                            emit_hit(key, perf_counter() - started)
-                        return value
-            except Exception:  # the machine reads again and handles the failure
-                entry = UNREAD
-            if entry is not None and (type(entry) is not CachedValue or entry.tags):
-                entry = UNREAD
-        call = slow_call(key, args, kwargs)
-        if call is None:
-            return await uncached(None, args, kwargs)
-        return await execute(call, entry)
-
-    return fast_wrapper
 
 
 # The generated wrapper has the decorated function's own parameter list, so a call packs
@@ -253,6 +182,7 @@ async def {name}({params}):
 """
 
 _P = inspect.Parameter
+_ANY_ARGUMENTS = [_P("args", _P.VAR_POSITIONAL), _P("kwargs", _P.VAR_KEYWORD)]
 
 
 def _generated_wrapper(
@@ -265,14 +195,15 @@ def _generated_wrapper(
     slow_call: Callable[..., Call | None],
     access: BackendAccess,
     emit_hit: Callable[[str, float], None] | None,
-) -> Callable[..., Awaitable[Any]] | None:
-    """The wrapper, generated with ``func``'s parameter list; ``None`` if it has none."""
+) -> Callable[..., Awaitable[Any]]:
+    """The wrapper, generated with ``func``'s parameter list (``*args, **kwargs`` when
+    its signature cannot be read): the one definition of the decorated call."""
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
-        return None
+        params = _ANY_ARGUMENTS
     if not all(param.name.isidentifier() for param in params):
-        return None
+        params = _ANY_ARGUMENTS
     p = "_hbw_"
     while any(param.name.startswith(p) for param in params):
         p = "_" + p

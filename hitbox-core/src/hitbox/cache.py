@@ -1,8 +1,11 @@
 """The caching API: :class:`Cache`.
 
 A cache is composed, not configured: a backend, a serializer, a key strategy, a
-:class:`~hitbox.Policy` and a clock. Every operation is one run of the state machine
-(:mod:`hitbox.fsm`); backend failures never reach the caller (the upstream answers).
+:class:`~hitbox.Policy` and a clock, assembled into one :class:`hitbox.engine.Engine`.
+Every read — a decorated call, :meth:`Cache.fetch`, :meth:`Cache.get` — is one run of its
+state machine (:mod:`hitbox.fsm`); writes and invalidations go through the same guard
+and coordinate with the runs in flight for their keys. Backend failures never reach the
+caller (the upstream answers).
 
 Example::
 
@@ -17,26 +20,22 @@ Example::
 from __future__ import annotations
 
 import inspect
-import logging
 import os
-import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, final, overload
 
 from hitbox import config as _config
-from hitbox._clock import Clock, SystemClock
+from hitbox._clock import Clock
 from hitbox._decorator import CachedFunction, build_wrapper
-from hitbox._errors import BackendError, CorruptEntry
 from hitbox._request import CacheableRequest
 from hitbox.backend._contract import Backend
 from hitbox.engine._access import BackendAccess
-from hitbox.engine._counters import Counters, Stats
-from hitbox.engine._events import EventSink
-from hitbox.engine._machine import Call, Machine, describe
+from hitbox.engine._counters import Stats
+from hitbox.engine._engine import Engine
+from hitbox.engine._machine import Call, describe
 from hitbox.engine._tags import DEFAULT_TAG_TTL, TagMarkers
-from hitbox.fsm import Run, State, classify
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
 from hitbox.policy import LockMode, Policy
@@ -44,7 +43,6 @@ from hitbox.serializers import Serializer
 
 __all__ = ["Cache"]
 
-logger = logging.getLogger("hitbox")
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -97,30 +95,24 @@ class Cache:
         elif not isinstance(policy, Policy):
             policy = Policy.validated(policy)
         self._policy = policy
-        self._clock: Clock = clock if clock is not None else SystemClock()
-        self._counters = Counters()
-        self._access = BackendAccess(
+        serializer_obj = self._serializer
+        tag_markers = TagMarkers(self._keys.make_key, tag_ttl)
+        self._engine = Engine(
             self._backend,
-            self._serializer,
-            self._clock,
-            self._counters,
-            policy,
-            TagMarkers(self._keys.make_key, tag_ttl),
-        )
-        self._events = EventSink(
-            self._plugins.hook.hitbox_cache_event, self._access.label, name, self._access.log
-        )
-        self._listening = self._events.listening
-        self._machine = Machine(
-            self._access,
-            self._clock,
-            self._counters,
+            lambda engine: BackendAccess(engine.guard, serializer_obj, tag_markers),
+            policy=policy,
+            clock=clock,
+            plugins=self._plugins,
+            name=name,
             max_background=max_background,
-            observer=self._events.observe if self._listening else None,
-            log=self._access.log,
         )
+        self._clock = self._engine.clock
+        self._counters = self._engine.counters
+        self._access: BackendAccess = self._engine.io  # type: ignore[assignment]
+        self._events = self._engine.events
+        self._listening = self._engine.listening
+        self._machine = self._engine.machine
         self._ttl_policies: dict[float, Policy] = {}
-        self._closed = False
 
     # -- construction from configuration ------------------------------------------------
 
@@ -282,37 +274,7 @@ class Cache:
         """
         call = Call(self._keys.make_key(key), self._policy, _no_upstream, lambda: type_hint)
         call.operation = "get"
-        run = Run()
-        started = time.perf_counter()
-        try:
-            try:
-                try:
-                    entry = await self._access.read(call)
-                finally:
-                    run.backend_duration = time.perf_counter() - started
-                if classify(entry, self._clock.now()) is State.HIT:
-                    assert entry is not None
-                    run.to(State.HIT)
-                    value = self._access.decode(entry, call)
-                    self._counters.hits += 1
-                    run.to(State.RESPONSE)
-                    return value
-            except BackendError as exc:
-                run.error = str(exc)
-                run.to(State.ERROR)
-                run.to(State.RESPONSE)
-                return default
-            except (CorruptEntry, TypeError) as exc:
-                self._counters.errors += 1
-                self._counters.corrupt += 1
-                run.error = describe(exc)
-            run.to(State.MISS)
-            self._counters.misses += 1
-            run.to(State.RESPONSE)
-            return default
-        finally:
-            if self._listening:
-                self._events.observe(call, run, time.perf_counter() - started)
+        return await self._machine.peek(call, default)
 
     async def set(
         self,
@@ -368,6 +330,12 @@ class Cache:
         return self._counters.snapshot()
 
     @property
+    def engine(self) -> Engine:
+        """The engine behind this cache (its state machine, guard, counters and events),
+        for protocol layers built over the same backend (see :mod:`hitbox.engine`)."""
+        return self._engine
+
+    @property
     def policy(self) -> Policy:
         """The cache's default policy."""
         return self._policy
@@ -390,7 +358,7 @@ class Cache:
     @property
     def breaker_state(self) -> str:
         """The circuit breaker: ``"closed"``, ``"open"`` or ``"half-open"``."""
-        return self._access.breaker.state
+        return self._engine.breaker_state
 
     @property
     def background_tasks(self) -> int:
@@ -402,18 +370,7 @@ class Cache:
 
         Afterwards the cache is bypassed: calls go straight to the upstream.
         """
-        if self._closed:
-            return
-        self._closed = True
-        self._access.breaker.force_open()
-        await self._machine.aclose()
-        await self._access.guard.aclose()
-        try:
-            await self._backend.aclose()
-        except Exception as exc:
-            logger.warning(
-                "hitbox: closing backend %s failed: %s", self._access.label, describe(exc)
-            )
+        await self._engine.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -29,25 +29,14 @@ Integrations supply the origin call: the ASGI middleware runs the application wi
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
-import math
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
-from typing import Any, Final, cast, final
+from typing import Any, Final, final
 
 import hitbox
-
-# The state machine is hitbox-core's protocol-layer interface; hitbox-http ships in
-# lockstep with it.
-from hitbox.engine._breaker import FailureLog
-from hitbox.engine._counters import Counters
-from hitbox.engine._events import EventSink
-from hitbox.engine._flights import Flight
-from hitbox.engine._machine import REFUSED, Call, Machine
-from hitbox.plugins import PluginManager, get_plugin_manager
+from hitbox.engine import REFUSED, UNREAD, Call, Engine, Flight, State
+from hitbox.plugins import PluginManager
 from hitbox.policy import LockMode
 
 from hitbox_http._answer import Answer, Streamed
@@ -80,13 +69,14 @@ class Exchange:
     ``flight`` is the single-flight this request leads while it asks the origin, if any.
     """
 
-    __slots__ = ("decision", "flight", "lookup", "request")
+    __slots__ = ("decision", "failed_read", "flight", "lookup", "request")
 
     def __init__(self, request: Request, decision: Hit | Forward, lookup: Lookup | None) -> None:
         self.request = request
         self.decision = decision
         self.lookup = lookup
         self.flight: Flight | None = None
+        self.failed_read = lookup is not None and lookup.failed
 
     @property
     def forward(self) -> Forward:
@@ -109,38 +99,13 @@ def _keeps(answer: Answer) -> bool:
     return bool(answer.kept)
 
 
-def _entry(decision: Hit | Forward) -> hitbox.CachedValue | None:
-    """What the state machine classifies for ``decision``: a fresh entry for a hit, a
-    stale one for a stale-while-revalidate hit (the machine then refreshes it in the
-    background), nothing for a forward. The spec has already judged freshness with
-    RFC 9111's rules, so the times only tell the machine which of the three it is."""
+def _state_of(decision: Hit | Forward) -> State:
+    """What RFC 9111 decided, as the state machine's classification: a response it may
+    serve is a ``HIT``; one served under ``stale-while-revalidate`` is ``STALE`` (the
+    machine then revalidates it in the background); anything else is a ``MISS``."""
     if not isinstance(decision, Hit):
-        return None
-    fresh_until = -math.inf if decision.revalidate is not None else math.inf
-    # The stored response goes along: local waiters re-check it against their own
-    # request when a distributed-lock poll finds it.
-    kept = (decision.stored,) if decision.stored is not None else ()
-    answer = Answer(decision.response, kept=kept)
-    return hitbox.CachedValue(b"", 0.0, fresh_until, math.inf, value=answer)
-
-
-@final
-class _FunctionClock:
-    """A :class:`hitbox.Clock` around a plain ``time.time``-like function."""
-
-    __slots__ = ("now",)
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now()
-
-    async def sleep(self, seconds: float) -> None:
-        await asyncio.sleep(seconds)
-
-    def timeout(self, seconds: float) -> AbstractAsyncContextManager[object]:
-        return asyncio.timeout(seconds)
+        return State.MISS
+    return State.STALE if decision.revalidate is not None else State.HIT
 
 
 @final
@@ -152,10 +117,13 @@ class _HttpIo:
         self.can_lock = can_lock
         """Whether ``lock="distributed"`` single-flights across processes."""
 
-    async def read(self, call: Call) -> hitbox.CachedValue | None:
+    async def read(self, call: Call) -> Hit | Forward:
         """Look up and decide again for ``call.context`` (an :class:`Exchange`); the
         machine reads only while it polls for another process's response."""
         exchange: Exchange = call.context
+        if exchange.failed_read:  # the lookup before the run failed: record it here
+            exchange.failed_read = False
+            raise hitbox.BackendError("looking up the stored responses failed")
         looked = await self.cache.look_up(exchange.request)
         decision = looked.decision
         if isinstance(decision, Hit) and decision.revalidate is not None:
@@ -163,10 +131,23 @@ class _HttpIo:
             # this request revalidates it itself if it gets the lock.
             decision = decision.revalidate
         exchange.lookup, exchange.decision = looked.lookup, decision
-        return _entry(decision)
+        return decision
 
-    def decode(self, entry: hitbox.CachedValue, call: Call) -> Any:
-        return entry.value
+    def classify(self, entry: Hit | Forward, call: Call, now: float) -> State:
+        """RFC 9111's decision for this request (the spec judged freshness already)."""
+        return _state_of(entry)
+
+    def usable_on_error(self, entry: Hit | Forward, call: Call, now: float) -> bool:
+        """Never here: stale-if-error is decided per response by the spec when the origin
+        fails (:meth:`HttpCache.on_upstream_error`), honouring ``must-revalidate``."""
+        return False
+
+    def decode(self, entry: Hit | Forward, call: Call) -> Answer:
+        """The answer for a served decision. The stored response goes along: local
+        waiters re-check it against their own request when a poll finds it."""
+        assert isinstance(entry, Hit)
+        kept = (entry.stored,) if entry.stored is not None else ()
+        return Answer(entry.response, kept=kept)
 
     async def store(self, call: Call, value: Any, created_at: float) -> bool:
         exchange: Exchange = call.context
@@ -228,49 +209,39 @@ class HttpCache:
         plugins: PluginManager | None = None,
         name: str | None = None,
     ) -> None:
+        engine_policy = hitbox.Policy.validated(
+            {"lock": lock, "lock_timeout": lock_timeout, "backend_timeout": backend_timeout}
+        )
+        guard = None
         if isinstance(backend, hitbox.Cache):
+            guard = backend.engine.guard
             clock = clock if clock is not None else backend.clock
-            lock = backend.policy.lock
-            lock_timeout = backend.policy.lock_timeout
-            backend_timeout = backend.policy.backend_timeout
+            engine_policy = backend.policy
             plugins = plugins if plugins is not None else backend.plugins
             name = name if name is not None else backend.name
             backend = backend.backend
         self.policy = HttpPolicy.validated(policy or {})
-        self.clock: Callable[[], float] = clock if clock is not None else time.time
-        self.spec = HttpCacheSpec(self.policy, clock=self.clock)
-        self.counters = Counters()
-        self.warnings = hitbox.RateLimitedLogger(logger, clock=self.clock)
-        self.store = HttpStore(
-            backend,
-            self.policy,
-            clock=self.clock,
-            timeout=backend_timeout,
-            counters=self.counters,
-            warnings=self.warnings,
-        )
         # Leaders share only what they store (``cacheable``); ``lock="none"`` is for
         # requests whose response may not be stored: nobody should wait for those.
-        self._shared = hitbox.Policy.validated({"lock": lock, "lock_timeout": lock_timeout}).merged(
-            cacheable=_keeps
-        )
+        self._shared = engine_policy.merged(cacheable=_keeps)
         self._solo = self._shared.merged(lock="none")
-        machine_clock = clock if hasattr(clock, "timeout") else _FunctionClock(self.clock)
-        label = str(getattr(backend, "label", "") or type(backend).__name__)
-        log = FailureLog(label)
-        events = EventSink(
-            (plugins or get_plugin_manager()).hook.hitbox_cache_event, label, name or "http", log
-        )
-        self._io = _HttpIo(self, isinstance(backend, hitbox.LockingBackend))
-        self._machine = Machine(
-            self._io,
-            cast(hitbox.Clock, machine_clock),
-            self.counters,
+        locking = isinstance(backend, hitbox.LockingBackend)
+        self.engine = Engine(
+            backend,
+            lambda engine: _HttpIo(self, locking),
+            policy=self._shared,
+            clock=clock,
+            plugins=plugins,
+            name=name or "http",
             max_background=max_background,
-            observer=events.observe if events.listening else None,
-            log=log,
             adopt=self._adopt,
+            guard=guard,
         )
+        self.clock: hitbox.Clock = self.engine.clock
+        self.spec = HttpCacheSpec(self.policy, clock=self.clock)
+        self.counters = self.engine.counters
+        self.store = HttpStore(self.engine.guard, self.policy)
+        self._machine = self.engine.machine
 
     # -- introspection ------------------------------------------------------------------
 
@@ -326,7 +297,11 @@ class HttpCache:
             operation="http",
             context=exchange,
         )
-        answer: Answer = await self._machine.execute(call, _entry(decision))
+        # What the lookup found is the run's read; a failed lookup is read again by the
+        # machine, which records the ERROR (and then does not pay for a write either).
+        answer: Answer = await self.engine.execute(
+            call, UNREAD if exchange.failed_read else decision
+        )
         return answer
 
     async def _call_origin(self, call: Call, origin: Origin) -> Answer:
@@ -385,7 +360,7 @@ class HttpCache:
             status,
             headers,
             request_time=request_time,
-            response_time=self.clock() if response_time is None else response_time,
+            response_time=self.clock.now() if response_time is None else response_time,
             too_large=too_large,
         )
         if plan.stale:
@@ -431,5 +406,6 @@ class HttpCache:
         return answer.streamed()
 
     async def aclose(self) -> None:
-        """Cancel background revalidations and wait for them to stop."""
-        await self._machine.aclose()
+        """Cancel background revalidations and probes and wait for them to stop (the
+        backend stays open: it may be shared, e.g. with a :class:`hitbox.Cache`)."""
+        await self.engine.aclose(close_backend=False)

@@ -7,23 +7,23 @@ two processes storing different variants at once may drop one from the index, wh
 costs a later miss, never a wrong answer — a variant is always re-checked against the
 request before it is used.
 
-Fail open: every backend error, timeout or corrupt entry counts as "nothing stored", is
-counted in ``errors`` and logged; callers never see it. During an outage that would be a
-warning per request, so warnings are rate-limited (one per kind per minute, with the
-number held back) and never carry the key — it holds the request's URL and query string;
-the key is logged at DEBUG level.
+Fail open: every backend call goes through the engine's :class:`hitbox.engine.Guard` —
+the same timeout, circuit breaker and rate-limited failure log as every other cache — so
+an error, timeout or corrupt entry counts as "nothing stored" and callers never see it,
+and once the breaker is open requests stop paying the backend's timeout. Warnings never
+carry the key (it holds the request's URL and query string); the key of a corrupt entry
+is logged at DEBUG level.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
 import hitbox
-from hitbox.engine._counters import Counters
+from hitbox.engine import Guard
 
 from hitbox_http._config import HttpPolicy
 from hitbox_http._headers import Headers
@@ -52,43 +52,32 @@ class Lookup:
     """What a lookup found for one request: its primary key and matching responses.
 
     ``found_any`` tells a URI miss from a Vary miss; ``index`` is the variant index read
-    (so a later store can update it without reading it again).
+    (so a later store can update it without reading it again); ``failed`` says a read
+    failed (the backend did not answer, or its breaker is open).
     """
 
     key: str
     responses: list[StoredResponse] = field(default_factory=list)
     found_any: bool = False
     index: VariantIndex | None = None
+    failed: bool = False
 
 
 @final
 class HttpStore:
     """HTTP responses kept in a hitbox backend, under keys derived from the request.
 
-    Failures are counted in ``counters`` and logged through ``warnings`` (both made here
-    unless given, so that :class:`HttpCache` can share its own).
+    Every backend call goes through ``guard`` (the engine's), which counts, logs and
+    skips failures.
     """
 
-    __slots__ = ("_timeout", "backend", "clock", "counters", "policy", "warnings")
+    __slots__ = ("backend", "clock", "guard", "policy")
 
-    def __init__(
-        self,
-        backend: hitbox.Backend,
-        policy: HttpPolicy,
-        *,
-        clock: Callable[[], float],
-        timeout: float | None = 0.25,
-        counters: Counters | None = None,
-        warnings: hitbox.RateLimitedLogger | None = None,
-    ) -> None:
-        self.backend = backend
+    def __init__(self, guard: Guard, policy: HttpPolicy) -> None:
+        self.guard = guard
+        self.backend = guard.backend
         self.policy = policy
-        self.clock = clock
-        self.counters = counters if counters is not None else Counters()
-        self.warnings = (
-            warnings if warnings is not None else hitbox.RateLimitedLogger(logger, clock=clock)
-        )
-        self._timeout = None if backend.is_local else timeout
+        self.clock = guard.clock
 
     def key_for(self, url: str, headers: Headers) -> str:
         """The primary key of ``url`` for a request carrying ``headers``."""
@@ -99,26 +88,31 @@ class HttpStore:
             max_length=self.policy.max_key_length,
         )
 
-    async def _call(self, operation: str, key: str, action: Awaitable[T]) -> tuple[bool, T | None]:
-        """``(succeeded, result)`` of one backend operation; failures are logged."""
+    async def _call(
+        self, operation: str, key: str, method: Callable[..., Awaitable[T]], *args: Any
+    ) -> tuple[bool, T | None]:
+        """``(succeeded, result)`` of one guarded backend operation."""
         try:
-            if self._timeout is None:
-                return True, await action
-            async with asyncio.timeout(self._timeout):
-                return True, await action
-        except Exception as exc:
-            self.counters.errors += 1
-            logger.debug("backend %s of %r failed: %r", operation, key, exc)
-            self.warnings.warning(
-                f"backend-{operation}",
-                "hitbox-http: backend %s failed, treated as nothing stored: %r",
-                operation,
-                exc,
-            )
+            return True, await self.guard.call(operation, key, method, key, *args)
+        except hitbox.BackendError as exc:
+            logger.debug("backend %s of %r failed: %s", operation, key, exc)
             return False, None
+        except hitbox.CorruptEntry as exc:  # the backend answered with something unusable
+            self._corrupt(key, exc)
+            return True, None
 
-    async def _read(self, key: str) -> tuple[StoredResponse | VariantIndex, float] | None:
-        _, entry = await self._call("get", key, self.backend.get(key))
+    def _corrupt(self, key: str, exc: hitbox.CorruptEntry) -> None:
+        self.guard.counters.errors += 1
+        self.guard.counters.corrupt += 1
+        logger.debug("corrupt entry %r: %s", key, exc)
+        self.guard.log.warn("corrupt", f"ignoring a corrupt stored response: {exc}")
+
+    async def _read(
+        self, key: str, lookup: Lookup | None = None
+    ) -> tuple[StoredResponse | VariantIndex, float] | None:
+        succeeded, entry = await self._call("get", key, self.backend.get)
+        if not succeeded and lookup is not None:
+            lookup.failed = True
         if entry is None:
             return None
         decoded = entry.value
@@ -126,18 +120,14 @@ class HttpStore:
             try:
                 decoded = decode_entry(entry.data)
             except hitbox.CorruptEntry as exc:
-                self.counters.errors += 1
-                logger.debug("corrupt entry %r: %s", key, exc)
-                self.warnings.warning(
-                    "corrupt-entry", "hitbox-http: ignoring a corrupt stored response: %s", exc
-                )
+                self._corrupt(key, exc)
                 return None
         return decoded, entry.stale_until
 
     async def lookup(self, request: Request) -> Lookup:
         """The stored responses for ``request``'s URI whose Vary values match it."""
         found = Lookup(self.key_for(request.url, request.headers))
-        read = await self._read(found.key)
+        read = await self._read(found.key, found)
         if read is None:
             return found
         entry, _ = read
@@ -155,7 +145,7 @@ class HttpStore:
             wanted = variant_key(found.key, selecting_values(request.headers, variant.names))
             if wanted not in listed:
                 continue
-            stored = await self._read(wanted)
+            stored = await self._read(wanted, found)
             if stored is not None and isinstance(stored[0], StoredResponse):
                 found.responses.append(stored[0])
         return found
@@ -169,7 +159,7 @@ class HttpStore:
             stale_until,
             value=stored if self.backend.stores_objects else hitbox.NO_VALUE,
         )
-        return value, stale_until - self.clock()
+        return value, stale_until - self.clock.now()
 
     async def store(self, lookup: Lookup, stored: StoredResponse) -> bool:
         """Store ``stored`` (found by ``lookup``'s request); whether it was written."""
@@ -180,15 +170,13 @@ class HttpStore:
             if lookup.index is not None:
                 await self._delete_variants(lookup.index.variants)
                 lookup.index = None
-            written, _ = await self._call(
-                "set", lookup.key, self.backend.set(lookup.key, value, ttl)
-            )
+            written, _ = await self._call("set", lookup.key, self.backend.set, value, ttl)
             return written
         key = variant_key(lookup.key, stored.vary)
-        written, _ = await self._call("set", key, self.backend.set(key, value, ttl))
+        written, _ = await self._call("set", key, self.backend.set, value, ttl)
         if not written:
             return False
-        now = self.clock()
+        now = self.clock.now()
         names = tuple(name for name, _ in stored.vary)
         previous = lookup.index.variants if lookup.index is not None else ()
         variants = [Variant(key, names, now), *(v for v in previous if v.key != key)]
@@ -206,9 +194,7 @@ class HttpStore:
             now + index_ttl,
             value=index if self.backend.stores_objects else hitbox.NO_VALUE,
         )
-        written, _ = await self._call(
-            "set", lookup.key, self.backend.set(lookup.key, entry, index_ttl)
-        )
+        written, _ = await self._call("set", lookup.key, self.backend.set, entry, index_ttl)
         return written
 
     async def acquire_lock(self, key: str, lease: float) -> str | None:
@@ -216,7 +202,7 @@ class HttpStore:
         :class:`hitbox.LockingBackend`); raises :class:`hitbox.BackendError` if the
         backend failed, so the caller goes to the origin instead of waiting."""
         backend: Any = self.backend
-        succeeded, token = await self._call("lock", key, backend.acquire_lock(key, lease))
+        succeeded, token = await self._call("acquire_lock", key, backend.acquire_lock, lease)
         if not succeeded:
             raise hitbox.BackendError("acquiring the lock failed")
         return None if token is None else str(token)
@@ -224,11 +210,11 @@ class HttpStore:
     async def release_lock(self, key: str, token: str) -> None:
         """Release a lock taken with ``token``; a failure only lets the lease run out."""
         backend: Any = self.backend
-        await self._call("unlock", key, backend.release_lock(key, token))
+        await self._call("release_lock", key, backend.release_lock, token)
 
     async def _delete_variants(self, variants: tuple[Variant, ...] | list[Variant]) -> None:
         for variant in variants:
-            await self._call("delete", variant.key, self.backend.delete(variant.key))
+            await self._call("delete", variant.key, self.backend.delete)
 
     async def invalidate(self, url: str, headers: Headers = _EMPTY_HEADERS) -> None:
         """Drop every stored response of ``url``: all variants, under the plain key and
@@ -238,4 +224,4 @@ class HttpStore:
             read = await self._read(key)
             if read is not None and isinstance(read[0], VariantIndex):
                 await self._delete_variants(read[0].variants)
-            await self._call("delete", key, self.backend.delete(key))
+            await self._call("delete", key, self.backend.delete)

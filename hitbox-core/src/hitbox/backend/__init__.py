@@ -15,11 +15,13 @@ A backend is an independent distribution that imports only this module (plus
   :class:`ConfigError`;
 - reporting: :class:`BackendEvent` and :func:`emit_backend_event` (unusual things the
   backend noticed), :class:`RateLimitedLogger` (warnings that cannot flood a log);
-- :class:`Deadlines`: many short timeouts on one shared timer per event loop.
+- :class:`Deadlines`: many short timeouts on one shared timer per event loop;
+  :func:`as_clock`: a :class:`hitbox.Clock` from whatever clock a user passed.
 
 See ``docs/write-a-backend.md``.
 """
 
+from hitbox._clock import as_clock
 from hitbox._errors import BackendError, ConfigError, CorruptEntry
 from hitbox._logging import RateLimitedLogger
 from hitbox.backend._config import BackendConfig
@@ -38,7 +40,6 @@ from hitbox.codec import Codec, EnvelopeCodec
 from hitbox.plugins import BackendRegistry, BackendSpec, hookimpl
 
 __all__ = [
-    "NO_VALUE",
     "Backend",
     "BackendConfig",
     "BackendError",
@@ -56,7 +57,9 @@ __all__ = [
     "Invalidation",
     "InvalidationBus",
     "LockingBackend",
+    "NO_VALUE",
     "RateLimitedLogger",
+    "as_clock",
     "emit_backend_event",
     "hookimpl",
 ]

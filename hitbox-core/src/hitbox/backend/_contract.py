@@ -10,9 +10,13 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, final, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, final, runtime_checkable
 
+from hitbox.backend._events import emit_backend_event
 from hitbox.backend._value import CachedValue
+
+if TYPE_CHECKING:
+    from hitbox.plugins import PluginManager
 
 __all__ = [
     "Backend",
@@ -46,6 +50,9 @@ class Backend(abc.ABC):
     stores_objects: bool = False
     label: str = ""
     """A short name for metrics and logs (defaults to the registered backend name)."""
+    plugins: PluginManager | None = None
+    """The plugin manager of the cache that owns this backend (set by the cache when it is
+    built); :meth:`emit_event` reports to its ``hitbox_backend_event`` listeners."""
 
     @abc.abstractmethod
     async def get(self, key: str) -> CachedValue | None:
@@ -61,6 +68,14 @@ class Backend(abc.ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections and background resources. Idempotent."""
+
+    def emit_event(self, kind: str, key: str, **detail: object) -> None:
+        """Report something unusual about ``key`` (``kind``, e.g. ``"oversized"``) to the
+        ``hitbox_backend_event`` listeners of the cache that owns this backend (of the
+        process-wide plugin manager before a cache owns it); never raises."""
+        emit_backend_event(
+            kind, self.label or type(self).__name__, key, plugins=self.plugins, **detail
+        )
 
 
 @runtime_checkable

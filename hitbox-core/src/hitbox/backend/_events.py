@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import final
 
 from hitbox._logging import RateLimitedLogger
-from hitbox.plugins import get_plugin_manager
+from hitbox.plugins import PluginManager, get_plugin_manager
 
 __all__ = ["BackendEvent", "emit_backend_event"]
 
@@ -36,14 +36,18 @@ class BackendEvent:
     detail: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
 
-def emit_backend_event(kind: str, backend: str, key: str, **detail: object) -> None:
+def emit_backend_event(
+    kind: str, backend: str, key: str, *, plugins: PluginManager | None = None, **detail: object
+) -> None:
     """Report ``kind`` for ``key`` to every ``hitbox_backend_event`` listener; never raises.
 
-    Listeners are those of the process-wide plugin manager
-    (:func:`hitbox.plugins.get_plugin_manager`).
+    Listeners are those of ``plugins``, by default the process-wide plugin manager
+    (:func:`hitbox.plugins.get_plugin_manager`). A backend calls
+    :meth:`hitbox.Backend.emit_event` instead, which reports to its owning cache's plugins.
     """
     try:
-        hook = get_plugin_manager().hook.hitbox_backend_event
+        manager = plugins if plugins is not None else get_plugin_manager()
+        hook = manager.hook.hitbox_backend_event
         if not hook.get_hookimpls():
             return
         hook(event=BackendEvent(kind, backend, key, MappingProxyType(dict(detail))))

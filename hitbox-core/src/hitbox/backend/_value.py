@@ -62,15 +62,25 @@ class CachedValue:
         return hash((self.data, self.created_at, self.fresh_until, self.stale_until, self.tags))
 
     def is_fresh(self, now: float) -> bool:
-        """Whether the entry may be served without revalidation at ``now``."""
+        """Whether the entry may be served without revalidation at ``now``.
+
+        Deprecated: the state machine's I/O adapter classifies entries
+        (:meth:`hitbox.engine.Io.classify`); kept for compatibility until 1.0.
+        """
         return now < self.fresh_until
 
     def is_usable(self, now: float) -> bool:
-        """Whether the entry may be served at all (fresh or stale) at ``now``."""
+        """Whether the entry may be served at all (fresh or stale) at ``now``.
+
+        Deprecated, as :meth:`is_fresh`.
+        """
         return now < self.stale_until
 
     def remaining_lifetime(self, now: float) -> float:
-        """Seconds until the entry is of no use at all (``stale_until - now``, not below 0)."""
+        """Seconds until the entry is of no use at all (``stale_until - now``, not below 0).
+
+        Deprecated, as :meth:`is_fresh`.
+        """
         return max(0.0, self.stale_until - now)
 
     def without_value(self) -> CachedValue:

@@ -13,15 +13,13 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, final
 
-from hitbox._clock import Clock
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox.backend._contract import Backend, BatchBackend, LockingBackend
+from hitbox.backend._contract import BatchBackend, LockingBackend
 from hitbox.backend._value import NO_VALUE, CachedValue
-from hitbox.engine._counters import Counters
 from hitbox.engine._guard import Guard, describe
 from hitbox.engine._machine import Call
 from hitbox.engine._tags import TagMarkers
-from hitbox.policy import Policy
+from hitbox.fsm import State, classify
 from hitbox.serializers import Serializer
 
 __all__ = ["BackendAccess"]
@@ -31,38 +29,24 @@ __all__ = ["BackendAccess"]
 class BackendAccess:
     """One backend as the state machine sees it: guarded, timed, serialized, tag-aware."""
 
-    def __init__(
-        self,
-        backend: Backend,
-        serializer: Serializer,
-        clock: Clock,
-        counters: Counters,
-        policy: Policy,
-        tags: TagMarkers,
-    ) -> None:
+    def __init__(self, guard: Guard, serializer: Serializer, tags: TagMarkers) -> None:
+        backend = guard.backend
+        self.guard = guard
         self.backend = backend
         self.serializer = serializer
-        self.clock = clock
-        self.counters = counters
+        self.clock = guard.clock
+        self.counters = guard.counters
         self.tags = tags
-        self.label = str(getattr(backend, "label", "") or type(backend).__name__)
+        self.label = guard.label
+        self.log = guard.log
+        self.breaker = guard.breaker
+        self.default_timeout = guard.timeout or 0.0
         # Traits and capabilities are read once, here, never per call.
-        self.is_local = bool(backend.is_local)
+        self.is_local = guard.is_local
         self.stores_objects = bool(backend.stores_objects)
         self.can_batch = isinstance(backend, BatchBackend)
         self.batch: Any = backend  # its BatchBackend methods, where ``can_batch``
         self.can_lock = isinstance(backend, LockingBackend)
-        self.guard = Guard(
-            backend,
-            clock=clock,
-            counters=counters,
-            timeout=policy.backend_timeout,
-            failure_threshold=policy.failure_threshold,
-            probe_interval=policy.cooldown,
-        )
-        self.breaker = self.guard.breaker
-        self.log = self.guard.log
-        self.default_timeout = policy.backend_timeout
 
     async def read(self, call: Call) -> CachedValue | None:
         """The entry for ``call.key``; ``None`` if absent or invalidated by one of its tags."""
@@ -92,6 +76,14 @@ class BackendAccess:
                 for key in keys
             ]
         return TagMarkers.invalidated(entry, markers)
+
+    def classify(self, entry: CachedValue | None, call: Call, now: float) -> State:
+        """By the entry's times (:func:`hitbox.fsm.classify`)."""
+        return classify(entry, now)
+
+    def usable_on_error(self, entry: CachedValue, call: Call, now: float) -> bool:
+        """Within the policy's ``stale_if_error`` window after the entry's stale period."""
+        return bool(now < entry.stale_until + call.policy.stale_if_error)
 
     def decode(self, entry: CachedValue, call: Call) -> Any:
         """The entry's value: the kept object in object mode, else deserialized and typed."""

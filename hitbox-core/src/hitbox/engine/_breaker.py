@@ -136,6 +136,11 @@ class CircuitBreaker:
         self.next_probe = float("inf")
 
     @property
+    def closed_for_good(self) -> bool:
+        """Whether :meth:`force_open` switched the backend off."""
+        return self.tripped and self.next_probe == float("inf")
+
+    @property
     def state(self) -> str:
         """``"closed"``, ``"open"`` or ``"half-open"`` (a probe is allowed or running)."""
         if not self.tripped:

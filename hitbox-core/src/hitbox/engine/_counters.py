@@ -103,8 +103,3 @@ class Counters:
             skipped=self.skipped,
             corrupt=self.corrupt,
         )
-
-    def reset(self) -> None:
-        """Set every counter back to zero."""
-        for name in self.__slots__:
-            setattr(self, name, 0)

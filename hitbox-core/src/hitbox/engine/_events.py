@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal, final
+from typing import TYPE_CHECKING, Any, Final, final
 
 from hitbox.engine._breaker import FailureLog
 from hitbox.engine._guard import describe
@@ -20,10 +20,11 @@ if TYPE_CHECKING:
 
 __all__ = ["HIT_PATH", "CacheEvent", "EventSink", "Listener", "Operation", "event_listeners"]
 
-Operation = Literal["cached", "fetch", "get", "refresh", "http"]
-"""Which entry point started the run: a decorated function, :meth:`Cache.fetch`,
-:meth:`Cache.get`, a background refresh of a stale entry, or an HTTP request answered by
-the RFC 9111 cache of ``hitbox-http``."""
+Operation = str
+"""Which entry point started the run. The core's: ``"cached"`` (a decorated function),
+``"fetch"`` (:meth:`Cache.fetch`), ``"get"`` (:meth:`Cache.get`), ``"refresh"`` (a
+background refresh of a stale entry); ``"http"`` for a request answered by the RFC 9111
+cache of ``hitbox-http``. Other protocol layers name their own (``"grpc"``)."""
 
 
 @final

@@ -115,7 +115,9 @@ class Guard:
 
     ``timeout`` bounds each call of a backend that is not ``is_local`` (callers may pass
     their own per call). Failures and skipped calls are counted in ``counters``. ``label``
-    names the backend in logs (default: the backend's ``label`` or class name).
+    names the backend in logs (default: the backend's ``label`` or class name);
+    ``consequence`` says in them what a failure leads to (default: per operation, for a
+    cache: "calling the upstream instead", "value not stored", ...).
     """
 
     __slots__ = (
@@ -126,6 +128,7 @@ class Guard:
         "backend",
         "breaker",
         "clock",
+        "consequence",
         "counters",
         "deadlines",
         "is_local",
@@ -146,6 +149,7 @@ class Guard:
         probe_interval: float = DEFAULT_PROBE_INTERVAL,
         poison_ttl: float = POISON_TTL,
         label: str | None = None,
+        consequence: str | None = None,
     ) -> None:
         self.backend = backend
         self.clock = clock
@@ -156,6 +160,7 @@ class Guard:
         self.breaker = CircuitBreaker(failure_threshold, probe_interval, clock.now)
         self.log = FailureLog(self.label)
         self.poison_ttl = poison_ttl
+        self.consequence = consequence
         # The real clock's timeouts share one timer; other clocks (tests) keep their own.
         self.deadlines = Deadlines() if type(clock) is SystemClock else None
         self._probe: asyncio.Task[None] | None = None
@@ -163,6 +168,16 @@ class Guard:
         self._suspects: dict[str, int] = {}
         self._poisoned: dict[str, float] = {}
         self._answered = 0
+
+    def sharing(self, counters: Counters) -> Guard:
+        """A guard for another engine over the same backend: the same breaker, failure
+        log and poisoned keys (one view of the backend's health), its own ``counters``."""
+        twin = object.__new__(Guard)
+        for name in Guard.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.counters = counters
+        twin._probe = None
+        return twin
 
     async def call(
         self,
@@ -237,7 +252,9 @@ class Guard:
         timed_out = isinstance(exc, TimeoutError)
         limit = self.timeout if limit is None else limit
         reason = f"timed out after {limit}s" if timed_out else describe(exc)
-        consequence = _CONSEQUENCES.get(operation, "ignored; the cache fails open")
+        consequence = self.consequence or _CONSEQUENCES.get(
+            operation, "ignored; the cache fails open"
+        )
         message = f"{operation} failed ({reason}); {consequence}"
         if operation in _READS:
             if key is not None:

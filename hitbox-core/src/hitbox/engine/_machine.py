@@ -18,13 +18,12 @@ from typing import Any, Final, Protocol, final
 
 from hitbox._clock import Clock
 from hitbox._errors import BackendError, CorruptEntry
-from hitbox.backend._value import CachedValue
 from hitbox.engine._breaker import FailureLog
 from hitbox.engine._counters import Counters
 from hitbox.engine._events import Operation
 from hitbox.engine._flights import RETRY, TIMED_OUT, BackgroundTasks, Flight, FlightTable
 from hitbox.engine._guard import describe
-from hitbox.fsm import Run, State, classify
+from hitbox.fsm import Run, State
 from hitbox.policy import Policy
 
 __all__ = ["REFUSED", "UNREAD", "Adopt", "Call", "Io", "Machine", "describe"]
@@ -91,6 +90,8 @@ class Call:
 class Io(Protocol):
     """The backend side of a run, as the machine needs it.
 
+    An *entry* is whatever the adapter reads for a call (``None``: nothing there); the
+    machine never looks inside one, it asks the adapter to classify and decode it.
     ``read`` raises :class:`BackendError` when the backend failed (or is switched off)
     and :class:`CorruptEntry` when it returned something unusable; ``decode`` raises
     :class:`CorruptEntry`. ``store`` and ``release_lock`` never raise.
@@ -99,11 +100,20 @@ class Io(Protocol):
     can_lock: bool
     """Whether the backend has the ``LockingBackend`` capability."""
 
-    async def read(self, call: Call) -> CachedValue | None:
-        """The entry for ``call.key`` (``None`` if absent or invalidated by a tag)."""
+    async def read(self, call: Call) -> Any:
+        """The entry for ``call.key``, or ``None`` (absent, or invalidated by a tag)."""
         ...
 
-    def decode(self, entry: CachedValue, call: Call) -> Any:
+    def classify(self, entry: Any, call: Call, now: float) -> State:
+        """``HIT`` (serve it), ``STALE`` (serve it and refresh in the background) or
+        ``MISS`` (ask the upstream) for ``entry`` (``None`` is a miss) at ``now``."""
+        ...
+
+    def usable_on_error(self, entry: Any, call: Call, now: float) -> bool:
+        """Whether ``entry`` may answer ``call`` at ``now`` if the upstream fails."""
+        ...
+
+    def decode(self, entry: Any, call: Call) -> Any:
         """The value held by ``entry``, restored as ``call.type_hint()``."""
         ...
 
@@ -166,7 +176,7 @@ class Machine:
         self.log = log if log is not None else FailureLog("cache")
         self.adopt = adopt
 
-    async def execute(self, call: Call, entry: CachedValue | _Unread | None = UNREAD) -> Any:
+    async def execute(self, call: Call, entry: Any = UNREAD) -> Any:
         """Run ``call`` (``entry``: what a fast path already read) and report to the observer."""
         run = Run()
         observer = self.observer
@@ -211,19 +221,12 @@ class Machine:
             run.upstream_duration = time.perf_counter() - started
         return value
 
-    async def run(self, call: Call, run: Run, entry: CachedValue | _Unread | None = UNREAD) -> Any:
+    async def run(self, call: Call, run: Run, entry: Any = UNREAD) -> Any:
         """One run from ``PENDING`` to ``RESPONSE``, recorded in ``run``."""
         io, counters = self.io, self.counters
         if isinstance(entry, _Unread):
             try:
-                if self.observer is None:  # nobody reads the backend time: do not measure it
-                    entry = await io.read(call)
-                else:
-                    started = time.perf_counter()
-                    try:
-                        entry = await io.read(call)
-                    finally:
-                        run.backend_duration += time.perf_counter() - started
+                entry = await self._read(call, run)
             except CorruptEntry as exc:
                 return await self._corrupt(call, run, exc)
             except BackendError as exc:
@@ -231,7 +234,7 @@ class Machine:
                 return await self._fill(call, run, None)
         now = self.clock.now()
         try:
-            state = classify(entry, now)
+            state = io.classify(entry, call, now)
         except TypeError as exc:  # an entry whose fields are not numbers
             return await self._corrupt(call, run, exc)
         if state is not _MISS:
@@ -252,9 +255,53 @@ class Machine:
         run.to(_MISS)
         counters.misses += 1
         fallback = None
-        if entry is not None and now < entry.stale_until + call.policy.stale_if_error:
+        if entry is not None and io.usable_on_error(entry, call, now):
             fallback = entry
         return await self._fill(call, run, fallback)
+
+    async def _read(self, call: Call, run: Run) -> Any:
+        if self.observer is None:  # nobody reads the backend time: do not measure it
+            return await self.io.read(call)
+        started = time.perf_counter()
+        try:
+            return await self.io.read(call)
+        finally:
+            run.backend_duration += time.perf_counter() - started
+
+    async def peek(self, call: Call, default: Any = None) -> Any:
+        """The value of a fresh entry for ``call``, else ``default``: a run that reads and
+        classifies like :meth:`run` but never calls the upstream (stale entries count as
+        absent and start no refresh). Reported to the observer like any run."""
+        run = Run()
+        started = time.perf_counter()
+        try:
+            return await self._peek(call, run, default)
+        finally:
+            if self.observer is not None:
+                self.observer(call, run, time.perf_counter() - started)
+
+    async def _peek(self, call: Call, run: Run, default: Any) -> Any:
+        counters = self.counters
+        try:
+            entry = await self._read(call, run)
+            if self.io.classify(entry, call, self.clock.now()) is _HIT:
+                run.to(_HIT)
+                value = self.io.decode(entry, call)
+                counters.hits += 1
+                run.to(_RESPONSE)
+                return value
+        except BackendError as exc:
+            _to_error(run, exc)
+            run.to(_RESPONSE)
+            return default
+        except (CorruptEntry, TypeError) as exc:
+            counters.errors += 1
+            counters.corrupt += 1
+            run.error = describe(exc)
+        run.to(_MISS)
+        counters.misses += 1
+        run.to(_RESPONSE)
+        return default
 
     async def _corrupt(self, call: Call, run: Run, exc: BaseException) -> Any:
         # Not deleted: the upstream's answer overwrites it, and a delete racing another
@@ -267,7 +314,7 @@ class Machine:
         run.to(State.MISS)
         return await self._fill(call, run, None)
 
-    async def _fill(self, call: Call, run: Run, fallback: CachedValue | None) -> Any:
+    async def _fill(self, call: Call, run: Run, fallback: Any) -> Any:
         """MISS or ERROR: lead the key's flight, or wait for the leader (LOCKED)."""
         clock, flights = self.clock, self.flights
         if call.policy.lock == "none":
@@ -299,9 +346,7 @@ class Machine:
             run.to(State.RESPONSE)
             return outcome
 
-    async def _lead(
-        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
-    ) -> Any:
+    async def _lead(self, call: Call, run: Run, fallback: Any, flight: Flight) -> Any:
         try:
             if flight.shared and call.policy.lock == "distributed" and self.io.can_lock:
                 return await self._lead_distributed(call, run, fallback, flight)
@@ -310,9 +355,7 @@ class Machine:
             # Waiters not served by now (exception, cancellation, refused value) retry.
             self.flights.finish(flight)
 
-    async def _lead_distributed(
-        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
-    ) -> Any:
+    async def _lead_distributed(self, call: Call, run: Run, fallback: Any, flight: Flight) -> Any:
         """Take the backend lock, or poll with backoff for the value its holder stores."""
         io, clock = self.io, self.clock
         started = time.perf_counter()
@@ -335,7 +378,7 @@ class Machine:
             delay = min(delay * 2, POLL_MAX)
             try:
                 entry = await io.read(call)
-                if entry is not None and classify(entry, clock.now()) is State.HIT:
+                if entry is not None and io.classify(entry, call, clock.now()) is State.HIT:
                     value = io.decode(entry, call)
                     flight.resolve(value)
                     run.to(State.RESPONSE)
@@ -355,7 +398,7 @@ class Machine:
         return await self._produce(call, run, fallback, flight)
 
     async def _produce_locked(
-        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight, token: str
+        self, call: Call, run: Run, fallback: Any, flight: Flight, token: str
     ) -> Any:
         try:
             return await self._produce(call, run, fallback, flight)
@@ -364,9 +407,7 @@ class Machine:
             await self.io.release_lock(call, token)
             run.backend_duration += time.perf_counter() - started
 
-    async def _produce(
-        self, call: Call, run: Run, fallback: CachedValue | None, flight: Flight
-    ) -> Any:
+    async def _produce(self, call: Call, run: Run, fallback: Any, flight: Flight) -> Any:
         """Call the upstream, share and store its value; fall back to stale if it fails."""
         self.counters.upstream_calls += 1
         # The entry is as old as the data: a tag invalidated while the upstream runs must
@@ -405,10 +446,8 @@ class Machine:
         run.to(State.RESPONSE)
         return value
 
-    def _stale_if_error(self, call: Call, run: Run, fallback: CachedValue | None) -> Any:
-        if fallback is None:
-            return _NOTHING
-        if self.clock.now() >= fallback.stale_until + call.policy.stale_if_error:
+    def _stale_if_error(self, call: Call, run: Run, fallback: Any) -> Any:
+        if fallback is None or not self.io.usable_on_error(fallback, call, self.clock.now()):
             return _NOTHING
         try:
             value = self.io.decode(fallback, call)

@@ -27,6 +27,7 @@ from typing import Any, Final, Literal, final
 from hitbox._errors import BackendError, ConfigError, CorruptEntry
 from hitbox.backend._contract import Backend, BatchBackend, InvalidationBus, LockingBackend
 from hitbox.backend._value import CachedValue
+from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
 from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 from hitbox.tiered import _batch as batch_ops
 from hitbox.tiered._bus import BusWatcher
@@ -128,8 +129,8 @@ class TieredBackend(Backend):
         probe_interval: float = 0.5,
         recovery_grace: float = 3.0,
         tier_timeout: float | None = DEFAULT_BACKEND_TIMEOUT,
-        failure_threshold: int = 3,
-        cooldown: float = 1.0,
+        failure_threshold: int = DEFAULT_FAILURE_THRESHOLD,
+        cooldown: float = DEFAULT_PROBE_INTERVAL,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -219,7 +220,7 @@ class TieredBackend(Backend):
             entry, failures, error = None, 1, exc
         except Exception as exc:
             if direct:
-                top.failed("get", exc)
+                top.failed("get", exc, key)
             entry, failures, error = None, 1, exc
         if entry is not None:
             if entry.created_at == -1.0 and top.private and is_absent(entry):

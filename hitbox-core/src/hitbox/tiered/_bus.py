@@ -105,7 +105,6 @@ class BusWatcher:
         self._backlog = _Pending()
         self._closed = False
         self.down = False
-        self.down_since = 0.0
         self.degraded_until = 0.0
         self.flush_due = 0.0
         self.received = 0
@@ -139,7 +138,7 @@ class BusWatcher:
         if self.down or self._closed:
             return
         now = self._monotonic()
-        self.down, self.down_since = True, now
+        self.down = True
         if not self.flush_due:
             self.flush_due = now + self.outage_ttl
         logger.warning(

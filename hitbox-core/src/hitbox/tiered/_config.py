@@ -28,6 +28,7 @@ from pydantic import Field
 from hitbox._errors import ConfigError
 from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import Backend, InvalidationBus
+from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
 from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
 if TYPE_CHECKING:
@@ -72,10 +73,12 @@ class TieredConfig(BackendConfig):
     tier_timeout: float | None = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
     """Seconds a call to a remote tier may take; ``None``: the tier's own timeouts (and
     the cache's ``backend_timeout`` around the whole tiered call)."""
-    failure_threshold: int = Field(default=3, ge=1)
-    """Consecutive failures after which a tier is skipped for ``cooldown`` seconds."""
-    cooldown: float = Field(default=1.0, gt=0)
-    """Seconds a failing tier is skipped before it is tried again."""
+    failure_threshold: int = Field(default=DEFAULT_FAILURE_THRESHOLD, ge=1)
+    """Consecutive failures (over several keys) after which a tier is skipped; the same
+    default as :attr:`hitbox.Policy.failure_threshold`."""
+    cooldown: float = Field(default=DEFAULT_PROBE_INTERVAL, gt=0)
+    """Seconds between two probes of a skipped tier; the same default as
+    :attr:`hitbox.Policy.cooldown`."""
 
 
 _PATH = re.compile(r"(?:^|(?<=: ))backend(?=[.:])")

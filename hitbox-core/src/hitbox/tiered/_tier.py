@@ -1,9 +1,11 @@
 """One tier of a tiered backend: a backend guarded by its own breaker, timeout and flush.
 
 A tiered cache must keep working when one of its tiers does not, without paying that
-tier's timeout on every call. Each :class:`Tier` therefore has its own circuit breaker
-(after ``threshold`` consecutive failures the tier is skipped for ``cooldown`` seconds,
-then probed), an optional per-call timeout, counters, and rate-limited warnings.
+tier's timeout on every call. Each :class:`Tier` therefore calls its backend through its
+own :class:`~hitbox.engine.Guard` — the guard every cache uses, with the same defaults:
+a circuit breaker (opened by ``threshold`` consecutive failures over several keys,
+probed every ``cooldown`` seconds), an optional per-call timeout, counters and
+rate-limited warnings.
 
 *Private* tiers (the per-instance upper tiers, L1) can be flushed when invalidations may
 have been missed: with the backend's ``clear()`` when it has one, otherwise by moving the
@@ -21,10 +23,13 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar, final
 
-from hitbox._errors import BackendError, CorruptEntry
+from hitbox._clock import as_clock
+from hitbox._errors import BackendError
 from hitbox.backend._contract import Backend, BatchBackend, LockingBackend
 from hitbox.backend._value import CachedValue
 from hitbox.engine._breaker import CircuitBreaker, FailureLog
+from hitbox.engine._counters import Counters
+from hitbox.engine._guard import BackendSkipped, Guard, describe
 
 __all__ = [
     "ABSENT",
@@ -50,14 +55,8 @@ def is_absent(entry: CachedValue) -> bool:
     return entry is ABSENT or (entry.created_at == -1.0 and entry.tags == ABSENT_TAGS)
 
 
-def describe(exc: BaseException) -> str:
-    """``Type: message`` for logs."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class TierUnavailable(Exception):  # noqa: N818 - a condition, like CorruptEntry
-    """The tier was not called: its breaker is open after repeated failures."""
+TierUnavailable = BackendSkipped
+"""The tier was not called: its breaker is open after repeated failures."""
 
 
 @final
@@ -66,19 +65,16 @@ class Tier:
 
     __slots__ = (
         "backend",
-        "breaker",
         "can_batch",
         "can_lock",
-        "errors",
         "generation",
+        "guard",
         "hits",
         "index",
         "label",
-        "log",
         "name",
         "prefix",
         "private",
-        "timeout",
     )
 
     def __init__(
@@ -97,71 +93,73 @@ class Tier:
         self.label = backend.label or type(backend).__name__
         self.name = f"L{index + 1} ({self.label})"
         self.private = private
-        # In-process tiers never block on I/O: a timeout would only add overhead.
-        self.timeout = None if backend.is_local else timeout
-        self.breaker = CircuitBreaker(threshold, cooldown, monotonic)
+        self.guard = Guard(
+            backend,
+            clock=as_clock(monotonic),
+            counters=Counters(),
+            timeout=timeout,
+            failure_threshold=threshold,
+            probe_interval=cooldown,
+            label=f"tiered {self.name}",
+            consequence="the other tiers serve",
+        )
         self.can_batch = isinstance(backend, BatchBackend)
         self.can_lock = isinstance(backend, LockingBackend)
-        self.log = FailureLog(f"tiered {self.name}")
         self.generation = 0
         self.prefix = ""
         self.hits = 0
-        self.errors = 0
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The tier's circuit breaker."""
+        return self.guard.breaker
+
+    @property
+    def log(self) -> FailureLog:
+        """The tier's rate-limited warnings."""
+        return self.guard.log
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds one call may take (``None``: in-process, never bounded)."""
+        return None if self.guard.is_local else self.guard.timeout
+
+    @property
+    def errors(self) -> int:
+        """Failed calls of this tier."""
+        return self.guard.counters.errors
 
     def key(self, key: str) -> str:
         """The key as stored in this tier (prefixed once the tier was flushed by generation)."""
         return self.prefix + key if self.prefix else key
 
     async def run(self, operation: str, method: Callable[..., Awaitable[_T]], *args: Any) -> _T:
-        """Call ``method(*args)`` through the breaker and timeout.
+        """Call ``method(*args)`` through the tier's guard.
 
-        Raises :class:`TierUnavailable` when the breaker skips the tier, the backend's
-        error when it fails (counted and logged), and :class:`CorruptEntry` as is (a bad
-        entry is not a failing tier).
+        Raises :class:`TierUnavailable` when the guard skips the tier, the backend's own
+        error when it fails (counted and logged), and :class:`~hitbox.CorruptEntry` as is
+        (a bad entry is not a failing tier).
         """
-        breaker = self.breaker
-        if breaker.tripped and not breaker.allow():
-            raise TierUnavailable(f"{self.name} skipped: failing, retried after a cooldown")
+        key = args[0] if args and type(args[0]) is str else None
         try:
-            if self.timeout is None:
-                result = await method(*args)
-            else:
-                async with asyncio.timeout(self.timeout):
-                    result = await method(*args)
-        except CorruptEntry:
-            breaker.success()
+            return await self.guard.call(operation, key, method, *args)
+        except BackendSkipped:
             raise
-        except Exception as exc:
-            self.failed(operation, exc)
+        except BackendError as exc:
+            cause = exc.__cause__
+            if isinstance(cause, Exception):
+                raise cause from None  # the tiered backend reports the tier's own error
             raise
-        except BaseException:
-            breaker.abandon()
-            raise
-        if breaker.failures or breaker.tripped:
-            breaker.success()
-        return result
 
     @property
     def direct(self) -> bool:
         """Whether a call may skip :meth:`run` (no prefix, no timeout, breaker closed);
         the caller then reports a failure with :meth:`failed`."""
-        return not (self.prefix or self.timeout is not None or self.breaker.tripped)
+        return not (self.prefix or self.timeout is not None or self.guard.breaker.tripped)
 
-    def failed(self, operation: str, exc: Exception) -> None:
+    def failed(self, operation: str, exc: Exception, key: str | None = None) -> None:
         """Count, log (rate-limited) and feed the breaker one failure of ``operation``."""
-        self.errors += 1
-        breaker = self.breaker
-        opened = breaker.failure()
-        timed_out = isinstance(exc, TimeoutError)
-        reason = f"timed out after {self.timeout}s" if timed_out else describe(exc)
-        if opened:
-            self.log.warn(
-                "breaker",
-                f"{operation} failed ({reason}); tier skipped for {breaker.cooldown}s "
-                f"after {breaker.failures} consecutive failures, the other tiers serve",
-            )
-        else:
-            self.log.warn(operation, f"{operation} failed ({reason}); the other tiers serve")
+        self.guard.failed(operation, key, exc)
 
     async def flush(self) -> None:
         """Make every entry of this tier unreachable: ``clear()`` or a new key generation."""
