@@ -25,6 +25,7 @@ __all__ = [
     "Invalidation",
     "InvalidationBus",
     "LockingBackend",
+    "SyncReads",
 ]
 
 
@@ -76,6 +77,17 @@ class Backend(abc.ABC):
         emit_backend_event(
             kind, self.label or type(self).__name__, key, plugins=self.plugins, **detail
         )
+
+
+@runtime_checkable
+class SyncReads(Protocol):
+    """An in-process backend (``is_local``) that can also read without awaiting, from any
+    thread. The decorator's fresh-hit path then reads with it and saves a coroutine per
+    hit; everything else keeps the async ``get``."""
+
+    def get_sync(self, key: str) -> CachedValue | None:
+        """What ``await get(key)`` returns, without a coroutine."""
+        ...
 
 
 @runtime_checkable
