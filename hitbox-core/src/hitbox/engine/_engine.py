@@ -91,6 +91,7 @@ class Engine:
             observer=self.events.observe if self.events.listening else None,
             log=self.guard.log,
             adopt=adopt,
+            deadlines=self.guard.deadlines,
         )
 
     @property

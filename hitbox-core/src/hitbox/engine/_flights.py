@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, Final, final
 
 from hitbox._clock import Clock
+from hitbox.backend._deadlines import Deadlines
 
 __all__ = ["RETRY", "TIMED_OUT", "BackgroundTasks", "Flight", "FlightTable"]
 
@@ -116,8 +117,12 @@ class Flight:
             self._storing = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._storing)
 
-    async def wait(self, clock: Clock, seconds: float) -> Any:
-        """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``."""
+    async def wait(
+        self, clock: Clock, seconds: float, deadlines: Deadlines | None = None
+    ) -> Any:
+        """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``
+        (timed on ``deadlines``' shared timer when given, else by ``clock``: a stampede of
+        a thousand waiters then arms one timer, not a thousand)."""
         if self._outcome is not _PENDING:
             return self._outcome
         if seconds <= 0:
@@ -126,8 +131,10 @@ class Flight:
         if future is None:
             future = self._future = asyncio.get_running_loop().create_future()
         try:
+            # shield: a cancelled waiter must not cancel the flight for everyone else.
+            if deadlines is not None:
+                return await deadlines.bound(asyncio.shield(future), seconds)
             async with clock.timeout(seconds):
-                # shield: a cancelled waiter must not cancel the flight for everyone else.
                 return await asyncio.shield(future)
         except TimeoutError:
             return TIMED_OUT

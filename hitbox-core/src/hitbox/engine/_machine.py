@@ -16,6 +16,7 @@ from typing import Any, Final, final
 
 from hitbox._clock import Clock
 from hitbox._errors import BackendError, CorruptEntry
+from hitbox.backend._deadlines import Deadlines
 from hitbox.engine._breaker import FailureLog
 from hitbox.engine._call import REFUSED, UNREAD, Adopt, Call, Io, Observer, Unread
 from hitbox.engine._counters import Counters
@@ -62,6 +63,7 @@ class Machine:
         observer: Observer | None = None,
         log: FailureLog | None = None,
         adopt: Adopt | None = None,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self.io = io
         self.clock = clock
@@ -71,6 +73,8 @@ class Machine:
         self.observer = observer
         self.log = log if log is not None else FailureLog("cache")
         self.adopt = adopt
+        self.deadlines = deadlines
+        """Timers for waiters, shared (the engine passes its guard's with the real clock)."""
 
     async def execute(self, call: Call, entry: Any = UNREAD) -> Any:
         """Run ``call`` (``entry``: what a fast path already read) and report to the observer."""
@@ -227,7 +231,7 @@ class Machine:
             if not waited:
                 self.counters.locked += 1
                 waited = True
-            outcome = await flight.wait(clock, deadline - clock.now())
+            outcome = await flight.wait(clock, deadline - clock.now(), self.deadlines)
             if outcome is RETRY:
                 run.to(State.MISS)
                 continue
