@@ -41,6 +41,7 @@ __all__ = ["Benchmark", "discover", "run_benchmark", "run_child", "run_suite"]
 
 ORDER = (
     "bench_hit_path",
+    "bench_miss",
     "bench_keys",
     "bench_memory",
     "bench_redis",
