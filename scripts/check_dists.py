@@ -17,7 +17,7 @@ from email.message import Message
 from email.parser import Parser
 from pathlib import Path
 
-from trove_classifiers import classifiers as TROVE
+from trove_classifiers import classifiers as trove
 
 ROOT = Path(__file__).resolve().parent.parent
 LICENSE = (ROOT / "LICENSE").read_bytes()
@@ -50,15 +50,15 @@ def metadata_problems(name: str, meta: Message) -> list[str]:
     """What is missing from one distribution's core metadata."""
     problems = []
     classifiers = meta.get_all("Classifier") or []
-    problems += [f"invalid classifier {c!r}" for c in classifiers if c not in TROVE]
+    problems += [f"invalid classifier {c!r}" for c in classifiers if c not in trove]
     problems += [f"missing classifier {c!r}" for c in REQUIRED_CLASSIFIERS if c not in classifiers]
     for prefix in ("Development Status :: ", "Topic :: "):
         if not any(c.startswith(prefix) for c in classifiers):
             problems.append(f"no {prefix.rstrip(': ')} classifier")
-    urls = dict(
-        (label.strip(), url.strip())
+    urls = {
+        label.strip(): url.strip()
         for label, _, url in (u.partition(",") for u in meta.get_all("Project-URL") or [])
-    )
+    }
     for label, start in REQUIRED_URLS.items():
         if not urls.get(label, "").startswith(start):
             problems.append(f"Project-URL {label} missing or not {start}... (got {urls})")
@@ -100,7 +100,8 @@ def check_sdist(name: str, path: Path) -> list[str]:
     with tarfile.open(path) as sdist:
         pkg_info = sdist.extractfile(f"{top}/PKG-INFO")
         license_file = sdist.extractfile(f"{top}/LICENSE")
-        assert pkg_info is not None and license_file is not None
+        assert pkg_info is not None
+        assert license_file is not None
         problems = metadata_problems(path.name, Parser().parsestr(pkg_info.read().decode()))
         if license_file.read() != LICENSE:
             problems.append(f"{path.name}: LICENSE differs from the repository's")
