@@ -6,9 +6,8 @@ import subprocess
 import sys
 
 import click
-import pytest
-
 import hitbox
+import pytest
 from hitbox import cli as hitbox_cli
 from hitbox.plugins import PluginManager
 

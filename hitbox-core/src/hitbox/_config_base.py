@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
-from hitbox._errors import ConfigError, field_path
+from hitbox._errors import ConfigError, field_path, suggestion
 
 __all__ = ["BackendConfig"]
 
@@ -26,8 +26,10 @@ class BackendConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    backend_name: ClassVar[str] = "backend"
-    """How error messages name the backend (``"invalid sqlite backend setting path: ..."``)."""
+    backend_name: ClassVar[str] = ""
+    """How error messages name the backend (``"invalid sqlite backend setting path: ..."``).
+
+    Left empty, it comes from the class name (``RedisConfig`` -> ``redis``)."""
 
     blamed_field: ClassVar[str] = ""
     """The field an error of the whole model (a cross-field rule) is reported against."""
@@ -74,11 +76,16 @@ class BackendConfig(BaseModel):
         if any(word in field for word in _SECRET_WORDS):
             value = "***"  # never echo a credential into logs or terminals
         message = str(first.get("msg", exc)).removeprefix("Value error, ")
+        name = cls.backend_name or cls.__name__.strip("_").removesuffix("Config").lower()
+        hint = ""
         if first.get("type") == "extra_forbidden":
-            message = f"unknown setting for the {cls.backend_name} backend"
+            message = f"unknown setting for the {name} backend"
+            loc = first.get("loc", ())
+            hint = suggestion(str(loc[-1]), cls.model_fields) if len(loc) == 1 else ""
+        name = name or "unnamed"
         return ConfigError(
-            f"invalid {cls.backend_name} backend setting {field or '(settings)'}: {message} "
-            f"(got {value!r})",
+            f"invalid {name} backend setting {field or '(settings)'}: {message} "
+            f"(got {value!r}){hint}",
             field=field or None,
             value=value,
         )

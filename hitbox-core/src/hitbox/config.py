@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hitbox._backend import Backend
-from hitbox._errors import ConfigError, field_path
+from hitbox._errors import ConfigError, PluginError, field_path, suggestion
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
 from hitbox.policy import Policy
@@ -96,17 +96,22 @@ class CacheConfig(BaseModel):
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
 
 
-def validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
-    """Turn a pydantic error into a one-line :class:`ConfigError` naming field and value."""
+def validation_error(
+    exc: ValidationError, prefix: str = "", known: Mapping[str, Any] | None = None
+) -> ConfigError:
+    """Turn a pydantic error into a one-line :class:`ConfigError` naming field and value.
+
+    ``known`` (a model's fields; the top level's by default) is where an unknown name's
+    did-you-mean comes from.
+    """
     parts = []
     seen: set[str] = set()
     first_field: str | None = None
     first_value: object = None
     for error in exc.errors():
         # Union members add their type ("str", "dict[str,any]") to the location: drop them.
-        loc = field_path(
-            [p for p in error["loc"] if str(p) not in _TYPE_TAGS and "[" not in str(p)]
-        )
+        raw = [p for p in error["loc"] if str(p) not in _TYPE_TAGS and "[" not in str(p)]
+        loc = field_path(raw)
         field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         if field in seen:
             continue
@@ -114,11 +119,14 @@ def validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
         if first_field is None:
             first_field, first_value = field, error.get("input")
         if error["type"] == "extra_forbidden":
-            parts.append(f"{field}: unknown setting")
+            names = CacheConfig.model_fields if known is None else known
+            hint = suggestion(str(raw[-1]), names) if len(raw) == 1 else ""
+            parts.append(f"{field}: unknown setting{hint}")
         elif error["type"] == "missing":
             parts.append(f"{field}: required setting is missing")
         else:
-            parts.append(f"{field}: {error['msg']} (got {error.get('input')!r})")
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{field}: {message} (got {error.get('input')!r})")
     return ConfigError(
         "invalid configuration: " + "; ".join(parts), field=first_field, value=first_value
     )
@@ -203,22 +211,34 @@ def resolve_backend(
         if url is not None:
             config = config_model.from_url(url, **section)
         else:
-            config = config_model.model_validate(section)
-    except ValidationError as exc:
-        raise validation_error(exc, prefix="backend") from None
+            config = config_model.validated(section)
     except ConfigError as exc:
-        # Backend models may raise their own ConfigError; anchor its field in the section.
+        # Anchor the backend model's field in the configuration: backend.max_entries.
         if exc.field and not exc.field.startswith("backend"):
             exc.field = f"backend.{exc.field}"
         raise
+    except ValidationError as exc:  # a model that validates outside ``validated``
+        raise validation_error(exc, prefix="backend", known=config_model.model_fields) from None
     except ValueError as exc:
         raise ConfigError(
             f"backend.url: {exc} (got {url!r})", field="backend.url", value=url
         ) from None
-    backend = backend_spec.factory(config)
+    try:
+        backend = backend_spec.factory(config)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the plugin's failure, not the user's: say whose
+        raise PluginError(
+            f"backend {backend_spec.name!r} (plugin {backend_spec.origin.plugin!r}"
+            f"{_from(backend_spec.origin.distribution)}) failed to start: {exc!r}"
+        ) from exc
     if not backend.label:
         backend.label = backend_spec.name
     return backend
+
+
+def _from(distribution: str | None) -> str:
+    return f" from {distribution}" if distribution else ""
 
 
 def resolve_serializer(spec: Serializer | str, plugins: PluginManager | None = None) -> Serializer:

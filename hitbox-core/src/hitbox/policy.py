@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from hitbox._errors import ConfigError, field_path
+from hitbox._errors import ConfigError, field_path, suggestion
 
 __all__ = ["DEFAULT_BACKEND_TIMEOUT", "LockMode", "Policy"]
 
@@ -96,6 +96,15 @@ class Policy(BaseModel):
     """A predicate on results; a result it refuses is returned to its caller but neither
     stored nor handed to waiting callers. Not serialized."""
 
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed signature of Policy(...)
+
+        def __init__(self, **data: Any) -> None:
+            """Validate ``data``; a mistake is a one-line :class:`hitbox.ConfigError`."""
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                raise _config_error(exc, data) from None
+
     @field_validator(*_SECONDS_FIELDS, mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
@@ -132,11 +141,15 @@ class Policy(BaseModel):
 
 def _config_error(exc: ValidationError, data: Any) -> ConfigError:
     error = exc.errors()[0]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):  # raised by __init__, which model_validate calls
+        return cause
     field = field_path(error["loc"]) or None
     value = error.get("input")
     if error["type"] == "extra_forbidden":
-        known = ", ".join(Policy.model_fields)
-        message = f"policy.{field}: unknown setting (known: {known})"
+        hint = suggestion(str(error["loc"][0]), Policy.model_fields)
+        message = f"policy.{field}: unknown setting{hint}"
     else:
-        message = f"policy.{field}: {error['msg']} (got {value!r})"
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        message = f"policy.{field}: {reason} (got {value!r})"
     return ConfigError(message, field=f"policy.{field}" if field else "policy", value=value)
