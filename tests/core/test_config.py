@@ -52,7 +52,7 @@ def _error(config: Any, plugins: PluginManager) -> hitbox.ConfigError:
         ({"policy": {"\n": None}}, "policy.\\n", "policy.\\n: unknown setting"),
         ({"backend": {"name": "memory", "a\nb": 1}}, "backend.a\\nb", "unknown setting"),
         ({"policy": "fast"}, "policy", "'fast'"),
-        ({"signing_key": 5}, "signing_key", "(got 5)"),
+        ({"signing_key": 5}, "signing_key", "(got '***')"),  # never echoed
         ({"backend": 42}, "backend", "(got 42)"),
     ],
 )

@@ -51,7 +51,8 @@ def test_policy_constructor_raises_one_line_config_error() -> None:
         (
             lambda: hitbox.Cache.from_config({"backend": {"name": "memory", "max_entrys": 3}}),
             "backend.max_entrys",
-            "unknown setting for the memory backend (got 3); did you mean 'max_entries'?",
+            "invalid configuration: backend.max_entrys: unknown setting; "
+            "did you mean 'max_entries'?",
         ),
         (
             lambda: hitbox.Cache.from_url("memory://?max_entris=5"),

@@ -10,9 +10,14 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from hitbox._errors import ConfigError, field_path, suggestion
 
-__all__ = ["BackendConfig"]
+__all__ = ["BackendConfig", "is_secret"]
 
 _SECRET_WORDS = ("password", "secret", "token", "signing_key", "credential")
+
+
+def is_secret(field: str) -> bool:
+    """Whether a setting holds a credential, whose value no message may show."""
+    return any(word in field for word in _SECRET_WORDS)
 
 
 class BackendConfig(BaseModel):
@@ -73,7 +78,7 @@ class BackendConfig(BaseModel):
         first = exc.errors()[0]
         field = field_path(first.get("loc", ())) or cls.blamed_field
         value = data.get(field, first.get("input")) if field else None
-        if any(word in field for word in _SECRET_WORDS):
+        if is_secret(field):
             value = "***"  # never echo a credential into logs or terminals
         message = str(first.get("msg", exc)).removeprefix("Value error, ")
         name = cls.backend_name or cls.__name__.strip("_").removesuffix("Config").lower()

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hitbox._backend import Backend
+from hitbox._config_base import is_secret
 from hitbox._errors import ConfigError, PluginError, field_path, suggestion
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
@@ -116,8 +117,11 @@ def validation_error(
         if field in seen:
             continue
         seen.add(field)
+        value = error.get("input")
+        if is_secret(field):
+            value = "***"  # never echo a credential into logs or terminals
         if first_field is None:
-            first_field, first_value = field, error.get("input")
+            first_field, first_value = field, value
         if error["type"] == "extra_forbidden":
             names = CacheConfig.model_fields if known is None else known
             hint = suggestion(str(raw[-1]), names) if len(raw) == 1 else ""
@@ -126,7 +130,7 @@ def validation_error(
             parts.append(f"{field}: required setting is missing")
         else:
             message = error["msg"].removeprefix("Value error, ")
-            parts.append(f"{field}: {message} (got {error.get('input')!r})")
+            parts.append(f"{field}: {message} (got {value!r})")
     return ConfigError(
         "invalid configuration: " + "; ".join(parts), field=first_field, value=first_value
     )
@@ -211,13 +215,13 @@ def resolve_backend(
         if url is not None:
             config = config_model.from_url(url, **section)
         else:
-            config = config_model.validated(section)
+            config = config_model.model_validate(section)
     except ConfigError as exc:
         # Anchor the backend model's field in the configuration: backend.max_entries.
         if exc.field and not exc.field.startswith("backend"):
             exc.field = f"backend.{exc.field}"
         raise
-    except ValidationError as exc:  # a model that validates outside ``validated``
+    except ValidationError as exc:  # a section: name its fields by their full path
         raise validation_error(exc, prefix="backend", known=config_model.model_fields) from None
     except ValueError as exc:
         raise ConfigError(
