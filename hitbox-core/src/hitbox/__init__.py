@@ -16,6 +16,7 @@ from hitbox._backend_events import BackendEvent, emit_backend_event
 from hitbox._clock import Clock, ManualClock, SystemClock
 from hitbox._config_base import BackendConfig
 from hitbox._decorator import CachedFunction
+from hitbox._durations import Duration, parse_duration
 from hitbox._errors import (
     BackendError,
     ConfigError,
@@ -57,6 +58,7 @@ __all__ = [
     "ConfigError",
     "CorruptEntry",
     "DefaultKeyStrategy",
+    "Duration",
     "EnvelopeCodec",
     "Healthcheck",
     "HitboxError",
@@ -80,4 +82,5 @@ __all__ = [
     "__version__",
     "emit_backend_event",
     "hookimpl",
+    "parse_duration",
 ]

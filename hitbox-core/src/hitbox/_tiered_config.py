@@ -27,6 +27,7 @@ from pydantic import Field
 
 from hitbox._backend import Backend, InvalidationBus
 from hitbox._config_base import BackendConfig
+from hitbox._durations import Duration
 from hitbox._errors import ConfigError
 from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
@@ -59,22 +60,22 @@ class TieredConfig(BackendConfig):
     private_tiers: int | None = Field(default=None, ge=0)
     """How many upper tiers belong to this instance (default: those above the bus tier,
     or all but the last)."""
-    max_l1_ttl: float | None = Field(default=None, gt=0)
+    max_l1_ttl: Duration | None = Field(default=None, gt=0)
     """Longest lifetime of a private entry while the bus works (default: its own)."""
-    outage_l1_ttl: float = Field(default=1.0, gt=0)
+    outage_l1_ttl: Duration = Field(default=1.0, gt=0)
     """Longest lifetime of a private entry while the bus is down or recovering."""
-    negative_ttl: float = Field(default=30.0, ge=0)
+    negative_ttl: Duration = Field(default=30.0, ge=0)
     """Seconds private tiers remember that no tier has a key (0: never)."""
-    probe_interval: float = Field(default=0.5, gt=0)
+    probe_interval: Duration = Field(default=0.5, gt=0)
     """Seconds between health checks of the bus."""
-    recovery_grace: float = Field(default=3.0, ge=0)
+    recovery_grace: Duration = Field(default=3.0, ge=0)
     """Seconds private entries stay short-lived after the bus answers again (or at start)."""
-    tier_timeout: float | None = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
+    tier_timeout: Duration | None = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
     """Seconds a call to a remote tier may take; ``None``: the tier's own timeouts (and
     the cache's ``backend_timeout`` around the whole tiered call)."""
     failure_threshold: int = Field(default=3, ge=1)
     """Consecutive failures after which a tier is skipped for ``cooldown`` seconds."""
-    cooldown: float = Field(default=1.0, gt=0)
+    cooldown: Duration = Field(default=1.0, gt=0)
     """Seconds a failing tier is skipped before it is tried again."""
 
 

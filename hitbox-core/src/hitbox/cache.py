@@ -30,6 +30,7 @@ from hitbox._access import BackendAccess
 from hitbox._backend import Backend
 from hitbox._clock import Clock, SystemClock
 from hitbox._decorator import CachedFunction, build_wrapper
+from hitbox._durations import DurationLike, parse_duration
 from hitbox._errors import BackendError, CorruptEntry
 from hitbox._events import EventSink
 from hitbox._machine import Call, Machine, describe
@@ -84,7 +85,7 @@ class Cache:
         clock: Clock | None = None,
         plugins: PluginManager | None = None,
         max_background: int = 64,
-        tag_ttl: float = DEFAULT_TAG_TTL,
+        tag_ttl: DurationLike = DEFAULT_TAG_TTL,
         name: str = "default",
     ) -> None:
         self.name = name
@@ -105,7 +106,7 @@ class Cache:
             self._clock,
             self._counters,
             policy,
-            TagMarkers(self._keys.make_key, tag_ttl),
+            TagMarkers(self._keys.make_key, parse_duration(tag_ttl, "tag_ttl")),
         )
         self._events = EventSink(
             self._plugins.hook.hitbox_cache_event, self._access.label, name, self._access.log
@@ -165,11 +166,11 @@ class Cache:
         *,
         key: str | None = None,
         tags: Iterable[str] = (),
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
+        ttl: DurationLike | None = None,
+        max_stale: DurationLike | None = None,
+        stale_if_error: DurationLike | None = None,
         lock: LockMode | None = None,
-        lock_timeout: float | None = None,
+        lock_timeout: DurationLike | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
     ) -> Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]: ...
@@ -181,11 +182,11 @@ class Cache:
         *,
         key: str | None = None,
         tags: Iterable[str] = (),
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
+        ttl: DurationLike | None = None,
+        max_stale: DurationLike | None = None,
+        stale_if_error: DurationLike | None = None,
         lock: LockMode | None = None,
-        lock_timeout: float | None = None,
+        lock_timeout: DurationLike | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
     ) -> CachedFunction[P, R] | Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]:
@@ -319,9 +320,9 @@ class Cache:
         key: str,
         value: Any,
         *,
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
+        ttl: DurationLike | None = None,
+        max_stale: DurationLike | None = None,
+        stale_if_error: DurationLike | None = None,
         tags: Iterable[str] = (),
     ) -> bool:
         """Store ``value`` under ``key`` (a raw key); whether the backend confirmed it.

@@ -4,17 +4,19 @@ A :class:`Policy` is an immutable, validated pydantic model. A cache has one; ea
 (``@cache.cached(ttl=...)``, a request's own TTL) may override fields through
 :meth:`Policy.merged`, which returns a new validated policy.
 
-Time fields are seconds (floats); a :class:`datetime.timedelta` is accepted too.
+Time fields are seconds (floats); they accept durations as people write them too:
+``"90s"``, ``"5m"``, ``"1h30m"``, ``"1d"``, ``"250ms"`` or a :class:`datetime.timedelta`
+(see :func:`hitbox.parse_duration`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hitbox._durations import Duration
 from hitbox._errors import ConfigError, field_path, suggestion
 
 __all__ = ["DEFAULT_BACKEND_TIMEOUT", "LockMode", "Policy"]
@@ -31,15 +33,6 @@ under a second. A timeout is not an error the caller sees: the upstream answers 
 and the circuit breaker stops paying the timeout after ``failure_threshold`` failures.
 In-process backends (``Backend.is_local``) get no timeout at all.
 """
-
-_SECONDS_FIELDS = (
-    "ttl",
-    "max_stale",
-    "stale_if_error",
-    "lock_timeout",
-    "backend_timeout",
-    "cooldown",
-)
 
 
 @final
@@ -59,13 +52,13 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
-    ttl: float = Field(default=60.0, gt=0)
+    ttl: Duration = Field(default=60.0, gt=0)
     """Seconds an entry is fresh (served without revalidation)."""
 
-    max_stale: float = Field(default=0.0, ge=0)
+    max_stale: Duration = Field(default=0.0, ge=0)
     """Seconds after ``ttl`` during which a stale entry is served while it is refreshed."""
 
-    stale_if_error: float = Field(default=0.0, ge=0)
+    stale_if_error: Duration = Field(default=0.0, ge=0)
     """Seconds after the stale window during which an entry is served if the upstream fails."""
 
     lock: LockMode = "local"
@@ -74,18 +67,18 @@ class Policy(BaseModel):
     processes, through a backend with the ``LockingBackend`` capability; falls back to
     ``"local"`` when the backend lacks it)."""
 
-    lock_timeout: float = Field(default=5.0, gt=0)
+    lock_timeout: Duration = Field(default=5.0, gt=0)
     """Seconds a caller waits for another caller's refresh before calling upstream itself.
     Also the lease of a distributed lock."""
 
-    backend_timeout: float = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
+    backend_timeout: Duration = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
     """Seconds one backend operation may take before the cache fails open (ignored for
     in-process backends)."""
 
     failure_threshold: int = Field(default=5, ge=1)
     """Consecutive backend failures that open the circuit breaker."""
 
-    cooldown: float = Field(default=10.0, gt=0)
+    cooldown: Duration = Field(default=10.0, gt=0)
     """Seconds the open breaker skips the backend before one probe call is let through."""
 
     cache_none: bool = False
@@ -104,13 +97,6 @@ class Policy(BaseModel):
                 super().__init__(**data)
             except ValidationError as exc:
                 raise _config_error(exc, data) from None
-
-    @field_validator(*_SECONDS_FIELDS, mode="before")
-    @classmethod
-    def _seconds(cls, value: Any) -> Any:
-        if isinstance(value, timedelta):
-            return value.total_seconds()
-        return value
 
     @property
     def lifetime(self) -> float:
