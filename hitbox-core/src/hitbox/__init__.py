@@ -31,6 +31,7 @@ from hitbox._events import CacheEvent
 from hitbox._logging import RateLimitedLogger
 from hitbox._request import CacheableRequest
 from hitbox._stats import Stats
+from hitbox._switch import caching_enabled, disable, disabled, enable, enabled
 from hitbox._value import NO_VALUE, CachedValue
 from hitbox.cache import Cache
 from hitbox.codec import Codec, EnvelopeCodec
@@ -80,7 +81,12 @@ __all__ = [
     "SystemClock",
     "UnknownPluginError",
     "__version__",
+    "caching_enabled",
+    "disable",
+    "disabled",
     "emit_backend_event",
+    "enable",
+    "enabled",
     "hookimpl",
     "parse_duration",
 ]

@@ -20,6 +20,7 @@ from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
 
 from hitbox._access import BackendAccess
 from hitbox._machine import UNREAD, Call, Machine, describe
+from hitbox._switch import SWITCH
 from hitbox._value import NO_VALUE, CachedValue
 from hitbox.keys import KeyFunction
 from hitbox.policy import Policy
@@ -112,7 +113,8 @@ def build_wrapper(
         return Call(key, policy, functools.partial(func, *args, **kwargs), hint, tags, "cached")
 
     async def uncached(exc: Exception | None, args: Any, kwargs: Any) -> R:
-        """The upstream, bypassing the cache: no key (``exc``) or no tags (``None``)."""
+        """The upstream, bypassing the cache: no key (``exc``), no tags or caching
+        switched off (``None``)."""
         if exc is not None:
             access.log.warn(
                 "key", f"no cache key for a call of {func.__qualname__} ({describe(exc)})"
@@ -171,6 +173,8 @@ def _generic_wrapper(
     if not fast_hits:
 
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if SWITCH.off:
+                return await uncached(None, args, kwargs)
             try:
                 key = key_fn(*args, **kwargs)
             except Exception as exc:
@@ -183,6 +187,8 @@ def _generic_wrapper(
         return wrapper
 
     async def fast_wrapper(*args: Any, **kwargs: Any) -> Any:
+        if SWITCH.off:
+            return await uncached(None, args, kwargs)
         try:
             key = key_fn(*args, **kwargs)
         except Exception as exc:
@@ -241,6 +247,8 @@ _FAST_BLOCK = """\
 
 _TEMPLATE = """\
 async def {name}({params}):
+    if {p}switch.off:
+        return await {p}uncached(None, {args}, {kwargs})
     try:
         {p}key = {p}key_fn({forward})
     except {p}Exception as {p}exc:
@@ -292,6 +300,7 @@ def _generated_wrapper(
         f"{p}type": type,
         f"{p}emit_hit": emit_hit,
         f"{p}perf_counter": time.perf_counter,
+        f"{p}switch": SWITCH,
     }
     declared: list[str] = []
     forward: list[str] = []

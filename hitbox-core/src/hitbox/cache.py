@@ -36,6 +36,7 @@ from hitbox._events import EventSink
 from hitbox._machine import Call, Machine, describe
 from hitbox._request import CacheableRequest
 from hitbox._stats import Counters, Stats
+from hitbox._switch import SWITCH
 from hitbox._tags import DEFAULT_TAG_TTL, TagMarkers
 from hitbox.fsm import Run, State, classify
 from hitbox.keys import KeyStrategy
@@ -242,7 +243,7 @@ class Cache:
         """
         ttl = request.cache_ttl()
         seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-        if not seconds > 0:
+        if not seconds > 0 or SWITCH.off:
             self._counters.upstream_calls += 1
             return await upstream(request)
         tags_method = getattr(request, "cache_tags", None)
@@ -279,8 +280,11 @@ class Cache:
     async def get(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
         """The fresh value stored under ``key`` (a raw key, namespaced here), or ``default``.
 
-        Stale and expired entries count as absent; backend failures return ``default``.
+        Stale and expired entries count as absent; backend failures return ``default``,
+        and so does every call while caching is switched off (:func:`hitbox.disabled`).
         """
+        if SWITCH.off:
+            return default
         call = Call(self._keys.make_key(key), self._policy, _no_upstream, lambda: type_hint)
         call.operation = "get"
         run = Run()
@@ -327,8 +331,11 @@ class Cache:
     ) -> bool:
         """Store ``value`` under ``key`` (a raw key); whether the backend confirmed it.
 
-        A call of the same key already running will not overwrite this value.
+        A call of the same key already running will not overwrite this value. While
+        caching is switched off (:func:`hitbox.disabled`) nothing is stored.
         """
+        if SWITCH.off:
+            return False
         policy = self._policy.merged(ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error)
         made = self._keys.make_key(key)
         for flight in self._machine.flights.supersede(made):

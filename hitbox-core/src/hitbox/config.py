@@ -321,9 +321,9 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Settings from ``HITBOX_*`` variables; ``__`` separates nested fields.
 
     ``HITBOX_BACKEND=redis://...``, ``HITBOX_POLICY__TTL=30``,
-    ``HITBOX_BACKEND__MAX_ENTRIES=1000``. ``HITBOX_DISABLE_PLUGINS`` and
-    ``HITBOX_REQUIRE_SERVICES`` are not settings and are skipped. Values are strings;
-    the models convert them.
+    ``HITBOX_BACKEND__MAX_ENTRIES=1000``. ``HITBOX_DISABLE_PLUGINS``, ``HITBOX_DISABLE``
+    (the testing switch), ``HITBOX_ADMIN_TOKEN`` and ``HITBOX_REQUIRE_SERVICES`` are not
+    settings and are skipped. Values are strings; the models convert them.
     """
     environ = os.environ if environ is None else environ
     result: dict[str, Any] = {}
@@ -344,7 +344,15 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return result
 
 
-_NOT_SETTINGS = frozenset({"HITBOX_DISABLE_PLUGINS", "HITBOX_REQUIRE_SERVICES", "HITBOX_CONFIG"})
+_NOT_SETTINGS = frozenset(
+    {
+        "HITBOX_DISABLE_PLUGINS",
+        "HITBOX_REQUIRE_SERVICES",
+        "HITBOX_CONFIG",
+        "HITBOX_DISABLE",
+        "HITBOX_ADMIN_TOKEN",
+    }
+)
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
