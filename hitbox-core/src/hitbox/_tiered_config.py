@@ -112,7 +112,8 @@ def create_tiered_backend(config: TieredConfig) -> TieredBackend:
     """Build a :class:`~hitbox.tiered.TieredBackend` from a validated :class:`TieredConfig`."""
     from hitbox.tiered import TieredBackend
 
-    signing_key = config.signing_key.get_secret_value() if config.signing_key else None
+    key = config.signing_key
+    signing_key = key.get_secret_value() if key is not None else None
     tiers = [
         _resolve(section, f"backend.tiers.{index}", signing_key)
         for index, section in enumerate(config.tiers)

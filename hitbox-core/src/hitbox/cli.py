@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from hitbox._backend import BatchBackend, Healthcheck, InvalidationBus, LockingBackend
+from hitbox._backend import Backend, BatchBackend, Healthcheck, InvalidationBus, LockingBackend
 from hitbox._errors import HitboxError
 from hitbox.plugins import PluginManager, get_plugin_manager
 
@@ -115,6 +115,23 @@ def plugins_command(as_json: bool) -> None:
     console.print(registered)
 
 
+def _signing(backend: Backend) -> str:
+    """Whether ``backend``'s entries are signed, for ``hitbox check``.
+
+    Backends that store bytes keep their :class:`hitbox.EnvelopeCodec` in ``_codec`` (the
+    built-in ones and the example do); a tiered backend reports each tier.
+    """
+    tiers = getattr(backend, "tiers", None)
+    if tiers:
+        return ", ".join(f"{tier.label}: {_signing(tier.backend)}" for tier in tiers)
+    if backend.stores_objects:
+        return "in-process objects (nothing serialized, nothing to sign)"
+    signed = getattr(getattr(backend, "_codec", None), "signed", None)
+    if signed is None:
+        return "unknown (the backend does not say)"
+    return "signed (HMAC-SHA256)" if signed else "unsigned (set signing_key to sign them)"
+
+
 async def _check(config: dict[str, Any]) -> tuple[bool, str]:
     from hitbox.config import cache_kwargs
 
@@ -132,7 +149,7 @@ async def _check(config: dict[str, Any]) -> tuple[bool, str]:
     ]
     summary = (
         f"backend {backend.label!r} ({type(backend).__name__}); "
-        f"capabilities: {', '.join(capabilities) or 'none'}"
+        f"capabilities: {', '.join(capabilities) or 'none'}; entries: {_signing(backend)}"
     )
     try:
         if isinstance(backend, Healthcheck):

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from hitbox._backend import Backend
-from hitbox._config_base import is_secret
+from hitbox._config_base import check_signing_key, shown
 from hitbox._errors import ConfigError, PluginError, field_path, suggestion
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
@@ -81,10 +81,16 @@ class CacheConfig(BaseModel):
     """Key version prefix: bump it to orphan every entry written by older code."""
 
     signing_key: SecretStr | None = None
-    """HMAC-SHA256 key for stored envelopes (bytes-storing backends)."""
+    """HMAC-SHA256 key for stored envelopes (bytes-storing backends), at least 16 bytes.
+    Left out (``None``), entries are unsigned; an empty or blank key is an error."""
 
     policy: dict[str, Any] = Field(default_factory=dict)
     """Fields of :class:`hitbox.Policy`."""
+
+    @field_validator("signing_key", mode="after")
+    @classmethod
+    def _signing_key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        return check_signing_key(value)
 
     @field_validator("backend")
     @classmethod
@@ -117,9 +123,7 @@ def validation_error(
         if field in seen:
             continue
         seen.add(field)
-        value = error.get("input")
-        if is_secret(field):
-            value = "***"  # never echo a credential into logs or terminals
+        value = shown(field, error.get("input"))  # never echo a credential
         if first_field is None:
             first_field, first_value = field, value
         if error["type"] == "extra_forbidden":
@@ -294,7 +298,8 @@ def cache_kwargs(
     """Keyword arguments for :class:`hitbox.Cache` built from a configuration mapping."""
     parsed = _parse(config)
     plugins = plugins or get_plugin_manager()
-    signing_key = parsed.signing_key.get_secret_value() if parsed.signing_key else None
+    key = parsed.signing_key
+    signing_key = key.get_secret_value() if key is not None else None
     return {
         "backend": resolve_backend(parsed.backend, plugins, signing_key=signing_key),
         "serializer": resolve_serializer(parsed.serializer, plugins),
