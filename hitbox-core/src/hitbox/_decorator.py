@@ -18,6 +18,7 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
 
+from hitbox._switch import SWITCH
 from hitbox.backend._contract import SyncReads
 from hitbox.backend._value import NO_VALUE, CachedValue
 from hitbox.engine._access import BackendAccess
@@ -113,7 +114,8 @@ def build_wrapper(
         return Call(key, policy, functools.partial(func, *args, **kwargs), hint, tags, "cached")
 
     async def uncached(exc: Exception | None, args: Any, kwargs: Any) -> R:
-        """The upstream, bypassing the cache: no key (``exc``) or no tags (``None``)."""
+        """The upstream, bypassing the cache: no key (``exc``), no tags or caching
+        switched off (``None``)."""
         if exc is not None:
             access.log.warn(
                 "key", f"no cache key for a call of {func.__qualname__} ({describe(exc)})"
@@ -171,6 +173,8 @@ _FAST_BLOCK = """\
 
 _TEMPLATE = """\
 async def {name}({params}):
+    if {p}switch.off:
+        return await {p}uncached(None, {args}, {kwargs})
     try:
         {p}key = {p}key_fn({forward})
     except {p}Exception as {p}exc:
@@ -225,6 +229,7 @@ def _generated_wrapper(
         f"{p}type": type,
         f"{p}emit_hit": emit_hit,
         f"{p}perf_counter": time.perf_counter,
+        f"{p}switch": SWITCH,
     }
     declared: list[str] = []
     forward: list[str] = []

@@ -113,6 +113,12 @@ class EnvelopeCodec:
                     field="signing_key",
                     value=type(signing_key).__name__,
                 )
+            if not bytes(signing_key).strip():
+                raise ConfigError(
+                    "signing_key is empty or blank; pass None to store entries unsigned",
+                    field="signing_key",
+                    value=f"<{len(signing_key)} bytes>",
+                )
             if len(signing_key) < MIN_KEY_LENGTH:
                 raise ConfigError(
                     f"signing_key is {len(signing_key)} bytes; use at least {MIN_KEY_LENGTH} "

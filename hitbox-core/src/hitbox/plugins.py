@@ -12,6 +12,7 @@ cache hit.
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 import os
 import threading
@@ -156,8 +157,10 @@ class _Registry(Generic[_SpecT]):
         try:
             return self._specs[name]
         except KeyError:
+            close = difflib.get_close_matches(str(name), self.names(), n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise UnknownPluginError(
-                f"unknown {self.kind} {name!r}; installed: "
+                f"unknown {self.kind} {name!r}{hint}; installed: "
                 f"{', '.join(self.names()) or '(none)'}{_install_hint(self.kind, name)}",
                 field=self.kind.replace(" ", "_"),
                 value=name,
@@ -202,8 +205,10 @@ class BackendRegistry(_Registry[BackendSpec]):
             if scheme in spec.schemes:
                 return spec
         known = sorted(s for spec in self._specs.values() for s in spec.schemes)
+        close = difflib.get_close_matches(scheme, known, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
         raise UnknownPluginError(
-            f"unknown URL scheme {scheme!r}; registered schemes: "
+            f"unknown URL scheme {scheme!r}{hint}; registered schemes: "
             f"{', '.join(known) or '(none)'}{_install_hint('backend', scheme.split('+')[0])}",
             field="url",
             value=scheme,

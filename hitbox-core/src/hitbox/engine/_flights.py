@@ -117,9 +117,7 @@ class Flight:
             self._storing = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._storing)
 
-    async def wait(
-        self, clock: Clock, seconds: float, deadlines: Deadlines | None = None
-    ) -> Any:
+    async def wait(self, clock: Clock, seconds: float, deadlines: Deadlines | None = None) -> Any:
         """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``
         (timed on ``deadlines``' shared timer when given, else by ``clock``: a stampede of
         a thousand waiters then arms one timer, not a thousand)."""

@@ -12,7 +12,7 @@ or by configuration: ``backend = {name = "tiered", tiers = [{name = "memory"},
 writes and deletes reach every tier; a failing tier degrades to the others; the private
 (per-instance) tiers drop what other instances rewrite or invalidate, through an
 :class:`hitbox.InvalidationBus`. ``docs/backends/tiered.md`` tells the whole story; the
-pieces live in ``hitbox._tiered_*`` (tiers, bus watcher, race guard, batches, config).
+pieces live in the package's private modules (tiers, bus watcher, race guard, batches, config).
 """
 
 from __future__ import annotations
