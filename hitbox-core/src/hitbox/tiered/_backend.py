@@ -25,11 +25,14 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, Literal
 
+from hitbox._defaults import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_PROBE_INTERVAL,
+)
 from hitbox._errors import ConfigError, CorruptEntry
 from hitbox.backend._contract import Backend, BatchBackend, InvalidationBus, LockingBackend
 from hitbox.backend._value import CachedValue
-from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
-from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 from hitbox.tiered import _batch as batch_ops
 from hitbox.tiered._config import (
     TieredConfig,
