@@ -16,24 +16,18 @@ from typing import TYPE_CHECKING, Any, Literal, final
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hitbox._defaults import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_PROBE_INTERVAL,
+)
 from hitbox._durations import Duration
 from hitbox._errors import ConfigError, field_path, suggestion
-from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
 
 __all__ = ["DEFAULT_BACKEND_TIMEOUT", "LockMode", "Policy"]
 
 LockMode = Literal["none", "local", "distributed"]
 """How concurrent callers of one cold key are collapsed (see :attr:`Policy.lock`)."""
-
-DEFAULT_BACKEND_TIMEOUT = 0.25
-"""Seconds a remote backend operation may take before the cache gives up on it.
-
-Chosen to cover a first request over a fresh TLS connection to a cloud store (tens to a
-couple of hundred milliseconds) while keeping the worst case of a hanging backend well
-under a second. A timeout is not an error the caller sees: the upstream answers instead,
-and the circuit breaker stops paying the timeout after ``failure_threshold`` failures.
-In-process backends (``Backend.is_local``) get no timeout at all.
-"""
 
 
 @final

@@ -25,6 +25,7 @@ See ``docs/write-a-backend.md``.
 from hitbox._clock import as_clock
 from hitbox._errors import BackendError, ConfigError, CorruptEntry
 from hitbox._logging import RateLimitedLogger
+from hitbox.backend._codec import Codec, EnvelopeCodec
 from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import (
     Backend,
@@ -38,7 +39,6 @@ from hitbox.backend._contract import (
 from hitbox.backend._deadlines import Deadlines
 from hitbox.backend._events import BackendEvent, emit_backend_event
 from hitbox.backend._value import NO_VALUE, CachedValue
-from hitbox.codec import Codec, EnvelopeCodec
 from hitbox.plugins import BackendRegistry, BackendSpec, hookimpl
 
 __all__ = [

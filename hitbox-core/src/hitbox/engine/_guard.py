@@ -29,15 +29,11 @@ from types import CoroutineType
 from typing import Any, Final, TypeVar, final
 
 from hitbox._clock import Clock, SystemClock
+from hitbox._defaults import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
 from hitbox._errors import BackendError, CorruptEntry
 from hitbox.backend._contract import Backend, Healthcheck
 from hitbox.backend._deadlines import Deadlines
-from hitbox.engine._breaker import (
-    DEFAULT_FAILURE_THRESHOLD,
-    DEFAULT_PROBE_INTERVAL,
-    CircuitBreaker,
-    FailureLog,
-)
+from hitbox.engine._breaker import CircuitBreaker, FailureLog
 from hitbox.engine._counters import Counters
 
 __all__ = ["POISON_TTL", "BackendSkipped", "Guard", "describe"]

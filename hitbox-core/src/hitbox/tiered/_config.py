@@ -25,12 +25,15 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
+from hitbox._defaults import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_PROBE_INTERVAL,
+)
 from hitbox._durations import Duration
 from hitbox._errors import ConfigError
 from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import Backend, InvalidationBus
-from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
-from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
 if TYPE_CHECKING:
     from hitbox.tiered import TieredBackend
