@@ -41,11 +41,13 @@ class Catalog:
         self.products = products
         self.calls = 0
         self.gate: asyncio.Event | None = None  # tests hold calls here to pile them up
+        self.contexts: list[Any] = []  # the context of each call (tests look at refreshes)
 
     async def get_product(
         self, request: StringValue, context: grpc.aio.ServicerContext[Any, Any]
     ) -> StringValue:
         self.calls += 1
+        self.contexts.append(context)
         if self.gate is not None:
             await self.gate.wait()
         if not request.value:
