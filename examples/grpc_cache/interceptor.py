@@ -86,6 +86,7 @@ class CachingInterceptor(grpc.aio.ServerInterceptor):
     names the metadata keys whose values are part of the key.
     """
 
+    # --8<-- [start:engine]
     def __init__(
         self, backend: hitbox.Backend | hitbox.Cache, methods: Methods, *, vary: Sequence[str] = ()
     ) -> None:
@@ -100,6 +101,8 @@ class CachingInterceptor(grpc.aio.ServerInterceptor):
         self.policies = {method: _policy(policy, method, spec) for method, spec in methods.items()}
         self.vary = tuple(key.lower() for key in vary)
 
+    # --8<-- [end:engine]
+
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[Any]],
@@ -112,6 +115,7 @@ class CachingInterceptor(grpc.aio.ServerInterceptor):
             return handler  # not listed, unknown or streaming: untouched
         return self._cached(handler, handler_call_details.method, policy)
 
+    # --8<-- [start:serve]
     def _cached(self, handler: Any, method: str, policy: hitbox.Policy) -> Any:
         behavior = handler.unary_unary
         decode = handler.request_deserializer or _identity
@@ -121,6 +125,8 @@ class CachingInterceptor(grpc.aio.ServerInterceptor):
             rpc = _Rpc(context)
 
             async def upstream() -> Reply:
+                # Once an entry answered this RPC (GrpcIo.decode), a call here is its
+                # stale entry's background refresh: the RPC's own context is finished.
                 servicer_context: Any = RefreshContext(context) if rpc.answered else context
                 response = behavior(decode(payload), servicer_context)
                 if inspect.isawaitable(response):
@@ -137,6 +143,8 @@ class CachingInterceptor(grpc.aio.ServerInterceptor):
 
         # No (de)serializers: the wrapper sees and returns wire bytes.
         return grpc.unary_unary_rpc_method_handler(serve)
+
+    # --8<-- [end:serve]
 
     def stats(self) -> hitbox.Stats:
         """This interceptor's counters since creation."""
