@@ -50,6 +50,7 @@ ORDER = (
     "bench_sqlite",
     "bench_dynamodb",
     "bench_http",
+    "bench_proxy",
     "bench_observability",
 )
 """Page order: the core hit path first, then backends, then protocol layers. Files not
