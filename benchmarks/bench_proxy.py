@@ -92,7 +92,7 @@ asyncio.run(main())
 
 @contextlib.contextmanager
 def process(args: list[str], **kwargs: Any) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(  # noqa: S603 - our own commands
+    proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, **kwargs
     )
     try:
@@ -111,7 +111,7 @@ def wait_ready(url: str, seconds: float = 20.0) -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            with urllib.request.urlopen(url, timeout=2) as response:
                 response.read()
                 return
         except OSError:
@@ -160,8 +160,8 @@ http {{
 
 def wrk(url: str, seconds: float) -> float:
     """Requests per second ``wrk`` measured against ``url``."""
-    result = subprocess.run(  # noqa: S603 - our own command
-        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", url],  # noqa: S607
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{CONNECTIONS}", f"-d{max(1, round(seconds))}s", url],
         capture_output=True,
         text=True,
         check=True,
@@ -177,7 +177,7 @@ def wrk(url: str, seconds: float) -> float:
 
 def hitbox_supports_workers() -> bool:
     hitbox = Path(sys.executable).with_name("hitbox")
-    shown = subprocess.run(  # noqa: S603 - our own command
+    shown = subprocess.run(
         [str(hitbox), "proxy", "--help"], capture_output=True, text=True, check=False
     )
     return "--workers" in shown.stdout
