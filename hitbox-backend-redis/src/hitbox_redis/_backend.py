@@ -122,6 +122,13 @@ class RedisBackend(Backend):
             self._make_pubsub,
         )
         self._closed = False
+        # open() is bounded by the client's own timeouts; this only caps the cache's wait.
+        self.open_timeout = max(
+            1.0,
+            self.config.operation_timeout,
+            (self.config.socket_connect_timeout + self.config.socket_timeout)
+            * (self.config.retries + 1),
+        )
 
     @classmethod
     def from_config(cls, config: RedisConfig) -> Self:
@@ -159,6 +166,10 @@ class RedisBackend(Backend):
         self._forget(key)
         await self._write("DEL", key)
         self._forget(key)
+
+    async def open(self) -> None:
+        """Connect now: discover the nodes (cluster mode) and ``PING`` (every primary)."""
+        await self.ping()
 
     async def aclose(self) -> None:
         """Stop subscriptions and batching; close the client if the backend built it."""

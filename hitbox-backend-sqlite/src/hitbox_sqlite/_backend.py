@@ -269,6 +269,10 @@ class SQLiteBackend(Backend):
         """Remove ``key``; a missing key is fine."""
         await self._write(("delete", (key,)))
 
+    async def open(self) -> None:
+        """Open the database now: create the schema (WAL mode) and answer one query."""
+        await self.ping()
+
     async def aclose(self) -> None:
         """Finish queued work, close every connection and stop the threads. Idempotent."""
         if self._closed:
