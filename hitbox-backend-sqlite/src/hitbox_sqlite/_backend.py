@@ -244,6 +244,11 @@ class SQLiteBackend(Backend):
         return self._codec.decode(envelope, key)
 
     def _encode(self, key: str, value: CachedValue, ttl: float) -> tuple[str, bytes, float] | None:
+        # An envelope is never smaller than its payload: a payload over the limit is
+        # refused before copying it into one.
+        if len(value.data) > self._config.max_value_size:
+            self._oversized("oversized", key, len(value.data), "max_value_size", "set")
+            return None
         envelope = self._codec.encode(value, key)
         if len(envelope) > self._config.max_value_size:
             self._oversized("oversized", key, len(envelope), "max_value_size", "set")
