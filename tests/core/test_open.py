@@ -160,3 +160,20 @@ async def test_tiered_opens_every_tier_and_names_the_ones_that_fail() -> None:
     with pytest.raises(BackendError, match=r"tiers not opened: L2 \(dict\): BackendDownError"):
         await tiered.open()
     await tiered.aclose()
+
+
+async def test_a_tiered_cache_on_its_fast_path_waits_for_the_open_too() -> None:
+    below = OpeningBackend()
+    tiered = TieredBackend([MemoryBackend(), below], bus=None, tier_timeout=0.01)
+    assert tiered.is_local  # the cache serves L1 hits inline, without its machine
+    cache = hitbox.Cache(tiered, policy={"ttl": 60})
+    calls, load = _counting(cache)
+    first = asyncio.ensure_future(load("a"))
+    await asyncio.sleep(0.05)  # five tier timeouts
+    assert below.ops == []
+    below.go.set()
+    assert await first == "A"
+    assert below.ops == [("get", "item:a"), ("set", "item:a")]
+    assert await load("a") == "A"
+    assert calls == ["a"]
+    await cache.aclose()
