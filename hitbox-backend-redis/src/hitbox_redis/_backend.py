@@ -121,7 +121,7 @@ class RedisBackend(Backend):
             self._writes = PipelineBatcher(self._pipeline, max_batch=self.config.max_batch_size)
         self._release: AsyncScript = self.client.register_script(_RELEASE_LUA)
         self._bounded_mget: AsyncScript = self.client.register_script(BOUNDED_MGET)
-        self.sizes = SizeLimit(self.config.max_value_size, self.label)
+        self.sizes = SizeLimit(self.config.max_value_size, self)
         """``max_value_size``, and counts of the values refused and found over it."""
         self._bus = InvalidationChannel(
             self.config.invalidation_channel,

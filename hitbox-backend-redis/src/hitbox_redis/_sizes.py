@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from typing import final
 
-from hitbox import RateLimitedLogger, emit_backend_event
+from hitbox import Backend, RateLimitedLogger
 
 __all__ = ["BOUNDED_MGET", "SizeLimit"]
 
@@ -50,11 +50,11 @@ bytes; keys holding another type read as absent, as with ``MGET``. ``STRLEN`` is
 class SizeLimit:
     """``max_value_size`` of one backend, and what it refused or found."""
 
-    __slots__ = ("_warnings", "found", "label", "limit", "refused")
+    __slots__ = ("_backend", "_warnings", "found", "limit", "refused")
 
-    def __init__(self, limit: int, label: str) -> None:
+    def __init__(self, limit: int, backend: Backend) -> None:
         self.limit = limit
-        self.label = label
+        self._backend = backend  # reports to the plugins of the cache that owns it
         self.refused = 0
         """Writes not sent because the value was over the limit."""
         self.found = 0
@@ -71,9 +71,7 @@ class SizeLimit:
             size,
             self.limit,
         )
-        emit_backend_event(
-            "oversized", self.label, key, size=size, limit=self.limit, operation="set"
-        )
+        self._backend.emit_event("oversized", key, size=size, limit=self.limit, operation="set")
 
     def found_stored(self, key: str, size: int) -> None:
         """A read found more than the limit under ``key``: ``size`` bytes (the lean path
@@ -86,6 +84,4 @@ class SizeLimit:
             self.limit,
             size,
         )
-        emit_backend_event(
-            "oversized", self.label, key, size=size, limit=self.limit, operation="get"
-        )
+        self._backend.emit_event("oversized", key, size=size, limit=self.limit, operation="get")

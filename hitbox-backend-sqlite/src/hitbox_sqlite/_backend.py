@@ -268,7 +268,13 @@ class SQLiteBackend(Backend):
             message = "entry %r holds %d bytes, over %s=%d: not read, answered as a miss"
         self._warnings.warning(kind, message, key, size, setting, limit)
         emit_backend_event(
-            "oversized", self.label or "sqlite", key, size=size, limit=limit, operation=operation
+            "oversized",
+            self.label or "sqlite",
+            key,
+            plugins=self.plugins,
+            size=size,
+            limit=limit,
+            operation=operation,
         )
 
     # -- Backend ----------------------------------------------------------------------
