@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 
 import pytest
 from hitbox.backend._deadlines import Deadlines
@@ -124,3 +125,27 @@ def test_one_instance_serves_loops_running_at_once_in_threads() -> None:
         runs = [pool.submit(asyncio.run, outcomes()) for _ in range(2)]
         for run in runs:
             assert run.result() == ["timed out", "done"] * 5
+
+
+async def test_an_answer_there_when_a_late_timer_fires_is_kept() -> None:
+    # The loop is busy past the deadline; the answer arrives meanwhile. When the loop runs
+    # again, the answer's callback and the deadline's timer are due in one iteration:
+    # the await ends with its answer, not with a timeout it did not cause.
+    loop = asyncio.get_running_loop()
+    deadlines = Deadlines()
+    answer: asyncio.Future[str] = loop.create_future()
+    waiter = asyncio.create_task(deadlines.bound(answer, 0.01))
+    await asyncio.sleep(0)  # the waiter awaits, its deadline armed
+    loop.call_later(0.005, answer.set_result, "in time")
+    time.sleep(0.05)  # noqa: ASYNC251 - a long synchronous step elsewhere, on purpose
+    assert await waiter == "in time"
+    assert waiter.cancelling() == 0
+
+
+async def test_a_late_timer_still_cancels_an_await_with_no_answer() -> None:
+    deadlines = Deadlines()
+    waiter = asyncio.create_task(deadlines.bound(asyncio.sleep(NEVER), 0.01))
+    await asyncio.sleep(0)
+    time.sleep(0.05)  # noqa: ASYNC251 - the loop busy past the deadline, on purpose
+    with pytest.raises(TimeoutError):
+        await waiter

@@ -11,6 +11,7 @@ from hitbox import CorruptEntry
 from hitbox.codec import EnvelopeCodec
 from hitbox.testing import make_value
 from hitbox_redis import RedisBackend
+from hitbox_redis._sizes import BOUNDED_MGET
 from redis.asyncio import Redis
 
 from tests.redis_servers import RedisClusterServers, RedisServer
@@ -34,6 +35,9 @@ async def command_calls(client: Any) -> dict[str, int]:
 
 
 async def reset_stats(client: Any) -> None:
+    """Reset the command counters, with the backend's read script loaded (as ``open``
+    loads it), so a count of ``EVALSHA`` is one per batched read."""
+    await client.script_load(BOUNDED_MGET)
     if isinstance(client, Redis):
         await client.config_resetstat()
     else:
@@ -115,7 +119,7 @@ async def test_rejects_non_positive_ttl(
 # -- round trips ---------------------------------------------------------------------
 
 
-async def test_concurrent_gets_of_one_turn_are_one_mget(
+async def test_concurrent_gets_of_one_turn_are_one_batched_read(
     redis_server: RedisServer, make_backend: MakeBackend
 ) -> None:
     backend = make_backend(redis_server.url)
@@ -125,8 +129,9 @@ async def test_concurrent_gets_of_one_turn_are_one_mget(
     results = await asyncio.gather(*(backend.get(k) for k in keys))
     calls = await command_calls(backend.client)
     assert [r.data if r else None for r in results] == [k.encode() for k in keys]
-    assert calls.get("cmdstat_mget") == 1
-    assert "cmdstat_get" not in calls
+    assert calls.get("cmdstat_evalsha") == 1
+    # Every GET ran inside that one script, beside its STRLEN: no GET round trips.
+    assert calls.get("cmdstat_get") == calls.get("cmdstat_strlen") == len(keys)
 
 
 async def test_same_key_readers_share_one_lookup(
@@ -140,8 +145,9 @@ async def test_same_key_readers_share_one_lookup(
     stats = await backend.client.info("stats")
     calls = await command_calls(backend.client)
     assert [r.data if r else None for r in results] == [hot[i % 4].encode() for i in range(200)]
-    assert calls.get("cmdstat_mget") == 1
-    assert stats["keyspace_hits"] == 4  # four keys looked up, not two hundred
+    assert calls.get("cmdstat_evalsha") == 1
+    # Four keys looked up (STRLEN, then GET), not two hundred.
+    assert stats["keyspace_hits"] == 2 * 4
 
 
 async def test_get_many_joins_the_single_gets_of_its_turn(
@@ -154,7 +160,7 @@ async def test_get_many_joins_the_single_gets_of_its_turn(
     single, many = await asyncio.gather(backend.get(keys[0]), backend.get_many(keys[1:]))
     assert single is not None
     assert [r.data if r else None for r in many] == [k.encode() for k in keys[1:]]
-    assert (await command_calls(backend.client)).get("cmdstat_mget") == 1
+    assert (await command_calls(backend.client)).get("cmdstat_evalsha") == 1
 
 
 async def test_without_auto_batch_every_get_is_a_round_trip(
@@ -164,8 +170,8 @@ async def test_without_auto_batch_every_get_is_a_round_trip(
     await reset_stats(backend.client)
     await asyncio.gather(*(backend.get(f"nb:{i}") for i in range(20)))
     calls = await command_calls(backend.client)
-    assert calls.get("cmdstat_get") == 20
-    assert "cmdstat_mget" not in calls
+    assert calls.get("cmdstat_getrange") == 20  # the lean path's bounded GET
+    assert "cmdstat_evalsha" not in calls
 
 
 async def test_read_after_write_never_shares_an_older_read(
@@ -179,7 +185,7 @@ async def test_read_after_write_never_shares_an_older_read(
         assert stored.data == str(round_).encode()
 
 
-async def test_get_many_splits_into_mget_chunks_in_one_pipeline(
+async def test_get_many_splits_into_chunks_in_one_pipeline(
     redis_server: RedisServer, make_backend: MakeBackend
 ) -> None:
     backend = make_backend(redis_server.url, max_batch_size=100)
@@ -190,7 +196,7 @@ async def test_get_many_splits_into_mget_chunks_in_one_pipeline(
     calls = await command_calls(backend.client)
     expected = [k.encode() if i % 2 == 0 else None for i, k in enumerate(keys)]
     assert [r.data if r else None for r in results] == [*expected, keys[0].encode()]
-    assert calls.get("cmdstat_mget") == 3
+    assert calls.get("cmdstat_evalsha") == 3
     await backend.delete_many(keys)
     assert await backend.get_many(keys[:3]) == [None, None, None]
 
@@ -207,11 +213,11 @@ async def test_cluster_batches_split_per_slot(
     await reset_stats(backend.client)
     results = await backend.get_many(keys)
     assert [r.data if r else None for r in results] == [k.encode() for k in keys]
-    assert (await command_calls(backend.client)).get("cmdstat_mget") == 6  # one per tag
+    assert (await command_calls(backend.client)).get("cmdstat_evalsha") == 6  # one per tag
     await reset_stats(backend.client)
     concurrent = await asyncio.gather(*(backend.get(k) for k in keys))
     assert [r.data if r else None for r in concurrent] == [k.encode() for k in keys]
-    assert (await command_calls(backend.client)).get("cmdstat_mget") == 6
+    assert (await command_calls(backend.client)).get("cmdstat_evalsha") == 6
     await backend.delete_many(keys)
     assert await backend.get_many(keys) == [None] * len(keys)
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from hitbox.testing import make_value
 from hitbox_redis import RedisBackend
-from hitbox_redis._connection import DirectConnection, lean_path_supported, pack_get
+from hitbox_redis._connection import DirectConnection, lean_path_supported, pack_read
 from redis.asyncio import Redis
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -25,9 +25,11 @@ SHORT = 0.05
 
 
 @pytest.mark.parametrize("key", ["k", "hitbox:ns:user:42", "clé ✓", "x" * 10_000, ""])
-def test_a_packed_get_is_what_redis_py_sends(key: str) -> None:
+def test_a_packed_read_is_what_redis_py_sends(key: str) -> None:
     connection = DirectConnection()
-    assert pack_get(key, connection.encoder) == b"".join(connection.pack_command("GET", key))
+    assert pack_read(key, 8388608, connection.encoder) == b"".join(
+        connection.pack_command("GETRANGE", key, 0, 8388608)
+    )
 
 
 # -- the lean GET against a real server ------------------------------------------------
@@ -139,8 +141,16 @@ def test_the_lean_path_checks_redis_pys_internals() -> None:
             super().__init__()
             del self._writer
 
+    class MovedReader(DirectConnection):
+        """A redis-py release that keeps its reader elsewhere."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            del self._reader
+
     assert lean_path_supported()  # the redis-py this workspace is locked to
     assert not lean_path_supported(MovedWriter)
+    assert not lean_path_supported(MovedReader)
 
 
 @pytest.mark.services
@@ -163,6 +173,21 @@ async def test_without_the_internals_the_public_path_serves_the_same_reads(
         assert entry is not None
         assert entry.data == b"v"
         assert await backend.get("fallback:missing") is None
-        assert [pack_get("fallback:k", DirectConnection().encoder)] in sent
+        limit = backend.sizes.limit
+        assert [pack_read("fallback:k", limit, DirectConnection().encoder)] in sent
+    finally:
+        await backend.aclose()
+
+
+@pytest.mark.services
+async def test_without_the_internals_an_oversized_value_still_reads_as_a_miss(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(DirectConnection, "lean", False)
+    backend = RedisBackend.from_url(redis_server.url, socket_timeout=1.0, max_value_size=1024)
+    try:
+        await backend.client.set("fallback:big", b"x" * 4096)
+        assert await backend.get("fallback:big") is None  # at most 1025 bytes transferred
+        assert backend.sizes.found == 1
     finally:
         await backend.aclose()

@@ -90,6 +90,9 @@ class DynamoDBBackend(hitbox.Backend):
         """How many values were too large to cache since the backend was created."""
         # A workload of large values would otherwise log on every write.
         self._warnings = hitbox.RateLimitedLogger(logger, clock=clock)
+        # open() is bounded by the client's timeouts (and, creating the table, by its
+        # wait for ACTIVE); this only caps how long the cache's first call waits for it.
+        self.open_timeout = (config.connect_timeout + config.read_timeout) * config.max_attempts
 
     def __repr__(self) -> str:
         return f"DynamoDBBackend(table={self._table!r}, region={self.config.region!r})"
@@ -148,6 +151,11 @@ class DynamoDBBackend(hitbox.Backend):
             raise
         self._client, self._stack = client, stack
         return client
+
+    async def open(self) -> None:
+        """Create the client now (and the table, with ``create_table``), and read one
+        item, so the first cache call finds a client and a warm connection."""
+        await self.ping()
 
     async def aclose(self) -> None:
         """Close the client and its connection pool. Idempotent; a later call reopens."""

@@ -104,6 +104,8 @@ class MemcachedBackend(Backend):
         """How many entries were too large to cache since the backend was created."""
         # A workload of large values would otherwise log on every write.
         self._warnings = RateLimitedLogger(logger)
+        # open() is bounded by the client's own timeouts; this only caps the cache's wait.
+        self.open_timeout = connect_timeout + timeout
 
     @classmethod
     def from_config(cls, config: MemcachedConfig) -> MemcachedBackend:
@@ -172,6 +174,10 @@ class MemcachedBackend(Backend):
             raise RuntimeError(f"{self!r} is closed")
         self._client = client
         return client
+
+    async def open(self) -> None:
+        """Connect now: create the client and ask every server for its ``version``."""
+        await self.ping()
 
     def _key(self, key: str, kind: str = ENTRY) -> bytes:
         return encode_key(key, self._prefix, kind)

@@ -23,6 +23,7 @@ from hitbox.backend import Deadlines
 from hitbox.codec import Codec
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 
 from hitbox_redis._batching import Command, PipelineBatcher, ReadCoalescer
 from hitbox_redis._bus import InvalidationChannel
@@ -31,6 +32,7 @@ from hitbox_redis._config import RedisConfig
 from hitbox_redis._connection import DirectConnection
 from hitbox_redis._keys import group_by_slot, lock_key
 from hitbox_redis._pool import WaitingConnectionPool
+from hitbox_redis._sizes import BOUNDED_MGET, SizeLimit
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -46,6 +48,8 @@ return 0
 """Delete the lock only if it still holds the caller's token (compare-and-delete)."""
 
 _Result = CachedValue | None | CorruptEntry
+_Raw = bytes | int | None
+"""A value as read: its bytes, ``None`` if absent, or its length if over the limit."""
 
 
 def _milliseconds(seconds: float, what: str) -> int:
@@ -63,7 +67,8 @@ class RedisBackend(Backend):
     backend then leaves closing that client to you).
 
     With ``auto_batch`` (the default) the single-key reads of one event-loop turn go out
-    as one ``MGET`` and its writes as one pipeline.
+    as one ``MGET`` and its writes as one pipeline. Values over ``max_value_size`` are
+    neither written nor read (see :mod:`hitbox_redis._sizes`).
 
     Capabilities: ``BatchBackend`` (MGET / pipelines, split per hash slot in cluster
     mode), ``LockingBackend`` (``SET NX PX`` and a compare-and-delete script),
@@ -115,6 +120,9 @@ class RedisBackend(Backend):
             self._coalescer = ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
             self._writes = PipelineBatcher(self._pipeline, max_batch=self.config.max_batch_size)
         self._release: AsyncScript = self.client.register_script(_RELEASE_LUA)
+        self._bounded_mget: AsyncScript = self.client.register_script(BOUNDED_MGET)
+        self.sizes = SizeLimit(self.config.max_value_size, self)
+        """``max_value_size``, and counts of the values refused and found over it."""
         self._bus = InvalidationChannel(
             self.config.invalidation_channel,
             uuid.uuid4().hex,
@@ -122,6 +130,13 @@ class RedisBackend(Backend):
             self._make_pubsub,
         )
         self._closed = False
+        # open() is bounded by the client's own timeouts; this only caps the cache's wait.
+        self.open_timeout = max(
+            1.0,
+            self.config.operation_timeout,
+            (self.config.socket_connect_timeout + self.config.socket_timeout)
+            * (self.config.retries + 1),
+        )
 
     @classmethod
     def from_config(cls, config: RedisConfig) -> Self:
@@ -148,10 +163,13 @@ class RedisBackend(Backend):
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Store ``value`` under ``key`` with ``PX`` = ``ttl`` (the entry's full lifetime)."""
-        data = self._codec.encode(value, key)
         px = _milliseconds(ttl, "ttl")
+        data = self._encode(key, value)
         self._forget(key)
-        await self._write("SET", key, data, "PX", px)
+        if data is None:
+            await self._write("DEL", key)  # the new value replaces the old one
+        else:
+            await self._write("SET", key, data, "PX", px)
         self._forget(key)
 
     async def delete(self, key: str) -> None:
@@ -159,6 +177,13 @@ class RedisBackend(Backend):
         self._forget(key)
         await self._write("DEL", key)
         self._forget(key)
+
+    async def open(self) -> None:
+        """Connect now: discover the nodes (cluster mode), ``PING`` (every primary) and
+        load the script of multi-key reads (see :mod:`hitbox_redis._sizes`)."""
+        await self.ping()
+        async with self._bounded():
+            await self.client.script_load(BOUNDED_MGET)
 
     async def aclose(self) -> None:
         """Stop subscriptions and batching; close the client if the backend built it."""
@@ -201,15 +226,18 @@ class RedisBackend(Backend):
         if not items:
             return
         commands = [
-            (key, self._codec.encode(value, key), _milliseconds(ttl, f"ttl of {key!r}"))
+            (key, _milliseconds(ttl, f"ttl of {key!r}"), self._encode(key, value))
             for key, (value, ttl) in items.items()
         ]
         for key in items:
             self._forget(key)
         async with self._bounded():
             pipe = self.client.pipeline(transaction=False)
-            for key, data, px in commands:
-                pipe.execute_command("SET", key, data, "PX", px)
+            for key, px, data in commands:
+                if data is None:
+                    pipe.execute_command("DEL", key)
+                else:
+                    pipe.execute_command("SET", key, data, "PX", px)
             await pipe.execute()
         for key in items:
             self._forget(key)
@@ -280,6 +308,20 @@ class RedisBackend(Backend):
 
     # -- internals ------------------------------------------------------------------
 
+    def _encode(self, key: str, value: CachedValue) -> bytes | None:
+        """The bytes to store, or ``None`` (reported) if over ``max_value_size``."""
+        limit = self.sizes.limit
+        # An envelope is never smaller than its payload: a payload over the limit is
+        # refused before copying it into one (tens of milliseconds for 32 MB).
+        if type(self._codec) is EnvelopeCodec and len(value.data) > limit:
+            self.sizes.refuse(key, len(value.data))
+            return None
+        data = self._codec.encode(value, key)
+        if len(data) > limit:
+            self.sizes.refuse(key, len(data))
+            return None
+        return data
+
     def _forget(self, key: str) -> None:
         if self._coalescer is not None:
             self._coalescer.forget(key)
@@ -330,17 +372,19 @@ class RedisBackend(Backend):
             if data is None:
                 results.append(None)
                 continue
+            if isinstance(data, int):
+                self.sizes.found_stored(key, data)
+                results.append(None)
+                continue
             try:
                 results.append(decode(data, key))
             except CorruptEntry as exc:
                 results.append(exc)
         return results
 
-    async def _read(self, keys: list[str]) -> list[bytes | None]:
-        if len(keys) == 1:
-            if self._direct_pool is not None:  # the hit path of standalone mode
-                return [await self._get_direct(keys[0])]
-            return [await self._command("GET", keys[0])]
+    async def _read(self, keys: list[str]) -> list[_Raw]:
+        if len(keys) == 1 and self._direct_pool is not None:  # standalone's hit path
+            return [await self._get_direct(keys[0])]
         size = self.config.max_batch_size
         if self._is_cluster:
             groups = [
@@ -351,23 +395,38 @@ class RedisBackend(Backend):
         else:
             groups = [keys[start : start + size] for start in range(0, len(keys), size)]
         if len(groups) == 1:
-            return list(await self._command("MGET", *groups[0]))
+            return await self._mget(groups[0])
+        limit = self.sizes.limit
         async with self._bounded():
-            pipe = self.client.pipeline(transaction=False)
-            for group in groups:
-                pipe.execute_command("MGET", *group)
-            replies = await pipe.execute()
-        by_key: dict[str, bytes | None] = {}
+            try:
+                replies = await self._mget_pipeline(groups, limit)
+            except NoScriptError:  # a restarted or flushed server: load it, once
+                await self.client.script_load(BOUNDED_MGET)
+                replies = await self._mget_pipeline(groups, limit)
+        by_key: dict[str, _Raw] = {}
         for group, reply in zip(groups, replies, strict=True):
             by_key.update(zip(group, reply, strict=True))
         return [by_key[key] for key in keys]
 
-    async def _get_direct(self, key: str) -> bytes | None:
+    async def _mget(self, keys: list[str]) -> list[_Raw]:
+        """``MGET`` of one group (one slot in cluster mode), sizes over the limit only."""
+        if self._deadline is None:
+            return list(await self._bounded_mget(keys=keys, args=[self.sizes.limit]))
+        async with self._bounded():
+            return list(await self._bounded_mget(keys=keys, args=[self.sizes.limit]))
+
+    async def _mget_pipeline(self, groups: list[list[str]], limit: int) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for group in groups:
+            pipe.execute_command("EVALSHA", self._bounded_mget.sha, len(group), *group, limit)
+        return list(await pipe.execute())
+
+    async def _get_direct(self, key: str) -> _Raw:
         pool = self._direct_pool
         assert pool is not None
         connection = cast(DirectConnection, await pool.get_connection())
         try:
-            reply: bytes | None = await connection.get(self._deadlines, key)
+            reply = await connection.get(self._deadlines, key, self.sizes.limit)
         finally:
             await pool.release(connection)
         return reply

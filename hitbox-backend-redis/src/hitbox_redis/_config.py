@@ -105,6 +105,11 @@ class RedisConfig(BackendConfig):
     client_name: str | None = "hitbox"
     """``CLIENT SETNAME`` of each connection, visible in ``CLIENT LIST``."""
 
+    max_value_size: int = Field(default=8 * 1024 * 1024, ge=1024, le=512 * 1024 * 1024)
+    """Largest stored entry in bytes (8 MiB). Larger results are not cached (a warning
+    and an ``oversized`` backend event); a larger value found under a key (written by
+    something else) is a miss, detected from the reply's length without reading it."""
+
     auto_batch: bool = True
     """Coalesce concurrent single ``get`` calls of one event-loop turn into one round trip,
     and let concurrent reads of one key share a single read."""

@@ -63,6 +63,7 @@ class SQLiteBackend(Backend):
         purge_interval: float = 60.0,
         purge_batch: int = 1000,
         synchronous: Synchronous = "normal",
+        max_value_size: int = 16 * 1024 * 1024,
         signing_key: bytes | None = None,
         codec: EnvelopeCodec | None = None,
         clock: Clock = time.time,
@@ -77,6 +78,7 @@ class SQLiteBackend(Backend):
                 "purge_interval": purge_interval,
                 "purge_batch": purge_batch,
                 "synchronous": synchronous,
+                "max_value_size": max_value_size,
             }
         )
         self._codec = codec if codec is not None else EnvelopeCodec(signing_key=signing_key)
@@ -101,7 +103,7 @@ class SQLiteBackend(Backend):
             if self._config.in_memory
             else ThreadPoolExecutor(self._config.readers, thread_name_prefix="hitbox-sqlite-reader")
         )
-        self._reads: Batcher[str, bytes | None] = Batcher(
+        self._reads: Batcher[str, bytes | int | None] = Batcher(
             self._reader, self._read_batch, max_in_flight=self._config.readers
         )
         self._writes: Batcher[_store.WriteOp, None] = Batcher(self._writer, self._write_batch)
@@ -118,6 +120,7 @@ class SQLiteBackend(Backend):
             purge_interval=config.purge_interval,
             purge_batch=config.purge_batch,
             synchronous=config.synchronous,
+            max_value_size=config.max_value_size,
             signing_key=config.signing_key_bytes(),
             clock=clock,
         )
@@ -183,7 +186,7 @@ class SQLiteBackend(Backend):
     def _init_sync(self) -> None:
         _store.init_schema(self._writer_connection(), wal=not self._config.in_memory)
 
-    async def _read(self, key: str) -> bytes | None:
+    async def _read(self, key: str) -> bytes | int | None:
         if not self._ready:
             await self._initialize()
         envelope = await self._reads.submit(key)
@@ -191,9 +194,14 @@ class SQLiteBackend(Backend):
             self._note_reads((key,))
         return envelope
 
-    def _read_batch(self, keys: Sequence[str]) -> list[bytes | None]:
+    def _read_batch(self, keys: Sequence[str]) -> list[bytes | int | None]:
         # On a reader thread: one query for every key of the batch.
-        found = _store.read(self._reader_connection(), list(dict.fromkeys(keys)), self._clock())
+        found = _store.read(
+            self._reader_connection(),
+            list(dict.fromkeys(keys)),
+            self._clock(),
+            self._config.max_value_size,
+        )
         return [found.get(key) for key in keys]
 
     async def _write(self, op: _store.WriteOp) -> None:
@@ -227,29 +235,47 @@ class SQLiteBackend(Backend):
                 for key in keys:
                     self._touched[key] = now
 
-    def _decode(self, key: str, envelope: bytes | None) -> CachedValue | None:
-        return None if envelope is None else self._codec.decode(envelope, key)
+    def _decode(self, key: str, envelope: bytes | int | None) -> CachedValue | None:
+        if envelope is None:
+            return None
+        if isinstance(envelope, int):  # over max_value_size: left unread, a miss
+            self._oversized("oversized-read", key, envelope, "max_value_size", "get")
+            return None
+        return self._codec.decode(envelope, key)
 
     def _encode(self, key: str, value: CachedValue, ttl: float) -> tuple[str, bytes, float] | None:
+        # An envelope is never smaller than its payload: a payload over the limit is
+        # refused before copying it into one.
+        if len(value.data) > self._config.max_value_size:
+            self._oversized("oversized", key, len(value.data), "max_value_size", "set")
+            return None
         envelope = self._codec.encode(value, key)
+        if len(envelope) > self._config.max_value_size:
+            self._oversized("oversized", key, len(envelope), "max_value_size", "set")
+            return None
         max_bytes = self._config.max_bytes
         if max_bytes is not None and len(key) + len(envelope) > max_bytes:
-            self._warnings.warning(
-                "oversized",
-                "not caching %r: entry of %d bytes exceeds max_bytes=%d",
-                key,
-                len(key) + len(envelope),
-                max_bytes,
-            )
-            emit_backend_event(
-                "oversized",
-                self.label or "sqlite",
-                key,
-                size=len(key) + len(envelope),
-                limit=max_bytes,
-            )
+            self._oversized("oversized", key, len(key) + len(envelope), "max_bytes", "set")
             return None
         return key, envelope, ttl
+
+    def _oversized(self, kind: str, key: str, size: int, setting: str, operation: str) -> None:
+        """Warn (rate-limited) and report an entry of ``size`` bytes over ``setting``."""
+        limit: int = getattr(self._config, setting)
+        if operation == "set":
+            message = "not caching %r: entry of %d bytes exceeds %s=%d"
+        else:
+            message = "entry %r holds %d bytes, over %s=%d: not read, answered as a miss"
+        self._warnings.warning(kind, message, key, size, setting, limit)
+        emit_backend_event(
+            "oversized",
+            self.label or "sqlite",
+            key,
+            plugins=self.plugins,
+            size=size,
+            limit=limit,
+            operation=operation,
+        )
 
     # -- Backend ----------------------------------------------------------------------
 
@@ -268,6 +294,10 @@ class SQLiteBackend(Backend):
     async def delete(self, key: str) -> None:
         """Remove ``key``; a missing key is fine."""
         await self._write(("delete", (key,)))
+
+    async def open(self) -> None:
+        """Open the database now: create the schema (WAL mode) and answer one query."""
+        await self.ping()
 
     async def aclose(self) -> None:
         """Finish queued work, close every connection and stop the threads. Idempotent."""

@@ -47,6 +47,10 @@ class SQLiteConfig(BackendConfig):
     """Most expired rows deleted by one purge, so a purge never stalls writers for long."""
     synchronous: Synchronous = "normal"
     """``PRAGMA synchronous``: ``off`` is fastest, ``full`` survives power loss."""
+    max_value_size: int = Field(default=16 * 1024 * 1024, ge=1024, le=1_000_000_000)
+    """Largest stored entry in bytes (16 MiB). Larger results are not cached (a warning
+    and an ``oversized`` backend event); a larger row found in the file is a miss, told
+    by its length alone (its bytes are not read)."""
 
     @field_validator("path")
     @classmethod

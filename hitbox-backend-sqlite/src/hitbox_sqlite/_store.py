@@ -147,22 +147,30 @@ def _schema_version(conn: sqlite3.Connection) -> int:
     return version
 
 
-def read(conn: sqlite3.Connection, keys: Sequence[str], now: float) -> dict[str, bytes]:
-    """Envelopes of the live entries among ``keys`` (expired rows are invisible)."""
-    found: dict[str, bytes] = {}
+# An envelope over the size limit is not read: length() of a blob reads only its header.
+_BOUNDED: Final = "CASE WHEN length(envelope) > ? THEN length(envelope) ELSE envelope END"
+
+
+def read(
+    conn: sqlite3.Connection, keys: Sequence[str], now: float, max_size: int
+) -> dict[str, bytes | int]:
+    """Envelopes of the live entries among ``keys`` (expired rows are invisible); for an
+    envelope over ``max_size`` bytes, its length instead (its bytes are not read)."""
+    found: dict[str, bytes | int] = {}
     for start in range(0, len(keys), _CHUNK):
         chunk = keys[start : start + _CHUNK]
         if len(chunk) == 1:
             rows = conn.execute(
-                "SELECT key, envelope FROM hitbox_entries WHERE key = ? AND expires_at > ?",
-                (chunk[0], now),
+                f"SELECT key, {_BOUNDED} FROM hitbox_entries "  # noqa: S608 - a constant
+                f"WHERE key = ? AND expires_at > ?",
+                (max_size, chunk[0], now),
             )
         else:
             marks = ",".join("?" * len(chunk))
             rows = conn.execute(
-                f"SELECT key, envelope FROM hitbox_entries "  # noqa: S608 - only placeholders
+                f"SELECT key, {_BOUNDED} FROM hitbox_entries "  # noqa: S608 - only placeholders
                 f"WHERE key IN ({marks}) AND expires_at > ?",
-                (*chunk, now),
+                (max_size, *chunk, now),
             )
         found.update(rows)
     return found

@@ -6,11 +6,13 @@ the key with the compiled key function, reads the backend, checks freshness, cou
 hit and returns the stored object — no signature binding, no timeout, no task, no hook
 call, no deserialization. That is the ``PENDING → HIT → RESPONSE`` path, taken inline.
 Everything else (misses, stale entries, tags, failures, remote backends) runs through
-:class:`~hitbox.engine._machine.Machine`.
+:class:`~hitbox.engine._machine.Machine`. For a backend with an ``open`` hook, the first
+call on an event loop first waits for it (:mod:`hitbox.engine._opening`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import time
@@ -23,6 +25,7 @@ from hitbox.backend._contract import SyncReads
 from hitbox.backend._value import NO_VALUE, CachedValue
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._machine import UNREAD, Call, Machine, describe
+from hitbox.engine._opening import Opener
 from hitbox.keys import KeyFunction
 from hitbox.policy import Policy
 
@@ -94,6 +97,7 @@ def build_wrapper(
     fast_hits: bool,
     invalidate: Callable[[str], Awaitable[bool]],
     emit_hit: Callable[[str, float], None] | None = None,
+    opener: Opener | None = None,
 ) -> CachedFunction[P, R]:
     """The caching wrapper of ``func`` (see the module docstring for the fast path)."""
     execute = machine.execute
@@ -132,6 +136,7 @@ def build_wrapper(
         slow_call=slow_call,
         access=access,
         emit_hit=emit_hit,
+        opener=opener,
     )
 
     async def invalidate_call(*args: P.args, **kwargs: P.kwargs) -> bool:
@@ -142,6 +147,12 @@ def build_wrapper(
     wrapper.invalidate = invalidate_call  # type: ignore[attr-defined]
     return typing.cast("CachedFunction[P, R]", wrapper)
 
+
+# Only for a backend with an ``open`` hook: the first call on an event loop waits for it.
+_OPEN_BLOCK = """\
+    if {p}opener.ready is not {p}running_loop():
+        await {p}opener.before_first_call()
+"""
 
 # The generated wrapper has the decorated function's own parameter list, so a call packs
 # no *args tuple or **kwargs dict just to unpack them into the key function. Every name
@@ -179,6 +190,7 @@ async def {name}({params}):
         {p}key = {p}key_fn({forward})
     except {p}Exception as {p}exc:
         return await {p}uncached({p}exc, {args}, {kwargs})
+{open}\
 {fast}\
     {p}call = {p}slow_call({p}key, {args}, {kwargs})
     if {p}call is None:
@@ -200,6 +212,7 @@ def _generated_wrapper(
     slow_call: Callable[..., Call | None],
     access: BackendAccess,
     emit_hit: Callable[[str, float], None] | None,
+    opener: Opener | None,
 ) -> Callable[..., Awaitable[Any]]:
     """The wrapper, generated with ``func``'s parameter list (``*args, **kwargs`` when
     its signature cannot be read): the one definition of the decorated call."""
@@ -230,6 +243,8 @@ def _generated_wrapper(
         f"{p}emit_hit": emit_hit,
         f"{p}perf_counter": time.perf_counter,
         f"{p}switch": SWITCH,
+        f"{p}opener": opener,
+        f"{p}running_loop": asyncio.get_running_loop,
     }
     declared: list[str] = []
     forward: list[str] = []
@@ -280,6 +295,7 @@ def _generated_wrapper(
         forward=", ".join(forward),
         args=f"({', '.join(args)},)" if args else "()",
         kwargs="{" + ", ".join(kwargs) + "}",
+        open=_OPEN_BLOCK.format(p=p) if opener is not None else "",
         fast=_FAST_BLOCK.format(p=p, start=start, emit=emit, read=read) if fast_hits else "",
         entry=f"{p}entry" if fast_hits else f"{p}UNREAD",
     )

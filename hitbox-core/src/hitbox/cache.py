@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -37,6 +38,7 @@ from hitbox.engine._access import BackendAccess
 from hitbox.engine._counters import Stats
 from hitbox.engine._engine import Engine
 from hitbox.engine._machine import Call, describe
+from hitbox.engine._opening import Opener, opener_for
 from hitbox.engine._tags import DEFAULT_TAG_TTL, TagMarkers
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
@@ -70,8 +72,9 @@ class Cache:
     refreshes run at a time. Tag invalidation markers live ``tag_ttl`` seconds. ``name``
     labels the cache's events (``CacheEvent.cache``).
 
-    Use ``async with cache:`` or call :meth:`aclose` to stop background refreshes and
-    close the backend.
+    Use ``async with cache:`` (or :meth:`open` and :meth:`aclose`) to connect the
+    backend up front and, at the end, stop background refreshes and close the backend.
+    Without it the backend is opened before the first call (see :meth:`open`).
     """
 
     def __init__(
@@ -115,6 +118,7 @@ class Cache:
         self._listening = self._engine.listening
         self._machine = self._engine.machine
         self._ttl_policies: dict[float, Policy] = {}
+        self._opener = opener_for(self._backend, self._engine.guard.log)
 
     # -- construction from configuration ------------------------------------------------
 
@@ -219,6 +223,7 @@ class Cache:
                 fast_hits=self._access.is_local and self._access.stores_objects,
                 emit_hit=self._events.hit if self._listening else None,
                 invalidate=self._invalidate_key,
+                opener=self._opener,
             )
 
         return decorate if func is None else decorate(func)
@@ -256,6 +261,8 @@ class Cache:
         call = Call(
             key, self._policy_for_ttl(seconds), call_upstream, lambda: response_type, tags, "fetch"
         )
+        if (opener := self._opening()) is not None:
+            await opener.before_first_call()
         result: R = await self._machine.execute(call)
         return result
 
@@ -279,6 +286,8 @@ class Cache:
             return default
         call = Call(self._keys.make_key(key), self._policy, _no_upstream, lambda: type_hint)
         call.operation = "get"
+        if (opener := self._opening()) is not None:
+            await opener.before_first_call()
         return await self._machine.peek(call, default)
 
     async def set(
@@ -305,6 +314,8 @@ class Cache:
         call = Call(
             made, policy, _no_upstream, tags=(tags,) if isinstance(tags, str) else tuple(tags)
         )
+        if (opener := self._opening()) is not None:
+            await opener.before_first_call()
         return await self._access.store(call, value, self._clock.now())
 
     async def invalidate(self, *keys: str) -> bool:
@@ -321,6 +332,8 @@ class Cache:
         flights = [flight for key in keys for flight in self._machine.flights.invalidate(key)]
         for flight in flights:
             await flight.store_settled()  # so the delete lands after a write under way
+        if (opener := self._opening()) is not None:
+            await opener.before_first_call()
         return await self._access.delete(keys)
 
     async def invalidate_tags(self, *tags: str) -> bool:
@@ -329,7 +342,16 @@ class Cache:
         if not tags:
             return True
         self._machine.flights.invalidate_tags(tags)
+        if (opener := self._opening()) is not None:
+            await opener.before_first_call()
         return await self._access.mark_tags(tags)
+
+    def _opening(self) -> Opener | None:
+        """The opener, if a call on this event loop must first wait for the backend's open."""
+        opener = self._opener
+        if opener is None or opener.ready is asyncio.get_running_loop():
+            return None
+        return opener
 
     # -- observability and lifecycle ----------------------------------------------------
 
@@ -373,14 +395,32 @@ class Cache:
         """Background refreshes running now."""
         return len(self._machine.background)
 
+    async def open(self) -> bool:
+        """Open the backend now (connections, clients); whether it is open. Idempotent.
+
+        ``async with cache:`` calls it. Without it, the first operation on each event
+        loop opens the backend before it runs, outside the per-call ``backend_timeout``,
+        so a cold start is an ordinary miss that stores its result. Waits at most the
+        backend's ``open_timeout``; an unreachable backend is logged, not raised (the
+        cache fails open as ever). A call after a failed open tries again.
+        """
+        if self._engine.guard.breaker.closed_for_good:  # closed: bypassed for good
+            return False
+        if self._opener is None:
+            return True
+        return await self._opener.open()
+
     async def aclose(self) -> None:
         """Cancel background refreshes and close the backend. Idempotent.
 
         Afterwards the cache is bypassed: calls go straight to the upstream.
         """
+        if self._opener is not None:
+            await self._opener.aclose()
         await self._engine.aclose()
 
     async def __aenter__(self) -> Self:
+        await self.open()
         return self
 
     async def __aexit__(

@@ -283,6 +283,20 @@ class BackendConformance:
             pytest.skip("backend has no Healthcheck capability")
         assert await backend.ping() is True
 
+    # -- lifecycle --------------------------------------------------------------------
+
+    @pytest.mark.asyncio
+    async def test_open_is_idempotent_and_the_backend_works_after_it(
+        self, backend: Backend, key: str
+    ) -> None:
+        await backend.open()
+        await backend.open()
+        assert backend.open_timeout > 0
+        await backend.set(key, make_value(b"opened"), 60)
+        stored = await backend.get(key)
+        assert stored is not None
+        assert stored.data == b"opened"
+
     @pytest.mark.asyncio
     async def test_aclose_is_idempotent(self, backend: Backend) -> None:
         await backend.aclose()

@@ -1,7 +1,7 @@
 """The backend contract and the optional capability protocols.
 
-A backend needs three methods (``get``, ``set``, ``delete``); ``aclose`` defaults to a
-no-op. Extra abilities are small :class:`typing.Protocol` classes a backend may also
+A backend needs three methods (``get``, ``set``, ``delete``); ``open`` and ``aclose``
+default to no-ops. Extra abilities are small :class:`typing.Protocol` classes a backend may also
 implement; the core checks them once, when a cache is configured, never per call.
 """
 
@@ -45,6 +45,9 @@ class Backend(abc.ABC):
     ``stores_objects``
         True if the backend keeps :attr:`CachedValue.value` (object mode), so a hit needs
         no deserialization.
+    ``open_timeout``
+        Most seconds the cache waits for :meth:`open` before a first call goes ahead
+        without it (the open itself carries on). Set it from your connect timeouts.
     """
 
     is_local: bool = False
@@ -54,6 +57,8 @@ class Backend(abc.ABC):
     plugins: PluginManager | None = None
     """The plugin manager of the cache that owns this backend (set by the cache when it is
     built); :meth:`emit_event` reports to its ``hitbox_backend_event`` listeners."""
+    open_timeout: float = 5.0
+    """Seconds the cache lets :meth:`open` take before calls go ahead without it."""
 
     @abc.abstractmethod
     async def get(self, key: str) -> CachedValue | None:
@@ -66,6 +71,19 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     async def delete(self, key: str) -> None:
         """Remove the entry under ``key``; deleting a missing key is not an error."""
+
+    async def open(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Connect now: open connections and clients, check the store is reachable.
+
+        Optional. A backend that connects on first use implements it so that the first
+        call after start does not pay the connection inside the cache's per-call
+        ``backend_timeout`` (and fail open). The cache calls it once: when the
+        application asks (``await cache.open()``, ``async with cache``), else before
+        its first operation on an event loop, outside ``backend_timeout``, waiting up to
+        :attr:`open_timeout`. Bound it by your own connect timeouts; raise if the store
+        cannot be reached (the cache logs it and goes on: calls then connect on demand).
+        Idempotent; may be called again after a failure, or on a new event loop.
+        """
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook with a no-op default
         """Release connections and background resources. Idempotent."""

@@ -20,14 +20,16 @@ _T = TypeVar("_T")
 
 @final
 class _Deadline:
-    """One bounded await: its deadline (loop time), its task, whether it expired."""
+    """One bounded await: its deadline (loop time), its task, whether it expired, and
+    whether the await is over (then it is never cancelled)."""
 
-    __slots__ = ("expired", "task", "when")
+    __slots__ = ("expired", "settled", "task", "when")
 
     def __init__(self, when: float, task: asyncio.Task[Any]) -> None:
         self.when = when
         self.task = task
         self.expired = False
+        self.settled = False
 
 
 @final
@@ -55,11 +57,19 @@ class _Watch:
         due = [deadline for deadline in self.pending if deadline.when <= now]
         for deadline in due:
             self.pending.discard(deadline)
-            if not deadline.task.done():
-                deadline.expired = True
-                deadline.task.cancel()
+        # Cancelled one loop iteration later: when the loop was busy past a deadline, the
+        # answer that arrived meanwhile has woken its task in this iteration, and that
+        # task then runs first and ends its await instead of being cancelled.
+        self.loop.call_soon(_cancel, due)
         if self.pending:
             self.schedule(min(deadline.when for deadline in self.pending))
+
+
+def _cancel(due: list[_Deadline]) -> None:
+    for deadline in due:
+        if not deadline.settled and not deadline.task.done():
+            deadline.expired = True
+            deadline.task.cancel()
 
 
 @final
@@ -74,8 +84,11 @@ class Deadlines:
     Expiry is :func:`asyncio.timeout`'s: the task is cancelled and, unless something
     else cancelled it too, the ``CancelledError`` leaves :meth:`bound` as
     :class:`TimeoutError`. Deadlines are exact (the timer fires at the earliest one and
-    re-arms for the next). One instance may serve several event loops, one after the
-    other or at once in different threads.
+    re-arms for the next), but the cancellation comes one loop iteration after the
+    timer: an await whose answer is already there when the timer fires -- the loop was
+    busy past the deadline (a long synchronous step elsewhere) -- ends with its answer
+    rather than a timeout it did not cause. One instance may serve several event loops,
+    one after the other or at once in different threads.
     """
 
     __slots__ = ("_last", "_watches")
@@ -106,16 +119,19 @@ class Deadlines:
         try:
             result = await awaitable
         except asyncio.CancelledError as exc:
+            deadline.settled = True
             pending.discard(deadline)
             # Ours only if nobody else cancelled the task too (asyncio.timeout's rule).
             if deadline.expired and task.uncancel() <= cancelling:
                 raise TimeoutError from exc
             raise
         except BaseException:
+            deadline.settled = True
             pending.discard(deadline)
             if deadline.expired:
                 task.uncancel()
             raise
+        deadline.settled = True
         pending.discard(deadline)
         if deadline.expired:
             task.uncancel()

@@ -30,7 +30,7 @@ from hitbox._defaults import (
     DEFAULT_FAILURE_THRESHOLD,
     DEFAULT_PROBE_INTERVAL,
 )
-from hitbox._errors import ConfigError, CorruptEntry
+from hitbox._errors import BackendError, ConfigError, CorruptEntry
 from hitbox.backend._contract import Backend, BatchBackend, InvalidationBus, LockingBackend
 from hitbox.backend._value import CachedValue
 from hitbox.tiered import _batch as batch_ops
@@ -43,7 +43,7 @@ from hitbox.tiered._config import (
     find_bus,
 )
 from hitbox.tiered._stack import TieredStats, TierStack
-from hitbox.tiered._tier import Tier, TierUnavailable, is_absent, ping_tiers
+from hitbox.tiered._tier import Tier, TierUnavailable, describe, is_absent, ping_tiers
 
 _running_loop: Final = asyncio.get_running_loop
 
@@ -134,6 +134,7 @@ class TieredBackend(Backend):
             backends[0].is_local and tier_timeout is not None
         )
         self.stores_objects = backends[0].stores_objects
+        self.open_timeout = max(backend.open_timeout for backend in backends)
         self.label = "tiered[" + "+".join(tier.label for tier in self.tiers) + "]"
         self._stack = stack = TierStack(
             self.tiers,
@@ -276,6 +277,21 @@ class TieredBackend(Backend):
     async def aclose(self) -> None:
         """Stop the bus tasks, close every tier (and a bus that is not a tier). Idempotent."""
         await self._stack.aclose()
+
+    async def open(self) -> None:
+        """Open every tier at once (and start listening to the bus); raises
+        :class:`hitbox.BackendError` naming the tiers that could not open."""
+        self._stack.ensure_bus()
+        results = await asyncio.gather(
+            *(tier.backend.open() for tier in self.tiers), return_exceptions=True
+        )
+        failed = [
+            f"{tier.name}: {describe(result)}"
+            for tier, result in zip(self.tiers, results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        if failed:
+            raise BackendError("tiers not opened: " + "; ".join(failed))
 
     # -- Healthcheck ----------------------------------------------------------------------
 
