@@ -16,7 +16,7 @@ def test_defaults() -> None:
     assert policy.lock == "local"
     assert policy.lock_timeout == 5.0
     assert policy.backend_timeout == DEFAULT_BACKEND_TIMEOUT == 0.25
-    assert (policy.failure_threshold, policy.cooldown) == (5, 1.0)
+    assert (policy.failure_threshold, policy.cooldown) == (5, 0.5)
     assert policy.cache_none is False
     assert policy.cacheable is None
     assert policy.lifetime == 60.0

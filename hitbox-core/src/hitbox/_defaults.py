@@ -23,5 +23,5 @@ In-process backends (``Backend.is_local``) get no timeout at all.
 DEFAULT_FAILURE_THRESHOLD: Final = 5
 """Consecutive failures (over at least two keys) that open a breaker."""
 
-DEFAULT_PROBE_INTERVAL: Final = 1.0
+DEFAULT_PROBE_INTERVAL: Final = 0.5
 """Seconds between two probes of an open breaker's backend."""

@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -38,7 +37,7 @@ from hitbox.engine._access import BackendAccess
 from hitbox.engine._counters import Stats
 from hitbox.engine._engine import Engine
 from hitbox.engine._machine import Call, describe
-from hitbox.engine._opening import Opener, opener_for
+from hitbox.engine._opening import Opener
 from hitbox.engine._tags import DEFAULT_TAG_TTL, TagMarkers
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
@@ -118,7 +117,7 @@ class Cache:
         self._listening = self._engine.listening
         self._machine = self._engine.machine
         self._ttl_policies: dict[float, Policy] = {}
-        self._opener = opener_for(self._backend, self._engine.guard.log)
+        self._opener = self._engine.opener
 
     # -- construction from configuration ------------------------------------------------
 
@@ -348,10 +347,7 @@ class Cache:
 
     def _opening(self) -> Opener | None:
         """The opener, if a call on this event loop must first wait for the backend's open."""
-        opener = self._opener
-        if opener is None or opener.ready is asyncio.get_running_loop():
-            return None
-        return opener
+        return self._engine.opening()
 
     # -- observability and lifecycle ----------------------------------------------------
 
@@ -406,17 +402,13 @@ class Cache:
         """
         if self._engine.guard.breaker.closed_for_good:  # closed: bypassed for good
             return False
-        if self._opener is None:
-            return True
-        return await self._opener.open()
+        return await self._engine.open()
 
     async def aclose(self) -> None:
         """Cancel background refreshes and close the backend. Idempotent.
 
         Afterwards the cache is bypassed: calls go straight to the upstream.
         """
-        if self._opener is not None:
-            await self._opener.aclose()
         await self._engine.aclose()
 
     async def __aenter__(self) -> Self:

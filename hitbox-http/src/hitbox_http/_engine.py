@@ -273,6 +273,8 @@ class HttpCache:
         if request.method not in ("GET", "HEAD"):
             unsafe = Exchange(request, self.spec.on_request(request, ()), None)
             return await self._pass_through(unsafe, origin)
+        if (opener := self.engine.opening()) is not None:
+            await opener.before_first_call()  # a cold start waits for the connection
         exchange = await self.look_up(request)
         decision = exchange.decision
         if isinstance(decision, Hit) and decision.stored is None:
@@ -404,6 +406,12 @@ class HttpCache:
 
         answer = await self.serve(request, PullOrigin(self, send))
         return answer.streamed()
+
+    async def open(self) -> bool:
+        """Open the backend now (connections, clients); whether it is open. Without it,
+        the first request on each event loop waits for the open (at most the backend's
+        ``open_timeout``), outside the per-call ``backend_timeout``."""
+        return await self.engine.open()
 
     async def aclose(self) -> None:
         """Cancel background revalidations and probes and wait for them to stop (the

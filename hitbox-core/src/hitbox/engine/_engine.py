@@ -11,6 +11,7 @@ tag-aware adapter; ``hitbox-http`` gives it an RFC 9111 one.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from typing import Any, final
@@ -21,6 +22,7 @@ from hitbox.engine._counters import Counters, Stats
 from hitbox.engine._events import EventSink
 from hitbox.engine._guard import Guard, describe
 from hitbox.engine._machine import UNREAD, Adopt, Call, Io, Machine
+from hitbox.engine._opening import Opener, opener_for
 from hitbox.plugins import PluginManager, get_plugin_manager
 from hitbox.policy import Policy
 
@@ -55,6 +57,7 @@ class Engine:
         "guard",
         "io",
         "machine",
+        "opener",
         "policy",
     )
 
@@ -95,6 +98,9 @@ class Engine:
         self.events = EventSink(
             manager.hook.hitbox_cache_event, self.guard.label, name, self.guard.log
         )
+        self.opener = opener_for(backend, self.guard.log)
+        """Opens the backend before the first call on each event loop (``None``: it has
+        no ``open`` of its own); see :meth:`opening`."""
         self.io = io(self)
         self.machine = Machine(
             self.io,
@@ -127,6 +133,23 @@ class Engine:
         """The guard's circuit breaker: ``"closed"``, ``"open"`` or ``"half-open"``."""
         return self.guard.breaker.state
 
+    def opening(self) -> Opener | None:
+        """The opener, if a call on this event loop must first wait for the backend's
+        open (``await opener.before_first_call()``); ``None`` once it need not."""
+        opener = self.opener
+        if opener is None or opener.ready is asyncio.get_running_loop():
+            return None
+        return opener
+
+    async def open(self) -> bool:
+        """Open the backend now (connections, clients); whether it is open. Idempotent;
+        waits at most the backend's ``open_timeout`` and never raises for its failures."""
+        if self._closed:
+            return False
+        if self.opener is None:
+            return True
+        return await self.opener.open()
+
     async def execute(self, call: Call, entry: Any = UNREAD) -> Any:
         """Run ``call`` through the state machine; ``entry`` is what a fast path already
         read for it. Fails open: only the upstream's own exception reaches the caller."""
@@ -144,6 +167,8 @@ class Engine:
         if self._closed:
             return
         self._closed = True
+        if self.opener is not None:
+            await self.opener.aclose()
         guard = self.guard
         if self._owns_guard:
             guard.breaker.force_open()
