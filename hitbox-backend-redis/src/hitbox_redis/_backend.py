@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import secrets
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, final
 
@@ -31,6 +33,7 @@ from hitbox_redis._config import RedisConfig
 from hitbox_redis._connection import DirectConnection
 from hitbox_redis._keys import group_by_slot, lock_key
 from hitbox_redis._pool import WaitingConnectionPool
+from hitbox_redis._sync_reader import SyncReader
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -46,6 +49,18 @@ return 0
 """Delete the lock only if it still holds the caller's token (compare-and-delete)."""
 
 _Result = CachedValue | None | CorruptEntry
+
+
+_backends: weakref.WeakSet[RedisBackend] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_backends):
+        backend._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _milliseconds(seconds: float, what: str) -> int:
@@ -68,6 +83,11 @@ class RedisBackend(Backend):
     Capabilities: ``BatchBackend`` (MGET / pipelines, split per hash slot in cluster
     mode), ``LockingBackend`` (``SET NX PX`` and a compare-and-delete script),
     ``InvalidationBus`` (pub/sub) and ``Healthcheck``.
+
+    Sync callers (``@cache.cached`` on a ``def`` function) read through :meth:`get_sync`,
+    a redis-py sync client of its own built on first use (standalone mode with a client
+    the backend built; ``sync_reads`` says whether it is available). After ``os.fork``
+    the child drops the parent's connections and opens its own.
     """
 
     is_local = False
@@ -122,6 +142,10 @@ class RedisBackend(Backend):
             self._make_pubsub,
         )
         self._closed = False
+        self.sync_reads = self._owns_client and self.config.mode == "standalone"
+        """Whether :meth:`get_sync` serves reads (else sync callers go through the loop)."""
+        self._sync_reader = SyncReader(self.config, self._codec)
+        _backends.add(self)
 
     @classmethod
     def from_config(cls, config: RedisConfig) -> Self:
@@ -160,11 +184,32 @@ class RedisBackend(Backend):
         await self._write("DEL", key)
         self._forget(key)
 
+    def get_sync(self, key: str) -> CachedValue | None:
+        """:meth:`get` for sync callers, from any thread (one ``GET`` on a sync client;
+        :mod:`hitbox_redis._sync_reader`). Only where ``sync_reads`` is true."""
+        if not self.sync_reads:
+            raise RuntimeError("sync reads need a standalone Redis client built by the backend")
+        return self._sync_reader.get(key)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connections and pending batches."""
+        self._sync_reader.after_fork()
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is not None:
+            pool.reset()
+        if self._coalescer is not None:
+            self._coalescer = ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
+        if self._writes is not None:
+            self._writes = PipelineBatcher(self._pipeline, max_batch=self.config.max_batch_size)
+        self._discovery_lock = asyncio.Lock()
+        self._deadlines = Deadlines()
+
     async def aclose(self) -> None:
-        """Stop subscriptions and batching; close the client if the backend built it."""
+        """Stop subscriptions and batching; close the clients if the backend built them."""
         if self._closed:
             return
         self._closed = True
+        self._sync_reader.close()
         self._bus.close()
         if self._coalescer is not None:
             await self._coalescer.aclose()

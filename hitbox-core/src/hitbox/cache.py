@@ -19,21 +19,26 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
+import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ParamSpec, Self, TypeVar, final, overload
+from typing import Any, ParamSpec, Protocol, Self, TypeVar, final, overload
 
 from hitbox import config as _config
 from hitbox._clock import Clock
 from hitbox._decorator import CachedFunction, build_wrapper
+from hitbox._loop_thread import LoopThread
 from hitbox._request import CacheableRequest
+from hitbox._sync_call import SyncCachedFunction, SyncRunner, build_sync_wrapper
 from hitbox.backend._contract import Backend
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._counters import Stats
 from hitbox.engine._engine import Engine
+from hitbox.engine._flights import BackgroundTasks, FlightTable
 from hitbox.engine._machine import Call, describe
 from hitbox.engine._tags import DEFAULT_TAG_TTL, TagMarkers
 from hitbox.keys import KeyStrategy
@@ -55,6 +60,29 @@ async def _no_upstream() -> None:
     return None
 
 
+class _Decorator(Protocol):
+    """What ``cache.cached(...)`` returns: a decorator for async and sync functions."""
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]
+        self, func: Callable[P, Awaitable[R]], /
+    ) -> CachedFunction[P, R]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> SyncCachedFunction[P, R]: ...
+
+    def __call__(self, func: Callable[P, Any], /) -> Any: ...
+
+
+def _sync_reader(backend: Backend) -> Callable[[str], Any] | None:
+    """The backend's thread-safe blocking read (``get_sync``), unless it has none or says
+    (``sync_reads = False``) it cannot serve one in its configuration."""
+    if not getattr(backend, "sync_reads", True):
+        return None
+    reader = getattr(backend, "get_sync", None)
+    return reader if callable(reader) else None
+
+
 @final
 class Cache:
     """A cache: decorate functions with :meth:`cached`, or serve requests with :meth:`fetch`.
@@ -69,7 +97,12 @@ class Cache:
     labels the cache's events (``CacheEvent.cache``).
 
     Use ``async with cache:`` or call :meth:`aclose` to stop background refreshes and
-    close the backend.
+    close the backend; sync code uses ``with cache:`` or :meth:`close`.
+
+    Sync code: ``@cache.cached`` also takes a plain ``def`` function, and ``get_sync``,
+    ``set_sync``, ``invalidate_sync`` and ``invalidate_tags_sync`` mirror the async
+    methods. Their runs go through the same engine, on a private event loop the cache
+    starts in a thread of its own on first use (see ``docs/sync.md``).
     """
 
     def __init__(
@@ -113,6 +146,19 @@ class Cache:
         self._listening = self._engine.listening
         self._machine = self._engine.machine
         self._ttl_policies: dict[float, Policy] = {}
+        self._sync_get = _sync_reader(self._backend)
+        reset = weakref.WeakMethod(self._after_fork)
+        self._loop_thread = LoopThread(
+            f"hitbox-cache-{name}", on_fork=lambda: (method := reset()) and method()
+        )
+        self._sync = SyncRunner(self._loop_thread, self._machine)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget flights and tasks of the parent's loops."""
+        machine = self._machine
+        machine.flights = FlightTable()
+        machine.background = BackgroundTasks(machine.background.limit)
+        self._engine.guard._probe = None
 
     # -- construction from configuration ------------------------------------------------
 
@@ -147,7 +193,12 @@ class Cache:
     # -- the decorator ------------------------------------------------------------------
 
     @overload
-    def cached(self, func: Callable[P, Awaitable[R]], /) -> CachedFunction[P, R]: ...
+    def cached(  # type: ignore[overload-overlap]  # async def first: the narrower match
+        self, func: Callable[P, Awaitable[R]], /
+    ) -> CachedFunction[P, R]: ...
+
+    @overload
+    def cached(self, func: Callable[P, R], /) -> SyncCachedFunction[P, R]: ...
 
     @overload
     def cached(
@@ -164,11 +215,11 @@ class Cache:
         lock_timeout: float | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
-    ) -> Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]: ...
+    ) -> _Decorator: ...
 
     def cached(
         self,
-        func: Callable[P, Awaitable[R]] | None = None,
+        func: Callable[P, Any] | None = None,
         /,
         *,
         key: str | None = None,
@@ -180,8 +231,12 @@ class Cache:
         lock_timeout: float | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
-    ) -> CachedFunction[P, R] | Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]:
-        """Cache an ``async def`` function: ``@cache.cached`` or ``@cache.cached(ttl=...)``.
+    ) -> Any:
+        """Cache a function: ``@cache.cached`` or ``@cache.cached(ttl=...)``.
+
+        An ``async def`` function gives a coroutine function; a plain ``def`` function a
+        sync function whose ``invalidate`` is sync too (its misses run on the cache's
+        private loop, the function itself in the calling thread: ``docs/sync.md``).
 
         ``key`` is a template over the function's parameters (``"user:{user_id}"``);
         without one the key strategy encodes the function's name and all its arguments.
@@ -201,11 +256,25 @@ class Cache:
         )
         tag_templates = (tags,) if isinstance(tags, str) else tuple(tags)
 
-        def decorate(target: Callable[P, Awaitable[R]]) -> CachedFunction[P, R]:
+        def decorate(target: Callable[P, Any]) -> Any:
             if not inspect.iscoroutinefunction(target):
-                raise TypeError(
-                    f"@cache.cached needs an async def function; "
-                    f"{getattr(target, '__qualname__', target)!r} is not one"
+                if inspect.isasyncgenfunction(target) or not callable(target):
+                    raise TypeError(
+                        f"@cache.cached needs a function (async def or def); "
+                        f"{getattr(target, '__qualname__', target)!r} is not one"
+                    )
+                return build_sync_wrapper(
+                    target,
+                    key_fn=self._keys.compile(target, key),
+                    tags_fn=(
+                        self._keys.compile_tags(target, tag_templates) if tag_templates else None
+                    ),
+                    policy=policy,
+                    runner=self._sync,
+                    access=self._access,
+                    sync_get=self._sync_get,
+                    emit_hit=self._events.hit if self._listening else None,
+                    invalidate=self._invalidate_key,
                 )
             return build_wrapper(
                 target,
@@ -323,6 +392,58 @@ class Cache:
         self._machine.flights.invalidate_tags(tags)
         return await self._access.mark_tags(tags)
 
+    # -- sync code ----------------------------------------------------------------------
+
+    def get_sync(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
+        """:meth:`get` for sync code (any thread, a running event loop's too)."""
+        return self._sync.run(self.get(key, default, type_hint=type_hint))
+
+    def set_sync(
+        self,
+        key: str,
+        value: Any,
+        *,
+        ttl: float | timedelta | None = None,
+        max_stale: float | timedelta | None = None,
+        stale_if_error: float | timedelta | None = None,
+        tags: Iterable[str] = (),
+    ) -> bool:
+        """:meth:`set` for sync code."""
+        return self._sync.run(
+            self.set(
+                key, value, ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error, tags=tags
+            )
+        )
+
+    def invalidate_sync(self, *keys: str) -> bool:
+        """:meth:`invalidate` for sync code."""
+        return self._sync.run(self.invalidate(*keys))
+
+    def invalidate_tags_sync(self, *tags: str) -> bool:
+        """:meth:`invalidate_tags` for sync code."""
+        return self._sync.run(self.invalidate_tags(*tags))
+
+    def close(self) -> None:
+        """:meth:`aclose` for sync code: also stops the private loop's thread. Idempotent."""
+        runner, loop_thread = self._sync, self._loop_thread
+        if loop_thread.in_thread():
+            raise RuntimeError("Cache.close() from the cache's own loop thread; use aclose()")
+        if not runner.closed:
+            loop_thread.run(self._engine.aclose())
+            runner.closed = True
+        loop_thread.stop()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
     # -- observability and lifecycle ----------------------------------------------------
 
     def stats(self) -> Stats:
@@ -368,9 +489,18 @@ class Cache:
     async def aclose(self) -> None:
         """Cancel background refreshes and close the backend. Idempotent.
 
-        Afterwards the cache is bypassed: calls go straight to the upstream.
+        Afterwards the cache is bypassed: calls go straight to the upstream. If sync code
+        used the cache, the backend is closed on the cache's private loop, whose thread
+        then stops.
         """
+        loop_thread = self._loop_thread
+        if loop_thread.running and not loop_thread.in_thread():
+            await asyncio.wrap_future(loop_thread.submit(self._engine.aclose()))
+            self._sync.closed = True
+            await asyncio.to_thread(loop_thread.stop)
+            return
         await self._engine.aclose()
+        self._sync.closed = True
 
     async def __aenter__(self) -> Self:
         return self

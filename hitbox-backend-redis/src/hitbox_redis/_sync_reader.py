@@ -1,0 +1,67 @@
+"""The hit path of sync callers: one ``GET`` on a redis-py sync client, from any thread.
+
+A sync cached function (``@cache.cached`` on a ``def``) reads the backend in its own
+thread before it involves the cache's event loop; for Redis that read is a plain
+redis-py sync ``GET``, so a sync hit costs what redis-py's own sync ``GET`` costs plus
+the envelope's decoding. The client is built on first use with the async client's
+timeouts, retry policy and pool bound (:func:`hitbox_redis._client.build_sync_client`);
+its pool is thread-safe and, after ``os.fork``, drops the parent's connections itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import final
+
+import redis
+from hitbox import CachedValue
+from hitbox.codec import Codec
+
+from hitbox_redis._client import build_sync_client
+from hitbox_redis._config import RedisConfig
+
+__all__ = ["SyncReader"]
+
+
+@final
+class SyncReader:
+    """Reads single entries for sync callers; built lazily, closed by :meth:`close`."""
+
+    __slots__ = ("_client", "_closed", "_codec", "_config", "_lock")
+
+    def __init__(self, config: RedisConfig, codec: Codec) -> None:
+        self._config = config
+        self._codec = codec
+        self._client: redis.Redis | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def get(self, key: str) -> CachedValue | None:
+        """The entry under ``key`` or ``None``; :class:`hitbox.CorruptEntry` if undecodable."""
+        client = self._client
+        if client is None:
+            client = self._open()
+        data = client.execute_command("GET", key)  # type: ignore[no-untyped-call]
+        if data is None:
+            return None
+        return self._codec.decode(data, key)
+
+    def _open(self) -> redis.Redis:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the Redis backend is closed")
+            if self._client is None:
+                self._client = build_sync_client(self._config)
+            return self._client
+
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock (the pool resets its connections itself)."""
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the client's connections; later reads raise. Idempotent."""
+        with self._lock:
+            self._closed = True
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
