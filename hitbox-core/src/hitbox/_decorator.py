@@ -331,6 +331,7 @@ def _generated_wrapper(
     )
     if sync:
         decode = (_KEPT_VALUE if access.stores_objects else _DECODED_VALUE).format(p=p)
+        emit = emit[4:]  # the sync block returns one level further out
         fast = _SYNC_FAST_BLOCK.format(p=p, start=start, emit=emit, decode=decode)
     else:
         fast = _FAST_BLOCK.format(p=p, start=start, emit=emit)
