@@ -1,0 +1,124 @@
+"""Sync functions over real Redis: hits on the sync client, single flight across 4
+processes x 16 threads with ``lock="distributed"``, and fail-open under 32 threads with
+the server killed."""
+
+from __future__ import annotations
+
+import multiprocessing
+import threading
+import time
+from multiprocessing.sharedctypes import Synchronized
+from typing import Any
+
+import hitbox
+import pytest
+from hitbox_redis import RedisBackend
+
+from tests.redis_servers import RedisServer
+from tests.sync._support import Runner
+
+pytestmark = pytest.mark.services
+
+RELAXED = {"socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+"""Timeouts for functional tests on a shared machine (fault tests use the defaults)."""
+
+
+def _cache(url: str, **policy: Any) -> hitbox.Cache:
+    backend = RedisBackend.from_url(url, **RELAXED)
+    return hitbox.Cache(backend, serializer="json", policy={"ttl": 60, **policy})
+
+
+def test_hits_are_read_on_the_sync_client(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server.url)
+    calls = 0
+
+    @cache.cached(key="user:{user_id}")
+    def user(user_id: int) -> dict[str, Any]:
+        nonlocal calls
+        calls += 1
+        return {"id": user_id}
+
+    assert user(1) == user(1) == {"id": 1}
+    assert calls == 1
+    assert cache.stats().hits == 1
+    backend = cache.backend
+    assert isinstance(backend, RedisBackend)
+    assert backend.sync_reads
+    assert backend.get_sync(user.cache_key(1)) is not None
+    cache.close()
+
+
+def _process(url: str, start: Any, upstream_calls: Synchronized[int], errors: Any) -> None:
+    cache = _cache(url, lock="distributed", lock_timeout=20)
+
+    @cache.cached(key="shared-cold-key")
+    def compute() -> int:
+        with upstream_calls.get_lock():
+            upstream_calls.value += 1
+        time.sleep(0.3)  # long enough for every other caller to arrive while it runs
+        return 42
+
+    start.wait()
+    runners = [Runner(compute) for _ in range(16)]
+    for runner in runners:
+        try:
+            if runner.result() != 42:
+                errors.put("wrong value")
+        except Exception as exc:
+            errors.put(repr(exc))
+    cache.close()
+
+
+@pytest.mark.slow
+def test_4_processes_x_16_threads_make_one_upstream_call(redis_server: RedisServer) -> None:
+    context = multiprocessing.get_context("spawn")
+    start = context.Event()
+    upstream_calls = context.Value("i", 0)
+    errors = context.Queue()
+    processes = [
+        context.Process(target=_process, args=(redis_server.url, start, upstream_calls, errors))
+        for _ in range(4)
+    ]
+    for process in processes:
+        process.start()
+    start.set()
+    for process in processes:
+        process.join()
+    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
+    assert errors.empty()
+    assert upstream_calls.value == 1
+
+
+def test_fail_open_with_redis_killed_under_32_threads(redis_server: RedisServer) -> None:
+    cache = hitbox.Cache(RedisBackend.from_url(redis_server.url), policy={"ttl": 60})
+
+    @cache.cached(key="item:{x}")
+    def item(x: int) -> int:
+        return x * 2
+
+    assert [item(x) for x in range(8)] == [x * 2 for x in range(8)]  # warm
+    redis_server.kill()
+    failures: list[BaseException] = []
+    wrong: list[int] = []
+    go = threading.Barrier(32)
+
+    def worker(n: int) -> None:
+        go.wait()
+        for x in range(50):
+            try:
+                value = item((x + n) % 16)
+            except BaseException as exc:
+                failures.append(exc)
+                continue
+            if value != ((x + n) % 16) * 2:
+                wrong.append(value)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert wrong == []
+    assert cache.stats().errors > 0  # the backend failures were seen, counted, not raised
+    cache.close()
