@@ -54,7 +54,9 @@ def test_64_threads_on_a_cold_key_make_one_upstream_call() -> None:
 
 
 def test_a_sync_cached_function_works_from_a_coroutine() -> None:
-    cache = hitbox.Cache(DictBackend(), policy={"ttl": 60})  # no get_sync: every call runs on the loop
+    cache = hitbox.Cache(
+        DictBackend(), policy={"ttl": 60}
+    )  # no get_sync: every call runs on the loop
 
     @cache.cached(key="c:{x}")
     def triple(x: int) -> int:

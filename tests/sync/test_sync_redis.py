@@ -5,6 +5,7 @@ the server killed."""
 from __future__ import annotations
 
 import multiprocessing
+import os
 import threading
 import time
 from multiprocessing.sharedctypes import Synchronized
@@ -71,7 +72,8 @@ def _process(url: str, start: Any, upstream_calls: Synchronized[int], errors: An
 
 @pytest.mark.slow
 def test_4_processes_x_16_threads_make_one_upstream_call(redis_server: RedisServer) -> None:
-    context = multiprocessing.get_context("spawn")
+    # fork: the children build their caches after forking (spawn costs seconds per process)
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     start = context.Event()
     upstream_calls = context.Value("i", 0)
     errors = context.Queue()

@@ -22,23 +22,21 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-import weakref
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, Protocol, Self, TypeVar, final, overload
 
 from hitbox import config as _config
+from hitbox._cache_sync import SyncFace
 from hitbox._clock import Clock
 from hitbox._decorator import CachedFunction, build_wrapper
-from hitbox._loop_thread import LoopThread
 from hitbox._request import CacheableRequest
-from hitbox._sync_call import SyncCachedFunction, SyncRunner, build_sync_wrapper
+from hitbox._sync_call import SyncCachedFunction, build_sync_wrapper
 from hitbox.backend._contract import Backend
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._counters import Stats
 from hitbox.engine._engine import Engine
-from hitbox.engine._flights import BackgroundTasks, FlightTable
 from hitbox.engine._machine import Call, describe
 from hitbox.engine._tags import DEFAULT_TAG_TTL, TagMarkers
 from hitbox.keys import KeyStrategy
@@ -74,17 +72,8 @@ class _Decorator(Protocol):
     def __call__(self, func: Callable[P, Any], /) -> Any: ...
 
 
-def _sync_reader(backend: Backend) -> Callable[[str], Any] | None:
-    """The backend's thread-safe blocking read (``get_sync``), unless it has none or says
-    (``sync_reads = False``) it cannot serve one in its configuration."""
-    if not getattr(backend, "sync_reads", True):
-        return None
-    reader = getattr(backend, "get_sync", None)
-    return reader if callable(reader) else None
-
-
 @final
-class Cache:
+class Cache(SyncFace):
     """A cache: decorate functions with :meth:`cached`, or serve requests with :meth:`fetch`.
 
     ``backend``, ``serializer`` and ``key_strategy`` are objects or registered names
@@ -146,19 +135,7 @@ class Cache:
         self._listening = self._engine.listening
         self._machine = self._engine.machine
         self._ttl_policies: dict[float, Policy] = {}
-        self._sync_get = _sync_reader(self._backend)
-        reset = weakref.WeakMethod(self._after_fork)
-        self._loop_thread = LoopThread(
-            f"hitbox-cache-{name}", on_fork=lambda: (method := reset()) and method()
-        )
-        self._sync = SyncRunner(self._loop_thread, self._machine)
-
-    def _after_fork(self) -> None:
-        """In a forked child: forget flights and tasks of the parent's loops."""
-        machine = self._machine
-        machine.flights = FlightTable()
-        machine.background = BackgroundTasks(machine.background.limit)
-        self._engine.guard._probe = None
+        self._init_sync(self._engine, name)
 
     # -- construction from configuration ------------------------------------------------
 
@@ -391,58 +368,6 @@ class Cache:
             return True
         self._machine.flights.invalidate_tags(tags)
         return await self._access.mark_tags(tags)
-
-    # -- sync code ----------------------------------------------------------------------
-
-    def get_sync(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
-        """:meth:`get` for sync code (any thread, a running event loop's too)."""
-        return self._sync.run(self.get(key, default, type_hint=type_hint))
-
-    def set_sync(
-        self,
-        key: str,
-        value: Any,
-        *,
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
-        tags: Iterable[str] = (),
-    ) -> bool:
-        """:meth:`set` for sync code."""
-        return self._sync.run(
-            self.set(
-                key, value, ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error, tags=tags
-            )
-        )
-
-    def invalidate_sync(self, *keys: str) -> bool:
-        """:meth:`invalidate` for sync code."""
-        return self._sync.run(self.invalidate(*keys))
-
-    def invalidate_tags_sync(self, *tags: str) -> bool:
-        """:meth:`invalidate_tags` for sync code."""
-        return self._sync.run(self.invalidate_tags(*tags))
-
-    def close(self) -> None:
-        """:meth:`aclose` for sync code: also stops the private loop's thread. Idempotent."""
-        runner, loop_thread = self._sync, self._loop_thread
-        if loop_thread.in_thread():
-            raise RuntimeError("Cache.close() from the cache's own loop thread; use aclose()")
-        if not runner.closed:
-            loop_thread.run(self._engine.aclose())
-            runner.closed = True
-        loop_thread.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     # -- observability and lifecycle ----------------------------------------------------
 
