@@ -30,7 +30,7 @@ from typing import Any, Final, ParamSpec, Protocol, TypeVar, final
 from hitbox._decorator import ReturnHint, _generated_wrapper
 from hitbox._loop_thread import LoopThread
 from hitbox.engine._access import BackendAccess
-from hitbox.engine._machine import Call, Machine, describe
+from hitbox.engine._machine import UNREAD, Call, Machine, describe
 from hitbox.keys import KeyFunction
 from hitbox.policy import Policy
 
@@ -225,6 +225,13 @@ def build_sync_wrapper(
     ``sync_get`` is the backend's thread-safe read, if it has one."""
     counters = runner.machine.counters
     hint: ReturnHint[R] = ReturnHint(func)
+    # What this thread read may be out of date by the time the run starts on the loop: a
+    # flight for the key may have finished and stored in between, and a run starting
+    # from the old miss would call the upstream again. A local read is cheap: the run
+    # reads again, so the read and the flight check happen in one loop step, as they do
+    # for async callers. A remote read is not: its entry is handed over (async callers
+    # of a remote backend have the same window between their read and the check).
+    reread = access.is_local
 
     def uncached(exc: Exception | None, args: Any, kwargs: Any) -> Any:
         """The upstream, bypassing the cache: no key (``exc``) or no tags (``None``)."""
@@ -246,6 +253,8 @@ def build_sync_wrapper(
                     "tags", f"no cache tags for a call of {func.__qualname__} ({describe(exc)})"
                 )
                 return uncached(None, args, kwargs)
+        if reread:
+            entry = UNREAD
         handoff = _Handoff(func, args, kwargs)
         call = Call(key, policy, handoff.upstream, hint, tags, "cached")
         return runner.execute(call, entry, handoff)
