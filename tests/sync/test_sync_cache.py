@@ -215,3 +215,31 @@ def test_a_forked_child_gets_its_own_loop_thread() -> None:
     assert child_status == b"\x00"
     assert value(2) == 20  # the parent's cache still works
     cache.close()
+
+
+def test_async_and_sync_callers_of_one_key_both_get_answers() -> None:
+    cache = hitbox.Cache(MemoryBackend(), policy={"ttl": 60})
+    entered, gate = threading.Event(), threading.Event()
+
+    @cache.cached(key="mixed")
+    def sync_load() -> str:
+        entered.set()
+        gate.wait()
+        return "from sync"
+
+    @cache.cached(key="mixed")
+    async def async_load() -> str:
+        return "from async"
+
+    leader = Runner(sync_load)  # leads the key's flight on the cache's private loop
+    entered.wait()
+
+    async def main() -> str:
+        # Its flight lives on another loop: this caller answers by itself, without error.
+        return await async_load()
+
+    assert asyncio.run(main()) == "from async"
+    gate.set()
+    assert leader.result() == "from sync"
+    assert cache.stats().errors == 0
+    cache.close()

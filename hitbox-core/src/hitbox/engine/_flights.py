@@ -92,14 +92,22 @@ class Flight:
 
     async def store_settled(self) -> None:
         """Wait until a write in progress is over, so a delete issued next lands after it."""
-        if self._storing is not None and not self._storing.done():
-            await asyncio.shield(self._storing)
+        storing = self._storing
+        if storing is not None and not storing.done():
+            if storing.get_loop() is not asyncio.get_running_loop():
+                return  # a write on another loop (sync callers' private one): not awaitable
+            await asyncio.shield(storing)
 
     async def wait(self, clock: Clock, seconds: float) -> Any:
         """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``."""
         if self.future.done():
             return self.future.result()
         if seconds <= 0:
+            return TIMED_OUT
+        if self.future.get_loop() is not asyncio.get_running_loop():
+            # The leader runs on another loop (a cache used by both async code and sync
+            # code, whose runs are on its private loop): its future cannot be awaited
+            # here, so this waiter produces its own value, as after a timeout.
             return TIMED_OUT
         try:
             async with clock.timeout(seconds):
