@@ -124,3 +124,14 @@ def test_fail_open_with_redis_killed_under_32_threads(redis_server: RedisServer)
     assert wrong == []
     assert cache.stats().errors > 0  # the backend failures were seen, counted, not raised
     cache.close()
+
+
+def test_the_sync_read_reconnects_after_a_server_restart(redis_server: RedisServer) -> None:
+    backend = RedisBackend.from_url(redis_server.url, **RELAXED)
+    cache = hitbox.Cache(backend, serializer="json", policy={"ttl": 60})
+    cache.set_sync("k", 1)
+    assert backend.get_sync(cache.cached(key="k")(lambda: 0).cache_key()) is not None
+    redis_server.restart()  # the pooled connection's socket is now closed
+    assert backend.get_sync("absent") is None  # retried on a new connection, no error
+    assert cache.stats().errors == 0
+    cache.close()
