@@ -243,3 +243,53 @@ def test_async_and_sync_callers_of_one_key_both_get_answers() -> None:
     assert leader.result() == "from sync"
     assert cache.stats().errors == 0
     cache.close()
+
+
+def test_an_interrupted_leader_lets_its_waiters_go() -> None:
+    cache = hitbox.Cache(DictBackend(), policy={"ttl": 60})
+    entered, gate = threading.Event(), threading.Event()
+    calls = 0
+
+    @cache.cached(key="k")
+    def value() -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            entered.set()
+            gate.wait()
+            raise KeyboardInterrupt
+        return "second"
+
+    leader = Runner(value)
+    entered.wait()
+    waiter = Runner(value)
+    wait_until(lambda: cache.stats().locked == 1)
+    gate.set()
+    with pytest.raises(KeyboardInterrupt):
+        leader.result()
+    assert waiter.result() == "second"  # released, it led the next flight itself
+    cache.close()
+
+
+def test_a_sync_call_from_the_caches_own_loop_thread_bypasses_it() -> None:
+    seen: list[int] = []
+
+    class Listener:
+        @hitbox.hookimpl
+        def hitbox_cache_event(self, event: hitbox.CacheEvent) -> None:
+            if event.key.endswith("outer"):  # runs on the cache's loop thread
+                seen.append(inner())
+
+    cache = make_cache(recorder=Listener())  # type: ignore[arg-type]
+
+    @cache.cached(key="inner")
+    def inner() -> int:
+        return 7
+
+    @cache.cached(key="outer")
+    def outer() -> int:
+        return 1
+
+    assert outer() == 1
+    assert seen == [7]  # answered directly: blocking on its own loop would deadlock
+    cache.close()
