@@ -41,6 +41,7 @@ __all__ = ["Benchmark", "discover", "run_benchmark", "run_child", "run_suite"]
 
 ORDER = (
     "bench_hit_path",
+    "bench_miss",
     "bench_keys",
     "bench_memory",
     "bench_redis",
@@ -49,6 +50,7 @@ ORDER = (
     "bench_sqlite",
     "bench_dynamodb",
     "bench_http",
+    "bench_proxy",
     "bench_observability",
 )
 """Page order: the core hit path first, then backends, then protocol layers. Files not

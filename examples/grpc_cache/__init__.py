@@ -1,13 +1,14 @@
-"""A gRPC unary cache built on Hitbox: a ``grpc.aio`` server interceptor.
+"""A gRPC unary cache: a protocol layer written on :mod:`hitbox.engine` alone.
 
-Hitbox knows nothing about gRPC. The interceptor turns a unary call into a
-:class:`hitbox.CacheableRequest` (method + serialized request bytes) and lets
-:meth:`hitbox.Cache.fetch` decide hit, stale, miss or wait, exactly as the HTTP layer does
-for HTTP requests. See ``interceptor.py`` (the glue) and ``catalog.py`` (a demo service).
+``adapter.py`` is the engine's side (:class:`GrpcIo`: entries of serialized responses,
+through the engine's guard); ``interceptor.py`` is the gRPC side (a ``grpc.aio`` server
+interceptor turning each listed unary RPC into a :class:`hitbox.engine.Call`);
+``catalog.py`` is a demo service. See ``docs/write-a-protocol-layer.md``.
 """
 
 from __future__ import annotations
 
-from .interceptor import CachingInterceptor, UnaryCall
+from .adapter import GrpcIo, Reply, cache_key
+from .interceptor import CachingInterceptor, Methods, RefreshContext
 
-__all__ = ["CachingInterceptor", "UnaryCall"]
+__all__ = ["CachingInterceptor", "GrpcIo", "Methods", "RefreshContext", "Reply", "cache_key"]

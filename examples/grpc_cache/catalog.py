@@ -3,8 +3,9 @@
 The service, ``demo.Catalog``, is registered with a generic handler and protobuf's
 well-known ``StringValue`` messages, so no ``.proto`` compilation is needed:
 
-* ``GetProduct(sku) -> description``: cached for 30 seconds;
-* ``Reserve(sku) -> confirmation``: a write, never cached (not in the TTL table).
+* ``GetProduct(sku) -> description``: cached (:data:`METHODS`: fresh for 30 seconds,
+  then served stale for 5 minutes while one background call refreshes it);
+* ``Reserve(sku) -> confirmation``: a write, never cached (not in :data:`METHODS`).
 
 An unknown SKU answers ``NOT_FOUND`` (set on the context, not cached) and an empty one
 aborts with ``INVALID_ARGUMENT``. Run ``python -m examples.grpc_cache.catalog`` for a
@@ -22,13 +23,15 @@ import grpc.aio
 import hitbox
 from google.protobuf.wrappers_pb2 import StringValue
 
-from .interceptor import CachingInterceptor
+from .interceptor import CachingInterceptor, Methods
 
-__all__ = ["GET_PRODUCT", "RESERVE", "Catalog", "start_server"]
+__all__ = ["GET_PRODUCT", "METHODS", "RESERVE", "Catalog", "start_server"]
 
 SERVICE = "demo.Catalog"
 GET_PRODUCT = f"/{SERVICE}/GetProduct"
 RESERVE = f"/{SERVICE}/Reserve"
+METHODS: Methods = {GET_PRODUCT: {"ttl": 30, "max_stale": 300}}
+"""The methods the demo caches, with their TTL and stale window."""
 
 
 class Catalog:
@@ -38,11 +41,13 @@ class Catalog:
         self.products = products
         self.calls = 0
         self.gate: asyncio.Event | None = None  # tests hold calls here to pile them up
+        self.contexts: list[Any] = []  # the context of each call (tests look at refreshes)
 
     async def get_product(
         self, request: StringValue, context: grpc.aio.ServicerContext[Any, Any]
     ) -> StringValue:
         self.calls += 1
+        self.contexts.append(context)
         if self.gate is not None:
             await self.gate.wait()
         if not request.value:
@@ -76,10 +81,9 @@ class Catalog:
 
 
 async def start_server(
-    catalog: Catalog, cache: hitbox.Cache, *, vary: tuple[str, ...] = ()
+    catalog: Catalog, interceptor: CachingInterceptor
 ) -> tuple[grpc.aio.Server, int]:
-    """Serve ``catalog`` on a free loopback port behind the cache; (server, port)."""
-    interceptor = CachingInterceptor(cache, {GET_PRODUCT: 30.0}, vary=vary)
+    """Serve ``catalog`` on a free loopback port behind ``interceptor``; (server, port)."""
     server = grpc.aio.server(interceptors=[interceptor])
     server.add_generic_rpc_handlers([catalog.handler()])
     port = server.add_insecure_port("127.0.0.1:0")
@@ -89,8 +93,9 @@ async def start_server(
 
 async def _demo() -> None:
     catalog = Catalog({"sku-1": "a teapot"})
-    async with hitbox.Cache("memory") as cache:
-        server, port = await start_server(catalog, cache)
+    async with hitbox.Cache("memory", name="catalog") as cache:
+        interceptor = CachingInterceptor(cache, METHODS)
+        server, port = await start_server(catalog, interceptor)
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             get_product = channel.unary_unary(
                 GET_PRODUCT,
@@ -101,7 +106,8 @@ async def _demo() -> None:
                 response = await get_product(StringValue(value="sku-1"))
                 print(response.value)
         await server.stop(grace=None)
-        print(cache.stats())
+        await interceptor.aclose()
+        print(interceptor.stats())
 
 
 if __name__ == "__main__":

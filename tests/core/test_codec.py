@@ -193,7 +193,8 @@ def test_encode_refuses_what_decode_would_reject(entry: CachedValue, message: st
     [
         ("a text key of enough length", r"^signing_key must be bytes, got str"),
         (b"short", r"^signing_key is 5 bytes; use at least 16"),
-        (b"", r"^signing_key is 0 bytes"),
+        (b"", r"^signing_key is empty or blank; pass None"),
+        (b" " * 32, r"^signing_key is empty or blank; pass None"),
     ],
 )
 def test_signing_key_is_validated(key: Any, message: str) -> None:

@@ -29,7 +29,7 @@ def _error(config: Any, plugins: PluginManager) -> hitbox.ConfigError:
     [
         ({"backend": "nope"}, "backend", "unknown backend 'nope'; installed: "),
         ({"backend": "zzz://host"}, "url", "unknown URL scheme 'zzz'"),
-        ({"backend": ""}, "backend", "backend: Value error, must name a backend or give a URL"),
+        ({"backend": ""}, "backend", "backend: must name a backend or give a URL"),
         ({"backend": {"url": "memory"}}, "backend.url", "'memory' has no scheme"),
         ({"backend": {"url": "://x"}}, "backend.url", "has no scheme"),
         ({"backend": "memory://["}, "backend.url", "Invalid IPv6 URL (got 'memory://[')"),
@@ -52,7 +52,7 @@ def _error(config: Any, plugins: PluginManager) -> hitbox.ConfigError:
         ({"policy": {"\n": None}}, "policy.\\n", "policy.\\n: unknown setting"),
         ({"backend": {"name": "memory", "a\nb": 1}}, "backend.a\\nb", "unknown setting"),
         ({"policy": "fast"}, "policy", "'fast'"),
-        ({"signing_key": 5}, "signing_key", "(got 5)"),
+        ({"signing_key": 5}, "signing_key", "(got '***')"),  # never echoed
         ({"backend": 42}, "backend", "(got 42)"),
     ],
 )

@@ -420,7 +420,11 @@ def test_make_key_refuses_non_keys(raw: Any) -> None:
         ({"version": ""}, "version", "without whitespace, got ''"),
         ({"max_length": 79}, "max_length", "must be an int >= 80, got 79"),
         ({"max_length": "200"}, "max_length", "must be an int >= 80, got '200'"),
-        ({"prefix": "x"}, "prefix", "unknown option of key strategy 'default' (max_length, "),
+        (
+            {"prefix": "x"},
+            "prefix",
+            "unknown option of key strategy 'default', got 'x'; known: max_length, ",
+        ),
     ],
 )
 def test_bad_options_raise_config_error_naming_field_and_value(

@@ -16,6 +16,8 @@ from typing import Any
 import hitbox
 import pytest
 from hitbox import ManualClock, State
+from hitbox.backend import SyncReads
+from hitbox_memory import MemoryBackend
 
 from tests.core._cache_fakes import DictBackend, EventRecorder, make_cache, settle
 
@@ -108,13 +110,13 @@ def _entry_points(cache: hitbox.Cache, key: str) -> dict[str, Callable[[], Await
 
 
 async def _observe(
-    entry_point: str, scenario: Scenario, *, listening: bool
+    entry_point: str, scenario: Scenario, *, listening: bool, memory: bool = False
 ) -> tuple[list[tuple[State, ...]], hitbox.Stats]:
     global gate  # an Event belongs to the loop it is first used in: one per test
     gate = asyncio.Event()
     gate.set()
     clock = ManualClock()
-    backend = DictBackend(clock=clock)
+    backend: Any = MemoryBackend(clock=clock) if memory else DictBackend(clock=clock)
     recorder = EventRecorder()
     cache = make_cache(
         backend, clock=clock, recorder=recorder if listening else None, ttl=10, max_stale=5
@@ -159,6 +161,16 @@ async def test_the_inline_hit_path_counts_as_the_machine_does(name: str) -> None
     _, machine = await _observe("decorator", scenario, listening=True)  # through the machine
     assert _counters(inline) == _counters(machine)
     assert inline.upstream_calls == machine.upstream_calls
+
+
+@pytest.mark.parametrize("name", ["hit", "miss", "stale", "locked"])
+async def test_the_memory_backends_sync_reads_count_as_the_machine_does(name: str) -> None:
+    scenario, expected = SCENARIOS[name]
+    assert isinstance(MemoryBackend(), SyncReads)  # the inline path reads without awaiting
+    _, inline = await _observe("decorator", scenario, listening=False, memory=True)
+    paths, machine = await _observe("decorator", scenario, listening=True, memory=True)
+    assert _sorted(paths) == _sorted(expected)
+    assert _counters(inline) == _counters(machine)
 
 
 @pytest.mark.parametrize("name", ["hit", "miss", "error"])

@@ -14,7 +14,7 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from hitbox import SerializationError, Serializer, serializers
+from hitbox import SerializationError, Serializer, _serializer_base, serializers
 from hitbox.plugins import SerializerRegistry
 from hitbox.serializers import (
     CborSerializer,
@@ -324,10 +324,10 @@ def test_hint_pydantic_cannot_handle_is_a_serialization_error() -> None:
 def test_type_adapters_are_built_once_per_type() -> None:
     data = CBOR.dumps([USER])
     CBOR.loads(data, type_hint=list[User])
-    before = serializers._cached_adapter.cache_info()
+    before = _serializer_base.cached_adapter.cache_info()
     for _ in range(5):
         CBOR.loads(data, type_hint=list[User])
-    after = serializers._cached_adapter.cache_info()
+    after = _serializer_base.cached_adapter.cache_info()
     assert after.hits == before.hits + 5
     assert after.misses == before.misses
 

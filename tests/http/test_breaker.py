@@ -53,3 +53,23 @@ async def test_requests_stop_paying_the_backend_timeout_once_the_breaker_opens()
     assert len(origin.calls) == 23
     assert middleware.http.stats().skipped == 20
     await cache.aclose()
+
+
+async def test_closing_an_http_cache_leaves_the_shared_cache_working() -> None:
+    from hitbox_http import HttpCache
+    from hitbox_memory import MemoryBackend
+
+    cache = hitbox.Cache(MemoryBackend())
+    http = HttpCache(cache)
+    await http.aclose()
+    assert cache.breaker_state == "closed"
+
+    @cache.cached
+    async def value(x: int) -> int:
+        return x
+
+    assert await value(1) == 1
+    assert await value(1) == 1
+    assert cache.stats().hits == 1  # the backend is still used
+    await cache.aclose()
+    assert cache.breaker_state == "open"  # closing the cache itself switches it off

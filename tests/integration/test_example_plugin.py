@@ -57,7 +57,10 @@ def test_example_is_an_independent_distribution() -> None:
     workspace = tomllib.loads((root / "pyproject.toml").read_text())
     assert "examples/hitbox-backend-example" not in workspace["tool"]["uv"]["workspace"]["members"]
     requires = importlib.metadata.requires("hitbox-backend-example") or []
-    assert [re.split(r"[<>=!~ ;]", r)[0] for r in requires] == ["hitbox-core"]
+    runtime = [r for r in requires if "extra ==" not in r]
+    assert [re.split(r"[<>=!~ ;]", r)[0] for r in runtime] == ["hitbox-core"]
+    test_extra = [r for r in requires if "extra ==" in r]
+    assert [re.split(r"[<>=!~ ;]", r)[0] for r in test_extra] == ["hitbox-core[testing]"]
     source = root / "examples" / "hitbox-backend-example" / "src" / "hitbox_backend_example"
     lines = sum(len(p.read_text().splitlines()) for p in source.glob("*.py"))
     assert lines < 100

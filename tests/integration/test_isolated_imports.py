@@ -11,13 +11,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 DISTRIBUTIONS = {
+    # The meta-distribution: the core and the embedded default backend, nothing else.
+    "hitbox": "hitbox, hitbox.cli, hitbox_memory, hitbox_memory.plugin",
     "hitbox-core": "hitbox, hitbox.cli, hitbox.testing",
     "hitbox-backend-memory": "hitbox_memory, hitbox_memory.plugin",
     "hitbox-backend-redis": "hitbox_redis, hitbox_redis.plugin",
     "hitbox-backend-dynamodb": "hitbox_dynamodb, hitbox_dynamodb.plugin",
     "hitbox-backend-sqlite": "hitbox_sqlite, hitbox_sqlite.plugin",
     "hitbox-backend-memcached": "hitbox_memcached, hitbox_memcached.plugin",
-    "hitbox-http": "hitbox_http, hitbox_http.plugin",
+    # Without the [proxy] extra: the proxy's command module loads uvicorn only when run.
+    "hitbox-http": "hitbox_http, hitbox_http.plugin, hitbox_http._cli",
     "hitbox-observability": (
         "hitbox_observability, hitbox_observability.plugin, "
         "hitbox_observability.prometheus, hitbox_observability.opentelemetry"
@@ -66,4 +69,8 @@ def test_every_workspace_member_is_checked() -> None:
     members = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["uv"]["workspace"][
         "members"
     ]
-    assert sorted(members) == sorted(DISTRIBUTIONS)
+    names = [
+        tomllib.loads((ROOT / member / "pyproject.toml").read_text())["project"]["name"]
+        for member in members
+    ]
+    assert sorted(names) == sorted(DISTRIBUTIONS)

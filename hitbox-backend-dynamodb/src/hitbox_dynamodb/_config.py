@@ -58,8 +58,8 @@ class DynamoDBConfig(hitbox.BackendConfig):
             "may return an entry for about a second after it was overwritten or deleted."
         ),
     )
-    connect_timeout: float = Field(default=1.0, gt=0, le=60, description="Seconds.")
-    read_timeout: float = Field(default=2.0, gt=0, le=300, description="Seconds.")
+    connect_timeout: hitbox.Duration = Field(default=1.0, gt=0, le=60, description="Seconds.")
+    read_timeout: hitbox.Duration = Field(default=2.0, gt=0, le=300, description="Seconds.")
     max_attempts: int = Field(
         default=2,
         ge=1,

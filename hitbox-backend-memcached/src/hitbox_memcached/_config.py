@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlsplit
 
-from hitbox import BackendConfig, ConfigError
+from hitbox import BackendConfig, ConfigError, Duration
 from pydantic import Field, field_validator
 
 from hitbox_memcached._keys import is_safe_prefix
@@ -53,9 +53,9 @@ class MemcachedConfig(BackendConfig):
     """``host:port`` of each server (IPv6 as ``[addr]:port``; the port defaults to 11211)."""
     key_prefix: str = Field(default="", max_length=128)
     """Prepended to every stored key, so applications can share servers."""
-    timeout: float = Field(default=1.0, gt=0, le=60)
+    timeout: Duration = Field(default=1.0, gt=0, le=60)
     """Seconds one operation may take (a dead server costs at most this much)."""
-    connect_timeout: float = Field(default=1.0, gt=0, le=60)
+    connect_timeout: Duration = Field(default=1.0, gt=0, le=60)
     """Seconds to open a new connection."""
     max_connections: int = Field(default=4, ge=1, le=1024)
     """Most connections per server."""

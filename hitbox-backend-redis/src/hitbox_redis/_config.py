@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal, Self
 from urllib.parse import parse_qsl, unquote
 
-from hitbox import BackendConfig, ConfigError
+from hitbox import BackendConfig, ConfigError, Duration
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 __all__ = ["DEFAULT_PORT", "DEFAULT_SENTINEL_PORT", "Mode", "RedisConfig", "split_host_port"]
@@ -80,23 +80,23 @@ class RedisConfig(BackendConfig):
     ssl_check_hostname: bool = True
     """Check that the server certificate matches the host name."""
 
-    socket_timeout: float = Field(default=0.05, gt=0)
+    socket_timeout: Duration = Field(default=0.05, gt=0)
     """Seconds to wait for a reply (redis-py's default is 5 s; a cache gives up sooner)."""
-    socket_connect_timeout: float = Field(default=0.05, gt=0)
+    socket_connect_timeout: Duration = Field(default=0.05, gt=0)
     """Seconds to open a connection, including the TLS handshake."""
     max_connections: int = Field(default=50, ge=1)
     """Connections in the pool (per node in cluster mode). Auto-batching keeps reads to a
     few connections, so this bounds concurrent writes and lock calls."""
-    pool_timeout: float = Field(default=0.02, ge=0)
+    pool_timeout: Duration = Field(default=0.02, ge=0)
     """Seconds to wait for a free pooled connection before failing (standalone and
     sentinel use a blocking pool; cluster pools fail at once when exhausted)."""
     retries: int = Field(default=1, ge=0, le=10)
     """Immediate retries of a command that failed on a broken connection (never on a
     timeout). One retry replaces a connection that a restarted server closed."""
-    operation_timeout: float = Field(default=0.25, gt=0)
+    operation_timeout: Duration = Field(default=0.25, gt=0)
     """Overall deadline of one backend call in cluster and sentinel mode, where the client
     follows redirects and rediscovers nodes internally."""
-    health_check_interval: float = Field(default=0, ge=0)
+    health_check_interval: Duration = Field(default=0, ge=0)
     """Seconds of idleness after which a pooled connection is pinged before use (0: off)."""
     socket_keepalive: bool = True
     """TCP keepalive on pooled connections."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 from urllib.parse import unquote, urlsplit
 
-from hitbox import BackendConfig, ConfigError
+from hitbox import BackendConfig, ConfigError, Duration
 from pydantic import Field, field_validator
 
 __all__ = ["MEMORY", "SQLiteConfig", "Synchronous"]
@@ -33,7 +33,7 @@ class SQLiteConfig(BackendConfig):
 
     path: str = Field(min_length=1)
     """Database file (created if missing) or ``":memory:"``."""
-    busy_timeout: float = Field(default=30.0, gt=0, le=3600)
+    busy_timeout: Duration = Field(default=30.0, gt=0, le=3600)
     """Seconds a writer waits for another process's write lock before giving up."""
     readers: int = Field(default=4, ge=1, le=64)
     """Reader connections (and threads); ignored for ``:memory:``, which has one connection."""
@@ -41,7 +41,7 @@ class SQLiteConfig(BackendConfig):
     """Most entries kept; least recently used ones are evicted first. ``None``: no cap."""
     max_bytes: int | None = Field(default=None, ge=1)
     """Most bytes (keys plus envelopes) kept, evicting like ``max_entries``. ``None``: no cap."""
-    purge_interval: float = Field(default=60.0, gt=0)
+    purge_interval: Duration = Field(default=60.0, gt=0)
     """Seconds between purges of expired rows (piggy-backed on writes)."""
     purge_batch: int = Field(default=1000, ge=1)
     """Most expired rows deleted by one purge, so a purge never stalls writers for long."""

@@ -6,6 +6,7 @@ module (never private ``hitbox._*`` modules), exactly as a third-party plugin wo
 
 from hitbox._clock import Clock, ManualClock, SystemClock
 from hitbox._decorator import CachedFunction
+from hitbox._durations import Duration, parse_duration
 from hitbox._errors import (
     BackendError,
     ConfigError,
@@ -18,6 +19,7 @@ from hitbox._errors import (
 )
 from hitbox._logging import RateLimitedLogger
 from hitbox._request import CacheableRequest
+from hitbox._switch import caching_enabled, disable, disabled, enable, enabled
 from hitbox._sync_call import SyncCachedFunction
 from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import (
@@ -58,6 +60,7 @@ __all__ = [
     "ConfigError",
     "CorruptEntry",
     "DefaultKeyStrategy",
+    "Duration",
     "EnvelopeCodec",
     "Healthcheck",
     "HitboxError",
@@ -80,6 +83,12 @@ __all__ = [
     "SystemClock",
     "UnknownPluginError",
     "__version__",
+    "caching_enabled",
+    "disable",
+    "disabled",
     "emit_backend_event",
+    "enable",
+    "enabled",
     "hookimpl",
+    "parse_duration",
 ]

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Coroutine, Iterable
-from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+from hitbox._durations import DurationLike
 from hitbox._loop_thread import LoopThread
 from hitbox._sync_call import SyncRunner
-from hitbox.backend._contract import Backend
+from hitbox.backend._contract import Backend, SyncReads
 from hitbox.engine._engine import Engine
 from hitbox.engine._flights import BackgroundTasks, FlightTable
 
@@ -25,12 +25,11 @@ __all__ = ["SyncFace", "sync_reader"]
 
 
 def sync_reader(backend: Backend) -> Callable[[str], Any] | None:
-    """The backend's thread-safe blocking read (``get_sync``), unless it has none or says
-    (``sync_reads = False``) it cannot serve one in its configuration."""
-    if not getattr(backend, "sync_reads", True):
+    """The backend's thread-safe blocking read (:class:`~hitbox.backend.SyncReads`),
+    unless it says (``sync_reads = False``) it cannot serve one in its configuration."""
+    if not isinstance(backend, SyncReads) or not getattr(backend, "sync_reads", True):
         return None
-    reader = getattr(backend, "get_sync", None)
-    return reader if callable(reader) else None
+    return backend.get_sync
 
 
 class SyncFace:
@@ -52,9 +51,9 @@ class SyncFace:
             key: str,
             value: Any,
             *,
-            ttl: float | timedelta | None = None,
-            max_stale: float | timedelta | None = None,
-            stale_if_error: float | timedelta | None = None,
+            ttl: DurationLike | None = None,
+            max_stale: DurationLike | None = None,
+            stale_if_error: DurationLike | None = None,
             tags: Iterable[str] = (),
         ) -> Coroutine[Any, Any, bool]: ...
 
@@ -76,7 +75,7 @@ class SyncFace:
         machine = self._engine.machine
         machine.flights = FlightTable()
         machine.background = BackgroundTasks(machine.background.limit)
-        self._engine.guard._probe = None
+        self._engine.guard.forget_probe()
 
     def get_sync(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
         """``get`` for sync code (any thread, a running event loop's too)."""
@@ -87,9 +86,9 @@ class SyncFace:
         key: str,
         value: Any,
         *,
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
+        ttl: DurationLike | None = None,
+        max_stale: DurationLike | None = None,
+        stale_if_error: DurationLike | None = None,
         tags: Iterable[str] = (),
     ) -> bool:
         """``set`` for sync code."""

@@ -18,13 +18,15 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
 
+from hitbox._switch import SWITCH
+from hitbox.backend._contract import SyncReads
 from hitbox.backend._value import NO_VALUE, CachedValue
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._machine import UNREAD, Call, Machine, describe
 from hitbox.keys import KeyFunction
 from hitbox.policy import Policy
 
-__all__ = ["CachedFunction", "ReturnHint", "build_wrapper"]
+__all__ = ["CachedFunction", "ReturnHint", "build_wrapper", "generated_wrapper"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -112,7 +114,8 @@ def build_wrapper(
         return Call(key, policy, functools.partial(func, *args, **kwargs), hint, tags, "cached")
 
     async def uncached(exc: Exception | None, args: Any, kwargs: Any) -> R:
-        """The upstream, bypassing the cache: no key (``exc``) or no tags (``None``)."""
+        """The upstream, bypassing the cache: no key (``exc``), no tags or caching
+        switched off (``None``)."""
         if exc is not None:
             access.log.warn(
                 "key", f"no cache key for a call of {func.__qualname__} ({describe(exc)})"
@@ -120,7 +123,7 @@ def build_wrapper(
         counters.upstream_calls += 1
         return await func(*args, **kwargs)
 
-    wrapper = _generated_wrapper(
+    wrapper = generated_wrapper(
         func,
         fast_hits=fast_hits,
         key_fn=key_fn,
@@ -148,7 +151,7 @@ _FAST_BLOCK = """\
     if not {p}breaker.tripped:
 {start}\
         try:
-            {p}entry = await {p}get({p}key)
+            {p}entry = {read}({p}key)
             if (
                 {p}entry is not None
                 and {p}now() < {p}entry.fresh_until
@@ -170,6 +173,8 @@ _FAST_BLOCK = """\
 
 _TEMPLATE = """\
 async def {name}({params}):
+    if {p}switch.off:
+        return await {p}uncached(None, {args}, {kwargs})
     try:
         {p}key = {p}key_fn({forward})
     except {p}Exception as {p}exc:
@@ -220,6 +225,8 @@ _DECODED_VALUE = """\
 
 _SYNC_TEMPLATE = """\
 def {name}({params}):
+    if {p}switch.off:
+        return {p}uncached(None, {args}, {kwargs})
     try:
         {p}key = {p}key_fn({forward})
     except {p}Exception as {p}exc:
@@ -237,7 +244,7 @@ _P = inspect.Parameter
 _ANY_ARGUMENTS = [_P("args", _P.VAR_POSITIONAL), _P("kwargs", _P.VAR_KEYWORD)]
 
 
-def _generated_wrapper(
+def generated_wrapper(
     func: Callable[..., Any],
     *,
     fast_hits: bool,
@@ -273,6 +280,7 @@ def _generated_wrapper(
         f"{p}slow_call": slow_call,
         f"{p}breaker": access.breaker,
         f"{p}get": access.backend.get,
+        f"{p}get_sync": getattr(access.backend, "get_sync", None),
         f"{p}now": access.clock.now,
         f"{p}counters": access.counters,
         f"{p}NO_VALUE": NO_VALUE,
@@ -282,6 +290,7 @@ def _generated_wrapper(
         f"{p}type": type,
         f"{p}emit_hit": emit_hit,
         f"{p}perf_counter": time.perf_counter,
+        f"{p}switch": SWITCH,
         f"{p}slow": execute,
         f"{p}loads": access.serializer.loads,
         f"{p}hint": hint,
@@ -322,6 +331,8 @@ def _generated_wrapper(
         following = params[index + 1].kind if index + 1 < len(params) else None
         if kind is _P.POSITIONAL_ONLY and following is not _P.POSITIONAL_ONLY:
             declared.append("/")
+    # An in-process backend that reads without awaiting saves a coroutine per hit.
+    read = f"{p}get_sync" if isinstance(access.backend, SyncReads) else f"await {p}get"
     # With a listener, a fast hit is timed and reported; without one, it costs nothing.
     start = f"        {p}started = {p}perf_counter()\n" if emit_hit is not None else ""
     emit = (
@@ -334,7 +345,7 @@ def _generated_wrapper(
         emit = emit[4:]  # the sync block returns one level further out
         fast = _SYNC_FAST_BLOCK.format(p=p, start=start, emit=emit, decode=decode)
     else:
-        fast = _FAST_BLOCK.format(p=p, start=start, emit=emit)
+        fast = _FAST_BLOCK.format(p=p, start=start, emit=emit, read=read)
     source = (_SYNC_TEMPLATE if sync else _TEMPLATE).format(
         name=f"{p}wrapper",
         params=", ".join(declared),

@@ -5,6 +5,9 @@ Messages say what was wrong, with the offending value, and what to do about it.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "BackendError",
     "ConfigError",
@@ -66,3 +69,16 @@ def field_path(loc: tuple[int | str, ...] | list[int | str]) -> str:
     error about a hostile key (``"\\n"``) still fits on one line."""
     path = ".".join(str(part) for part in loc)
     return path if path.isprintable() else repr(path)[1:-1]
+
+
+def suggestion(name: str, known: Iterable[str]) -> str:
+    """What to say after "unknown ...": the closest known name, else the known names.
+
+    ``"; did you mean 'namespace'?"`` for a typo, ``"; known: a, b"`` when nothing is
+    close, ``""`` when nothing is known.
+    """
+    names = sorted(set(known))
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        return f"; did you mean {close[0]!r}?"
+    return f"; known: {', '.join(names)}" if names else ""

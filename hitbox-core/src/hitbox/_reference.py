@@ -12,11 +12,16 @@ import ast
 import inspect
 import itertools
 import textwrap
-from typing import Any
+import typing
+from collections.abc import Iterable
+from types import UnionType
+from typing import Any, Union
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from hitbox._durations import to_seconds
 from hitbox.config import CacheConfig
 from hitbox.plugins import PluginManager
 from hitbox.policy import Policy
@@ -46,6 +51,28 @@ def _attribute_docstrings(model: type[BaseModel]) -> dict[str, str]:
     return docs
 
 
+def _is_duration(metadata: Iterable[Any]) -> bool:
+    return any(getattr(item, "func", None) is to_seconds for item in metadata)
+
+
+def _member_name(member: Any) -> str:
+    if _is_duration(getattr(member, "__metadata__", ())):
+        return "duration"
+    return "None" if member is type(None) else _type_name(member)
+
+
+def _field_type(field: FieldInfo) -> str:
+    """The field's type as a reader wants it: ``duration`` for :data:`hitbox.Duration`."""
+    if _is_duration(field.metadata):
+        return "duration"
+    members = typing.get_args(field.annotation)
+    if typing.get_origin(field.annotation) in (Union, UnionType) and any(
+        _is_duration(getattr(member, "__metadata__", ())) for member in members
+    ):
+        return " or ".join(_member_name(member) for member in members)
+    return _type_name(field.annotation)
+
+
 def _type_name(annotation: Any) -> str:
     text = annotation.__name__ if isinstance(annotation, type) else repr(annotation)
     for prefix in ("typing.", "collections.abc.", "pydantic.types.", "pathlib."):
@@ -73,7 +100,7 @@ def _model_table(model: type[BaseModel]) -> list[str]:
             continue
         meaning = field.description or docs.get(name, "")
         lines.append(
-            f"| `{name}` | {_cell(_type_name(field.annotation))} | {_cell(_default(field))} "
+            f"| `{name}` | {_cell(_field_type(field))} | {_cell(_default(field))} "
             f"| {_cell(meaning)} |"
         )
     return lines
@@ -88,6 +115,10 @@ def render_configuration_reference(plugins: PluginManager | None = None) -> str:
         "Generated from the pydantic models by `python -m hitbox._reference`; a test fails",
         "when this page and the models disagree. See [Configuration](../configuration.md)",
         "for how the pieces fit together.",
+        "",
+        "A *duration* is seconds (`30`, `1.5`) or a string with units `ms`, `s`, `m`, `h`,",
+        '`d`, `w` (`"90s"`, `"5m"`, `"1h30m"`, `"1d"`, `"250ms"`); in code, a',
+        "`datetime.timedelta` too.",
         "",
         "## Top level",
         "",

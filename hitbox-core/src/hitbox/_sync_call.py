@@ -27,7 +27,7 @@ import typing
 from collections.abc import Callable, Coroutine
 from typing import Any, Final, ParamSpec, Protocol, TypeVar, final
 
-from hitbox._decorator import ReturnHint, _generated_wrapper
+from hitbox._decorator import ReturnHint, generated_wrapper
 from hitbox._loop_thread import LoopThread
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._machine import UNREAD, Call, Machine, describe
@@ -259,7 +259,7 @@ def build_sync_wrapper(
         call = Call(key, policy, handoff.upstream, hint, tags, "cached")
         return runner.execute(call, entry, handoff)
 
-    wrapper = _generated_wrapper(
+    wrapper = generated_wrapper(
         func,
         fast_hits=sync_get is not None,
         key_fn=key_fn,

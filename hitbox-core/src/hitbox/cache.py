@@ -31,7 +31,9 @@ from hitbox import config as _config
 from hitbox._cache_sync import SyncFace
 from hitbox._clock import Clock
 from hitbox._decorator import CachedFunction, build_wrapper
+from hitbox._durations import DurationLike, parse_duration
 from hitbox._request import CacheableRequest
+from hitbox._switch import SWITCH
 from hitbox._sync_call import SyncCachedFunction, build_sync_wrapper
 from hitbox.backend._contract import Backend
 from hitbox.engine._access import BackendAccess
@@ -104,7 +106,7 @@ class Cache(SyncFace):
         clock: Clock | None = None,
         plugins: PluginManager | None = None,
         max_background: int = 64,
-        tag_ttl: float = DEFAULT_TAG_TTL,
+        tag_ttl: DurationLike = DEFAULT_TAG_TTL,
         name: str = "default",
     ) -> None:
         self.name = name
@@ -118,7 +120,7 @@ class Cache(SyncFace):
             policy = Policy.validated(policy)
         self._policy = policy
         serializer_obj = self._serializer
-        tag_markers = TagMarkers(self._keys.make_key, tag_ttl)
+        tag_markers = TagMarkers(self._keys.make_key, parse_duration(tag_ttl, "tag_ttl"))
         self._engine = Engine(
             self._backend,
             lambda engine: BackendAccess(engine.guard, serializer_obj, tag_markers),
@@ -185,11 +187,11 @@ class Cache(SyncFace):
         *,
         key: str | None = None,
         tags: Iterable[str] = (),
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
+        ttl: DurationLike | None = None,
+        max_stale: DurationLike | None = None,
+        stale_if_error: DurationLike | None = None,
         lock: LockMode | None = None,
-        lock_timeout: float | None = None,
+        lock_timeout: DurationLike | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
     ) -> _Decorator: ...
@@ -201,11 +203,11 @@ class Cache(SyncFace):
         *,
         key: str | None = None,
         tags: Iterable[str] = (),
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
+        ttl: DurationLike | None = None,
+        max_stale: DurationLike | None = None,
+        stale_if_error: DurationLike | None = None,
         lock: LockMode | None = None,
-        lock_timeout: float | None = None,
+        lock_timeout: DurationLike | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
     ) -> Any:
@@ -279,7 +281,7 @@ class Cache(SyncFace):
         """
         ttl = request.cache_ttl()
         seconds = ttl.total_seconds() if isinstance(ttl, timedelta) else float(ttl)
-        if not seconds > 0:
+        if not seconds > 0 or SWITCH.off:
             self._counters.upstream_calls += 1
             return await upstream(request)
         tags_method = getattr(request, "cache_tags", None)
@@ -316,8 +318,11 @@ class Cache(SyncFace):
     async def get(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
         """The fresh value stored under ``key`` (a raw key, namespaced here), or ``default``.
 
-        Stale and expired entries count as absent; backend failures return ``default``.
+        Stale and expired entries count as absent; backend failures return ``default``,
+        and so does every call while caching is switched off (:func:`hitbox.disabled`).
         """
+        if SWITCH.off:
+            return default
         call = Call(self._keys.make_key(key), self._policy, _no_upstream, lambda: type_hint)
         call.operation = "get"
         return await self._machine.peek(call, default)
@@ -327,15 +332,18 @@ class Cache(SyncFace):
         key: str,
         value: Any,
         *,
-        ttl: float | timedelta | None = None,
-        max_stale: float | timedelta | None = None,
-        stale_if_error: float | timedelta | None = None,
+        ttl: DurationLike | None = None,
+        max_stale: DurationLike | None = None,
+        stale_if_error: DurationLike | None = None,
         tags: Iterable[str] = (),
     ) -> bool:
         """Store ``value`` under ``key`` (a raw key); whether the backend confirmed it.
 
-        A call of the same key already running will not overwrite this value.
+        A call of the same key already running will not overwrite this value. While
+        caching is switched off (:func:`hitbox.disabled`) nothing is stored.
         """
+        if SWITCH.off:
+            return False
         policy = self._policy.merged(ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error)
         made = self._keys.make_key(key)
         for flight in self._machine.flights.supersede(made):

@@ -6,6 +6,7 @@ Bad input is reported on one line with exit code 2, never with a traceback.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import sys
 from collections.abc import Sequence
@@ -14,13 +15,20 @@ from typing import Any
 import click
 
 from hitbox._errors import HitboxError
-from hitbox.backend._contract import BatchBackend, Healthcheck, InvalidationBus, LockingBackend
+from hitbox.backend._contract import (
+    Backend,
+    BatchBackend,
+    Healthcheck,
+    InvalidationBus,
+    LockingBackend,
+)
 from hitbox.plugins import PluginManager, get_plugin_manager
 
 __all__ = ["build_cli", "main"]
 
 EXIT_BAD_INPUT = 2
 EXIT_UNHEALTHY = 1
+EXIT_FAILED = 1
 
 
 def _fail(message: str) -> None:
@@ -113,6 +121,23 @@ def plugins_command(as_json: bool) -> None:
     console.print(registered)
 
 
+def _signing(backend: Backend) -> str:
+    """Whether ``backend``'s entries are signed, for ``hitbox check``.
+
+    Backends that store bytes keep their :class:`hitbox.EnvelopeCodec` in ``_codec`` (the
+    built-in ones and the example do); a tiered backend reports each tier.
+    """
+    tiers = getattr(backend, "tiers", None)
+    if tiers:
+        return ", ".join(f"{tier.label}: {_signing(tier.backend)}" for tier in tiers)
+    if backend.stores_objects:
+        return "in-process objects (nothing serialized, nothing to sign)"
+    signed = getattr(getattr(backend, "_codec", None), "signed", None)
+    if signed is None:
+        return "unknown (the backend does not say)"
+    return "signed (HMAC-SHA256)" if signed else "unsigned (set signing_key to sign them)"
+
+
 async def _check(config: dict[str, Any]) -> tuple[bool, str]:
     from hitbox.config import cache_kwargs
 
@@ -130,7 +155,7 @@ async def _check(config: dict[str, Any]) -> tuple[bool, str]:
     ]
     summary = (
         f"backend {backend.label!r} ({type(backend).__name__}); "
-        f"capabilities: {', '.join(capabilities) or 'none'}"
+        f"capabilities: {', '.join(capabilities) or 'none'}; entries: {_signing(backend)}"
     )
     try:
         if isinstance(backend, Healthcheck):
@@ -167,14 +192,79 @@ def check_command(config_path: str | None, url: str | None) -> None:
         sys.exit(EXIT_UNHEALTHY)
 
 
+# Commands that come with a distribution of their own: asked for without it, the CLI
+# names what to install instead of click's bare "No such command".
+_PLUGIN_COMMANDS = {
+    "proxy": ("hitbox-http", "http"),
+    "stats": ("hitbox-http", "http"),
+    "dynamodb": ("hitbox-backend-dynamodb", "dynamodb"),
+}
+
+
+def _missing_command_hint(name: str) -> str | None:
+    """Why ``hitbox NAME`` is missing and what to install, if a known plugin adds it."""
+    known = _PLUGIN_COMMANDS.get(name)
+    if known is None:
+        return None
+    distribution, extra = known
+    try:
+        importlib.metadata.distribution(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return (
+            f"'hitbox {name}' comes with {distribution}, which is not installed: "
+            f'pip install "hitbox[{extra}]" (or pip install {distribution})'
+        )
+    return (
+        f"'hitbox {name}' comes with {distribution}, which is installed but did not add "
+        f"the command: is its plugin blocked by HITBOX_DISABLE_PLUGINS?"
+    )
+
+
+class _HitboxGroup(click.Group):
+    """The ``hitbox`` group: remembers which plugin added each command and names the
+    package behind a command that is not installed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.origins: dict[str, str] = {}
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        name = click.utils.make_str(args[0]) if args else ""
+        if args and self.get_command(ctx, name) is None:
+            hint = _missing_command_hint(name)
+            if hint is not None:
+                raise click.UsageError(hint, ctx)
+        return super().resolve_command(ctx, args)
+
+
+def _add_plugin_commands(cli: _HitboxGroup, manager: PluginManager) -> None:
+    """Call each plugin's ``hitbox_add_commands``; a failing plugin is named and skipped."""
+    for impl in manager.hook.hitbox_add_commands.get_hookimpls():
+        before = set(cli.commands)
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # a broken plugin must not take the whole CLI down
+            click.echo(
+                f"hitbox: warning: plugin {impl.plugin_name!r} could not add its commands: "
+                f"{exc!r}; fix or uninstall it, or set HITBOX_DISABLE_PLUGINS={impl.plugin_name}",
+                err=True,
+            )
+            continue
+        for name in set(cli.commands) - before:
+            cli.origins[name] = impl.plugin_name
+
+
 def build_cli(manager: PluginManager | None = None) -> click.Group:
     """The ``hitbox`` click group with built-in and plugin-provided commands."""
 
-    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.group(cls=_HitboxGroup, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(package_name="hitbox-core", prog_name="hitbox")
     def cli() -> None:
         """Hitbox: a platform for building caching systems."""
 
+    assert isinstance(cli, _HitboxGroup)
     cli.add_command(plugins_command)
     cli.add_command(check_command)
     try:
@@ -183,17 +273,27 @@ def build_cli(manager: PluginManager | None = None) -> click.Group:
         pass
     else:
         cli.add_command(demo)
-    (manager or get_plugin_manager()).hook.hitbox_add_commands(cli=cli)
+    _add_plugin_commands(cli, manager or get_plugin_manager())
     return cli
+
+
+def _invoked_plugin(cli: click.Group | None, argv: Sequence[str]) -> str | None:
+    """The plugin that added the command in ``argv``, if a plugin did."""
+    if not isinstance(cli, _HitboxGroup):
+        return None
+    for arg in argv:
+        if arg in cli.commands:
+            return cli.origins.get(arg)
+    return None
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``hitbox`` script."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    cli: click.Group | None = None
     try:
         cli = build_cli()
-        cli.main(
-            args=list(argv) if argv is not None else None, prog_name="hitbox", standalone_mode=False
-        )
+        cli.main(args=args, prog_name="hitbox", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("hitbox: aborted", err=True)
         sys.exit(130)
@@ -205,3 +305,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _fail(exc.format_message())
     except HitboxError as exc:
         _fail(str(exc))
+    except Exception as exc:  # a bug: one line naming who failed, never a traceback
+        plugin = _invoked_plugin(cli, args)
+        where = f"plugin {plugin!r} failed" if plugin else "internal error"
+        click.echo(f"hitbox: error: {where}: {exc!r}", err=True)
+        sys.exit(EXIT_FAILED)

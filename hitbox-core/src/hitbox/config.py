@@ -27,7 +27,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from hitbox._errors import ConfigError, field_path
+from hitbox._errors import ConfigError, PluginError, field_path, suggestion
+from hitbox.backend._config import check_signing_key, shown
 from hitbox.backend._contract import Backend
 from hitbox.keys import KeyStrategy
 from hitbox.plugins import PluginManager, get_plugin_manager
@@ -80,10 +81,16 @@ class CacheConfig(BaseModel):
     """Key version prefix: bump it to orphan every entry written by older code."""
 
     signing_key: SecretStr | None = None
-    """HMAC-SHA256 key for stored envelopes (bytes-storing backends)."""
+    """HMAC-SHA256 key for stored envelopes (bytes-storing backends), at least 16 bytes.
+    Left out (``None``), entries are unsigned; an empty or blank key is an error."""
 
     policy: dict[str, Any] = Field(default_factory=dict)
     """Fields of :class:`hitbox.Policy`."""
+
+    @field_validator("signing_key", mode="after")
+    @classmethod
+    def _signing_key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        return check_signing_key(value)
 
     @field_validator("backend")
     @classmethod
@@ -96,29 +103,38 @@ class CacheConfig(BaseModel):
 _TYPE_TAGS = frozenset({"str", "int", "float", "bool", "bytes", "none"})
 
 
-def validation_error(exc: ValidationError, prefix: str = "") -> ConfigError:
-    """Turn a pydantic error into a one-line :class:`ConfigError` naming field and value."""
+def validation_error(
+    exc: ValidationError, prefix: str = "", known: Mapping[str, Any] | None = None
+) -> ConfigError:
+    """Turn a pydantic error into a one-line :class:`ConfigError` naming field and value.
+
+    ``known`` (a model's fields; the top level's by default) is where an unknown name's
+    did-you-mean comes from.
+    """
     parts = []
     seen: set[str] = set()
     first_field: str | None = None
     first_value: object = None
     for error in exc.errors():
         # Union members add their type ("str", "dict[str,any]") to the location: drop them.
-        loc = field_path(
-            [p for p in error["loc"] if str(p) not in _TYPE_TAGS and "[" not in str(p)]
-        )
+        raw = [p for p in error["loc"] if str(p) not in _TYPE_TAGS and "[" not in str(p)]
+        loc = field_path(raw)
         field = f"{prefix}.{loc}" if prefix and loc else (prefix or loc)
         if field in seen:
             continue
         seen.add(field)
+        value = shown(field, error.get("input"))  # never echo a credential
         if first_field is None:
-            first_field, first_value = field, error.get("input")
+            first_field, first_value = field, value
         if error["type"] == "extra_forbidden":
-            parts.append(f"{field}: unknown setting")
+            names = CacheConfig.model_fields if known is None else known
+            hint = suggestion(str(raw[-1]), names) if len(raw) == 1 else ""
+            parts.append(f"{field}: unknown setting{hint}")
         elif error["type"] == "missing":
             parts.append(f"{field}: required setting is missing")
         else:
-            parts.append(f"{field}: {error['msg']} (got {error.get('input')!r})")
+            message = error["msg"].removeprefix("Value error, ")
+            parts.append(f"{field}: {message} (got {value!r})")
     return ConfigError(
         "invalid configuration: " + "; ".join(parts), field=first_field, value=first_value
     )
@@ -204,21 +220,33 @@ def resolve_backend(
             config = config_model.from_url(url, **section)
         else:
             config = config_model.model_validate(section)
-    except ValidationError as exc:
-        raise validation_error(exc, prefix="backend") from None
     except ConfigError as exc:
-        # Backend models may raise their own ConfigError; anchor its field in the section.
+        # Anchor the backend model's field in the configuration: backend.max_entries.
         if exc.field and not exc.field.startswith("backend"):
             exc.field = f"backend.{exc.field}"
         raise
+    except ValidationError as exc:  # a section: name its fields by their full path
+        raise validation_error(exc, prefix="backend", known=config_model.model_fields) from None
     except ValueError as exc:
         raise ConfigError(
             f"backend.url: {exc} (got {url!r})", field="backend.url", value=url
         ) from None
-    backend = backend_spec.factory(config)
+    try:
+        backend = backend_spec.factory(config)
+    except ConfigError:
+        raise
+    except Exception as exc:  # the plugin's failure, not the user's: say whose
+        raise PluginError(
+            f"backend {backend_spec.name!r} (plugin {backend_spec.origin.plugin!r}"
+            f"{_from(backend_spec.origin.distribution)}) failed to start: {exc!r}"
+        ) from exc
     if not backend.label:
         backend.label = backend_spec.name
     return backend
+
+
+def _from(distribution: str | None) -> str:
+    return f" from {distribution}" if distribution else ""
 
 
 def resolve_serializer(spec: Serializer | str, plugins: PluginManager | None = None) -> Serializer:
@@ -270,7 +298,8 @@ def cache_kwargs(
     """Keyword arguments for :class:`hitbox.Cache` built from a configuration mapping."""
     parsed = _parse(config)
     plugins = plugins or get_plugin_manager()
-    signing_key = parsed.signing_key.get_secret_value() if parsed.signing_key else None
+    key = parsed.signing_key
+    signing_key = key.get_secret_value() if key is not None else None
     return {
         "backend": resolve_backend(parsed.backend, plugins, signing_key=signing_key),
         "serializer": resolve_serializer(parsed.serializer, plugins),
@@ -297,9 +326,9 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Settings from ``HITBOX_*`` variables; ``__`` separates nested fields.
 
     ``HITBOX_BACKEND=redis://...``, ``HITBOX_POLICY__TTL=30``,
-    ``HITBOX_BACKEND__MAX_ENTRIES=1000``. ``HITBOX_DISABLE_PLUGINS`` and
-    ``HITBOX_REQUIRE_SERVICES`` are not settings and are skipped. Values are strings;
-    the models convert them.
+    ``HITBOX_BACKEND__MAX_ENTRIES=1000``. ``HITBOX_DISABLE_PLUGINS``, ``HITBOX_DISABLE``
+    (the testing switch), ``HITBOX_ADMIN_TOKEN`` and ``HITBOX_REQUIRE_SERVICES`` are not
+    settings and are skipped. Values are strings; the models convert them.
     """
     environ = os.environ if environ is None else environ
     result: dict[str, Any] = {}
@@ -320,7 +349,15 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     return result
 
 
-_NOT_SETTINGS = frozenset({"HITBOX_DISABLE_PLUGINS", "HITBOX_REQUIRE_SERVICES", "HITBOX_CONFIG"})
+_NOT_SETTINGS = frozenset(
+    {
+        "HITBOX_DISABLE_PLUGINS",
+        "HITBOX_REQUIRE_SERVICES",
+        "HITBOX_CONFIG",
+        "HITBOX_DISABLE",
+        "HITBOX_ADMIN_TOKEN",
+    }
+)
 
 
 def _merge(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Protocol, cast, final, runtime_checkable
 
-from hitbox._errors import ConfigError, KeyStrategyError
+from hitbox._errors import ConfigError, KeyStrategyError, suggestion
 from hitbox._key_codegen import (
     Source,
     default_key_body,
@@ -77,9 +77,9 @@ MIN_MAX_LENGTH: Final = 80
 """The smallest ``max_length``: a hashed key keeps ``max_length - 65`` readable characters."""
 
 
-def _bad_option(option: str, value: object, problem: str) -> ConfigError:
+def _bad_option(option: str, value: object, problem: str, hint: str = "") -> ConfigError:
     return ConfigError(
-        f"key_strategy.{option}: {problem}, got {value!r}",
+        f"key_strategy.{option}: {problem}, got {value!r}{hint}",
         field=f"key_strategy.{option}",
         value=value,
     )
@@ -204,7 +204,10 @@ def _default_strategy(**options: Any) -> DefaultKeyStrategy:
     for option, value in options.items():
         if option not in _OPTIONS:
             raise _bad_option(
-                option, value, f"unknown option of key strategy 'default' ({', '.join(_OPTIONS)})"
+                option,
+                value,
+                "unknown option of key strategy 'default'",
+                suggestion(option, _OPTIONS),
             )
     return DefaultKeyStrategy(**options)
 

@@ -1,4 +1,4 @@
-"""Plugin discovery and the registries plugins fill.
+"""Plugin discovery: the plugin manager and the hooks a plugin may implement.
 
 Plugins are pluggy plugins loaded from the entry-point group ``hitbox``. Each entry point's
 name is the plugin's name; ``HITBOX_DISABLE_PLUGINS=a,b`` blocks plugins by that name.
@@ -6,8 +6,8 @@ Built-in serializers register through the very same entry-point mechanism as a t
 
 Nothing happens at import time: :func:`get_plugin_manager` builds (once) a
 :class:`PluginManager` that loads entry points and asks every plugin to register into
-typed registries. Names are resolved when a cache is configured; nothing here runs on a
-cache hit.
+typed registries (defined in ``hitbox._registries``, importable from here). Names are
+resolved when a cache is configured; nothing here runs on a cache hit.
 """
 
 from __future__ import annotations
@@ -15,23 +15,28 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import threading
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, final
 
 import pluggy
 
-from hitbox._errors import PluginError, UnknownPluginError
+from hitbox._errors import PluginError
+from hitbox._registries import (
+    BackendRegistry,
+    BackendSpec,
+    KeyStrategyRegistry,
+    KeyStrategySpec,
+    PluginInfo,
+    SerializerRegistry,
+    SerializerSpec,
+    fill,
+)
 
 if TYPE_CHECKING:
     import click
 
-    from hitbox.backend._config import BackendConfig
-    from hitbox.backend._contract import Backend
     from hitbox.backend._events import BackendEvent
     from hitbox.engine._events import CacheEvent
-    from hitbox.keys import KeyStrategy
-    from hitbox.serializers import Serializer
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -57,202 +62,6 @@ hookspec = pluggy.HookspecMarker("hitbox")
 
 hookimpl = pluggy.HookimplMarker("hitbox")
 """Marks a plugin's hook implementations: ``@hitbox.hookimpl def hitbox_register_backends(...)``."""
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class PluginInfo:
-    """Where a registered thing came from: plugin name, distribution and its version."""
-
-    plugin: str
-    distribution: str | None = None
-    version: str | None = None
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class BackendSpec:
-    """A registered backend: how to configure and build it."""
-
-    name: str
-    factory: Callable[[Any], Backend]
-    config: type[BackendConfig]
-    schemes: tuple[str, ...]
-    description: str
-    origin: PluginInfo
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class SerializerSpec:
-    """A registered serializer factory."""
-
-    name: str
-    factory: Callable[[], Serializer]
-    description: str
-    origin: PluginInfo
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class KeyStrategySpec:
-    """A registered key strategy factory (called with the strategy's options)."""
-
-    name: str
-    factory: Callable[..., KeyStrategy]
-    description: str
-    origin: PluginInfo
-
-
-_SpecT = TypeVar("_SpecT", BackendSpec, SerializerSpec, KeyStrategySpec)
-
-
-class _Registry(Generic[_SpecT]):
-    """Name -> spec mapping that refuses collisions, naming both plugins involved."""
-
-    kind: str = "thing"
-
-    def __init__(self) -> None:
-        self._specs: dict[str, _SpecT] = {}
-        self._origin = PluginInfo("<direct>")
-
-    def _bind(self, origin: PluginInfo) -> None:
-        self._origin = origin
-
-    def _store(self, spec: _SpecT) -> None:
-        if not spec.name or not spec.name.replace("-", "_").replace("+", "_").isidentifier():
-            raise PluginError(
-                f"plugin {spec.origin.plugin!r} registered a {self.kind} with an invalid "
-                f"name {spec.name!r}: use letters, digits, '_' or '-'"
-            )
-        existing = self._specs.get(spec.name)
-        if existing is not None:
-            raise PluginError(
-                f"{self.kind} name {spec.name!r} is registered twice: by plugin "
-                f"{_describe(existing.origin)} and by plugin {_describe(spec.origin)}; "
-                f"uninstall one or block it with HITBOX_DISABLE_PLUGINS"
-            )
-        self._specs[spec.name] = spec
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._specs
-
-    def __iter__(self) -> Any:
-        return iter(sorted(self._specs))
-
-    def __len__(self) -> int:
-        return len(self._specs)
-
-    def names(self) -> list[str]:
-        """Registered names, sorted."""
-        return sorted(self._specs)
-
-    def specs(self) -> list[_SpecT]:
-        """Registered specs, sorted by name."""
-        return [self._specs[name] for name in sorted(self._specs)]
-
-    def get(self, name: str) -> _SpecT:
-        """The spec registered as ``name``; :class:`UnknownPluginError` lists what exists."""
-        try:
-            return self._specs[name]
-        except KeyError:
-            raise UnknownPluginError(
-                f"unknown {self.kind} {name!r}; installed: "
-                f"{', '.join(self.names()) or '(none)'}{_install_hint(self.kind, name)}",
-                field=self.kind.replace(" ", "_"),
-                value=name,
-            ) from None
-
-
-@final
-class BackendRegistry(_Registry[BackendSpec]):
-    """Where plugins add backends (``hitbox_register_backends(registry)``)."""
-
-    kind = "backend"
-
-    def add(
-        self,
-        name: str,
-        factory: Callable[[Any], Backend],
-        *,
-        config: type[BackendConfig],
-        schemes: Iterable[str] = (),
-        description: str = "",
-    ) -> None:
-        """Register backend ``name``.
-
-        ``factory`` receives a validated instance of ``config`` (a :class:`BackendConfig`
-        subclass) and returns the backend; import heavy client libraries inside it.
-        ``schemes`` are the URL schemes :meth:`hitbox.Cache.from_url` maps to this backend.
-        """
-        schemes = tuple(schemes)
-        for scheme in schemes:
-            for other in self._specs.values():
-                if scheme in other.schemes:
-                    raise PluginError(
-                        f"URL scheme {scheme!r} is claimed by backend {other.name!r} "
-                        f"(plugin {_describe(other.origin)}) and by backend {name!r} "
-                        f"(plugin {_describe(self._origin)})"
-                    )
-        self._store(BackendSpec(name, factory, config, schemes, description, self._origin))
-
-    def for_scheme(self, scheme: str) -> BackendSpec:
-        """The backend registered for URL ``scheme``."""
-        for spec in self._specs.values():
-            if scheme in spec.schemes:
-                return spec
-        known = sorted(s for spec in self._specs.values() for s in spec.schemes)
-        raise UnknownPluginError(
-            f"unknown URL scheme {scheme!r}; registered schemes: "
-            f"{', '.join(known) or '(none)'}{_install_hint('backend', scheme.split('+')[0])}",
-            field="url",
-            value=scheme,
-        )
-
-
-@final
-class SerializerRegistry(_Registry[SerializerSpec]):
-    """Where plugins add serializers (``hitbox_register_serializers(registry)``)."""
-
-    kind = "serializer"
-
-    def add(self, name: str, factory: Callable[[], Serializer], *, description: str = "") -> None:
-        """Register serializer ``name``; ``factory()`` returns a :class:`Serializer`."""
-        self._store(SerializerSpec(name, factory, description, self._origin))
-
-
-@final
-class KeyStrategyRegistry(_Registry[KeyStrategySpec]):
-    """Where plugins add key strategies (``hitbox_register_key_strategies(registry)``)."""
-
-    kind = "key strategy"
-
-    def add(self, name: str, factory: Callable[..., KeyStrategy], *, description: str = "") -> None:
-        """Register key strategy ``name``; ``factory(**options)`` returns a strategy."""
-        self._store(KeyStrategySpec(name, factory, description, self._origin))
-
-
-_KNOWN_DISTRIBUTIONS = {
-    "memory": "hitbox-backend-memory",
-    "redis": "hitbox-backend-redis",
-    "rediss": "hitbox-backend-redis",
-    "dynamodb": "hitbox-backend-dynamodb",
-    "sqlite": "hitbox-backend-sqlite",
-    "memcached": "hitbox-backend-memcached",
-}
-
-
-def _install_hint(kind: str, name: str) -> str:
-    dist = _KNOWN_DISTRIBUTIONS.get(name) if kind == "backend" else None
-    if dist is None:
-        return ""
-    return f" (pip install {dist})"
-
-
-def _describe(origin: PluginInfo) -> str:
-    if origin.distribution:
-        return f"{origin.plugin!r} from {origin.distribution} {origin.version}"
-    return repr(origin.plugin)
 
 
 class _HookSpecs:
@@ -376,13 +185,13 @@ class PluginManager:
                 ("hitbox_register_serializers", serializers),
                 ("hitbox_register_key_strategies", strategies),
             ):
-                # One call per plugin, so each registration knows where it came from.
-                for impl in getattr(self._pm.hook, hook_name).get_hookimpls():
-                    registry._bind(self._infos.get(impl.plugin_name, PluginInfo(impl.plugin_name)))
-                    impl.function(registry=registry)
-                registry._bind(PluginInfo("<direct>"))
+                impls = getattr(self._pm.hook, hook_name).get_hookimpls()
+                fill(registry, [(self._info(impl.plugin_name), impl.function) for impl in impls])
             self._registries = (backends, serializers, strategies)
         return self._registries
+
+    def _info(self, name: str) -> PluginInfo:
+        return self._infos.get(name, PluginInfo(name))
 
     @property
     def backends(self) -> BackendRegistry:

@@ -4,43 +4,30 @@ A :class:`Policy` is an immutable, validated pydantic model. A cache has one; ea
 (``@cache.cached(ttl=...)``, a request's own TTL) may override fields through
 :meth:`Policy.merged`, which returns a new validated policy.
 
-Time fields are seconds (floats); a :class:`datetime.timedelta` is accepted too.
+Time fields are seconds (floats); they accept durations as people write them too:
+``"90s"``, ``"5m"``, ``"1h30m"``, ``"1d"``, ``"250ms"`` or a :class:`datetime.timedelta`
+(see :func:`hitbox.parse_duration`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
-from typing import Any, Literal, final
+from typing import TYPE_CHECKING, Any, Literal, final
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from hitbox._errors import ConfigError, field_path
-from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
+from hitbox._defaults import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_PROBE_INTERVAL,
+)
+from hitbox._durations import Duration
+from hitbox._errors import ConfigError, field_path, suggestion
 
 __all__ = ["DEFAULT_BACKEND_TIMEOUT", "LockMode", "Policy"]
 
 LockMode = Literal["none", "local", "distributed"]
 """How concurrent callers of one cold key are collapsed (see :attr:`Policy.lock`)."""
-
-DEFAULT_BACKEND_TIMEOUT = 0.25
-"""Seconds a remote backend operation may take before the cache gives up on it.
-
-Chosen to cover a first request over a fresh TLS connection to a cloud store (tens to a
-couple of hundred milliseconds) while keeping the worst case of a hanging backend well
-under a second. A timeout is not an error the caller sees: the upstream answers instead,
-and the circuit breaker stops paying the timeout after ``failure_threshold`` failures.
-In-process backends (``Backend.is_local``) get no timeout at all.
-"""
-
-_SECONDS_FIELDS = (
-    "ttl",
-    "max_stale",
-    "stale_if_error",
-    "lock_timeout",
-    "backend_timeout",
-    "cooldown",
-)
 
 
 @final
@@ -60,13 +47,13 @@ class Policy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
-    ttl: float = Field(default=60.0, gt=0)
+    ttl: Duration = Field(default=60.0, gt=0)
     """Seconds an entry is fresh (served without revalidation)."""
 
-    max_stale: float = Field(default=0.0, ge=0)
+    max_stale: Duration = Field(default=0.0, ge=0)
     """Seconds after ``ttl`` during which a stale entry is served while it is refreshed."""
 
-    stale_if_error: float = Field(default=0.0, ge=0)
+    stale_if_error: Duration = Field(default=0.0, ge=0)
     """Seconds after the stale window during which an entry is served if the upstream fails."""
 
     lock: LockMode = "local"
@@ -75,11 +62,11 @@ class Policy(BaseModel):
     processes, through a backend with the ``LockingBackend`` capability; falls back to
     ``"local"`` when the backend lacks it)."""
 
-    lock_timeout: float = Field(default=5.0, gt=0)
+    lock_timeout: Duration = Field(default=5.0, gt=0)
     """Seconds a caller waits for another caller's refresh before calling upstream itself.
     Also the lease of a distributed lock."""
 
-    backend_timeout: float = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
+    backend_timeout: Duration = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
     """Seconds one backend operation may take before the cache fails open (ignored for
     in-process backends)."""
 
@@ -87,7 +74,7 @@ class Policy(BaseModel):
     """Consecutive backend read failures, over at least two keys, that open the circuit
     breaker (one key failing alone is remembered and skipped instead)."""
 
-    cooldown: float = Field(default=DEFAULT_PROBE_INTERVAL, gt=0)
+    cooldown: Duration = Field(default=DEFAULT_PROBE_INTERVAL, gt=0)
     """Seconds between two probes of the open breaker's backend (its health check, run in
     the background, or else one call let through); the first probe that succeeds closes
     it."""
@@ -100,12 +87,14 @@ class Policy(BaseModel):
     """A predicate on results; a result it refuses is returned to its caller but neither
     stored nor handed to waiting callers. Not serialized."""
 
-    @field_validator(*_SECONDS_FIELDS, mode="before")
-    @classmethod
-    def _seconds(cls, value: Any) -> Any:
-        if isinstance(value, timedelta):
-            return value.total_seconds()
-        return value
+    if not TYPE_CHECKING:  # type checkers keep pydantic's typed signature of Policy(...)
+
+        def __init__(self, **data: Any) -> None:
+            """Validate ``data``; a mistake is a one-line :class:`hitbox.ConfigError`."""
+            try:
+                super().__init__(**data)
+            except ValidationError as exc:
+                raise _config_error(exc, data) from None
 
     @property
     def lifetime(self) -> float:
@@ -136,11 +125,15 @@ class Policy(BaseModel):
 
 def _config_error(exc: ValidationError, data: Any) -> ConfigError:
     error = exc.errors()[0]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):  # raised by __init__, which model_validate calls
+        return cause
     field = field_path(error["loc"]) or None
     value = error.get("input")
     if error["type"] == "extra_forbidden":
-        known = ", ".join(Policy.model_fields)
-        message = f"policy.{field}: unknown setting (known: {known})"
+        hint = suggestion(str(error["loc"][0]), Policy.model_fields)
+        message = f"policy.{field}: unknown setting{hint}"
     else:
-        message = f"policy.{field}: {error['msg']} (got {value!r})"
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        message = f"policy.{field}: {reason} (got {value!r})"
     return ConfigError(message, field=f"policy.{field}" if field else "policy", value=value)

@@ -202,7 +202,13 @@ def proxy_command(
     admin_token: str | None,
 ) -> None:
     """Run a caching reverse proxy (RFC 9111) in front of UPSTREAM."""
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        raise click.ClickException(
+            "'hitbox proxy' needs uvicorn, which is not installed: "
+            'pip install "hitbox-http[proxy]" (or pip install "hitbox[http]")'
+        ) from None
 
     host, port = parse_listen(listen)
     listener = None if admin is None else parse_admin(admin, admin_token, listen_port=port)

@@ -69,7 +69,7 @@ class HttpPolicy(BaseModel):
     heuristic_fraction: float = Field(default=0.1, ge=0, le=1)
     """Fraction of ``Date - Last-Modified`` used as freshness when none is given."""
 
-    heuristic_max: float = Field(default=86400.0, ge=0)
+    heuristic_max: hitbox.Duration = Field(default=86400.0, ge=0)
     """Upper bound (seconds) of a heuristic freshness lifetime."""
 
     heuristic_statuses: frozenset[int] = DEFAULT_HEURISTIC_STATUSES
@@ -96,12 +96,12 @@ class HttpPolicy(BaseModel):
     """Whether a client's ``no-cache`` / ``max-age=0`` forces revalidation. A gateway
     that protects its origin may turn this off (it acts for the origin, RFC 9111 §1)."""
 
-    stale_if_error: float = Field(default=0.0, ge=0)
+    stale_if_error: hitbox.Duration = Field(default=0.0, ge=0)
     """Seconds a stale response may be served when the origin fails, when the origin did
     not say otherwise (an out-of-band contract, RFC 9111 §4.2.4). Never overrides
     ``must-revalidate``, ``no-cache`` or ``s-maxage``."""
 
-    validation_window: float = Field(default=3600.0, ge=0)
+    validation_window: hitbox.Duration = Field(default=3600.0, ge=0)
     """Seconds a stale response that has a validator (``ETag``, ``Last-Modified``) is
     kept, so it can be revalidated with a conditional request instead of fetched again."""
 

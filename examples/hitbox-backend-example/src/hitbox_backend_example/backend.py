@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 import hitbox
-from hitbox.codec import EnvelopeCodec
+from hitbox.backend import EnvelopeCodec
 from pydantic import Field
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hitbox
-from hitbox.plugins import BackendRegistry
+from hitbox.backend import BackendRegistry
 
 from hitbox_backend_example.backend import ExampleBackend, ExampleConfig
 

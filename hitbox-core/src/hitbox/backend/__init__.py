@@ -5,7 +5,8 @@ A backend is an independent distribution that imports only this module (plus
 
 - the contract: :class:`Backend` and the optional capabilities :class:`BatchBackend`,
   :class:`LockingBackend`, :class:`Healthcheck`, :class:`InvalidationBus` (with
-  :class:`Invalidation`), and what entries are: :class:`CachedValue`, :data:`NO_VALUE`;
+  :class:`Invalidation`), :class:`SyncReads`, and what entries are:
+  :class:`CachedValue`, :data:`NO_VALUE`;
 - configuration: :class:`BackendConfig` (the base of a backend's validated settings) and
   the registry a plugin adds its backend to (:class:`BackendRegistry`, :class:`BackendSpec`)
   through a :data:`hookimpl`;
@@ -24,6 +25,7 @@ See ``docs/write-a-backend.md``.
 from hitbox._clock import as_clock
 from hitbox._errors import BackendError, ConfigError, CorruptEntry
 from hitbox._logging import RateLimitedLogger
+from hitbox.backend._codec import Codec, EnvelopeCodec
 from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import (
     Backend,
@@ -32,11 +34,11 @@ from hitbox.backend._contract import (
     Invalidation,
     InvalidationBus,
     LockingBackend,
+    SyncReads,
 )
 from hitbox.backend._deadlines import Deadlines
 from hitbox.backend._events import BackendEvent, emit_backend_event
 from hitbox.backend._value import NO_VALUE, CachedValue
-from hitbox.codec import Codec, EnvelopeCodec
 from hitbox.plugins import BackendRegistry, BackendSpec, hookimpl
 
 __all__ = [
@@ -59,6 +61,7 @@ __all__ = [
     "LockingBackend",
     "NO_VALUE",
     "RateLimitedLogger",
+    "SyncReads",
     "as_clock",
     "emit_backend_event",
     "hookimpl",

@@ -6,13 +6,41 @@ from collections.abc import Mapping
 from typing import Any, ClassVar, Self
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_validator
 
-from hitbox._errors import ConfigError, field_path
+from hitbox._errors import ConfigError, field_path, suggestion
 
-__all__ = ["BackendConfig"]
+__all__ = ["BackendConfig", "check_signing_key", "is_secret", "shown"]
 
 _SECRET_WORDS = ("password", "secret", "token", "signing_key", "credential")
+
+
+def is_secret(field: str) -> bool:
+    """Whether a setting holds a credential, whose value no message may show."""
+    return any(word in field for word in _SECRET_WORDS)
+
+
+def shown(field: str, value: object) -> object:
+    """``value`` as an error message may show it: ``"***"`` for a credential, unless it is
+    blank (then the message shows that it is)."""
+    if not is_secret(field):
+        return value
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return text if isinstance(text, str) and not text.strip() else "***"
+
+
+def check_signing_key(value: SecretStr | None) -> SecretStr | None:
+    """Refuse an empty or blank signing key: only its absence (``None``) means unsigned.
+
+    An empty ``HITBOX_SIGNING_KEY=`` or ``signing_key = ""`` is a mistake (a secret that
+    did not arrive), never a quiet way to turn signing off.
+    """
+    if value is not None and not value.get_secret_value().strip():
+        raise ValueError(
+            "must not be empty or blank; leave signing_key out (or None) to store entries "
+            "unsigned, or give a key of at least 16 bytes"
+        )
+    return value
 
 
 class BackendConfig(BaseModel):
@@ -26,8 +54,10 @@ class BackendConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
-    backend_name: ClassVar[str] = "backend"
-    """How error messages name the backend (``"invalid sqlite backend setting path: ..."``)."""
+    backend_name: ClassVar[str] = ""
+    """How error messages name the backend (``"invalid sqlite backend setting path: ..."``).
+
+    Left empty, it comes from the class name (``RedisConfig`` -> ``redis``)."""
 
     blamed_field: ClassVar[str] = ""
     """The field an error of the whole model (a cross-field rule) is reported against."""
@@ -37,6 +67,11 @@ class BackendConfig(BaseModel):
 
     Only backends that store bytes use it (pass it to :class:`hitbox.codec.EnvelopeCodec`).
     """
+
+    @field_validator("signing_key", mode="after")
+    @classmethod
+    def _signing_key_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        return check_signing_key(value)
 
     def signing_key_bytes(self) -> bytes | None:
         """The signing key as bytes (UTF-8), or ``None`` when signing is off."""
@@ -71,14 +106,18 @@ class BackendConfig(BaseModel):
         first = exc.errors()[0]
         field = field_path(first.get("loc", ())) or cls.blamed_field
         value = data.get(field, first.get("input")) if field else None
-        if any(word in field for word in _SECRET_WORDS):
-            value = "***"  # never echo a credential into logs or terminals
+        value = shown(field, value)  # never echo a credential into logs or terminals
         message = str(first.get("msg", exc)).removeprefix("Value error, ")
+        name = cls.backend_name or cls.__name__.strip("_").removesuffix("Config").lower()
+        hint = ""
         if first.get("type") == "extra_forbidden":
-            message = f"unknown setting for the {cls.backend_name} backend"
+            message = f"unknown setting for the {name} backend"
+            loc = first.get("loc", ())
+            hint = suggestion(str(loc[-1]), cls.model_fields) if len(loc) == 1 else ""
+        name = name or "unnamed"
         return ConfigError(
-            f"invalid {cls.backend_name} backend setting {field or '(settings)'}: {message} "
-            f"(got {value!r})",
+            f"invalid {name} backend setting {field or '(settings)'}: {message} "
+            f"(got {value!r}){hint}",
             field=field or None,
             value=value,
         )

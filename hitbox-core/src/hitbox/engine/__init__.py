@@ -15,18 +15,15 @@ See ``docs/write-a-protocol-layer.md`` and ``examples/grpc_cache``.
 """
 
 from hitbox._clock import as_clock
-from hitbox.engine._breaker import (
-    DEFAULT_FAILURE_THRESHOLD,
-    DEFAULT_PROBE_INTERVAL,
-    CircuitBreaker,
-    FailureLog,
-)
+from hitbox._defaults import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
+from hitbox.engine._breaker import CircuitBreaker, FailureLog
+from hitbox.engine._call import REFUSED, UNREAD, Adopt, Call, Io
 from hitbox.engine._counters import Counters, Stats
 from hitbox.engine._engine import Engine, IoFactory
 from hitbox.engine._events import CacheEvent, EventSink, Operation
 from hitbox.engine._flights import Flight
 from hitbox.engine._guard import POISON_TTL, BackendSkipped, Guard, describe
-from hitbox.engine._machine import REFUSED, UNREAD, Adopt, Call, Io, Machine
+from hitbox.engine._machine import Machine
 from hitbox.fsm import InvalidTransition, Run, State, classify
 
 __all__ = [

@@ -21,14 +21,9 @@ from typing import Final, final
 
 from hitbox._logging import RateLimitedLogger
 
-__all__ = ["DEFAULT_FAILURE_THRESHOLD", "DEFAULT_PROBE_INTERVAL", "CircuitBreaker", "FailureLog"]
+__all__ = ["CircuitBreaker", "FailureLog"]
 
 logger = logging.getLogger("hitbox")
-
-DEFAULT_FAILURE_THRESHOLD: Final = 5
-"""Consecutive failures (over at least two keys) that open a breaker."""
-DEFAULT_PROBE_INTERVAL: Final = 1.0
-"""Seconds between two probes of an open breaker's backend."""
 
 _MANY_KEYS: Final = object()
 """The streak's first key once failures spanned more than one key."""

@@ -45,7 +45,18 @@ class Engine:
     over the same backend, to share its circuit breaker (counters stay this engine's).
     """
 
-    __slots__ = ("backend", "clock", "counters", "events", "guard", "io", "machine", "policy")
+    __slots__ = (
+        "_closed",
+        "_owns_guard",
+        "backend",
+        "clock",
+        "counters",
+        "events",
+        "guard",
+        "io",
+        "machine",
+        "policy",
+    )
 
     def __init__(
         self,
@@ -64,6 +75,8 @@ class Engine:
         self.policy = policy if policy is not None else Policy()
         self.clock = as_clock(clock)
         self.counters = Counters()
+        self._closed = False
+        self._owns_guard = guard is None
         if guard is not None:  # another engine's backend: one breaker for both
             self.guard = guard.sharing(self.counters)
         else:
@@ -91,6 +104,7 @@ class Engine:
             observer=self.events.observe if self.events.listening else None,
             log=self.guard.log,
             adopt=adopt,
+            deadlines=self.guard.deadlines,
         )
 
     @property
@@ -123,12 +137,16 @@ class Engine:
         return self.counters.snapshot()
 
     async def aclose(self, *, close_backend: bool = True) -> None:
-        """Stop background refreshes and probes, switch the backend off (later calls go
-        to the upstream) and close it unless ``close_backend`` is false. Idempotent."""
-        guard = self.guard
-        if guard.breaker.closed_for_good:
+        """Stop background refreshes and probes and close the backend unless
+        ``close_backend`` is false. Idempotent. An engine with its own guard switches the
+        backend off for good (later calls go to the upstream); one sharing another
+        engine's guard leaves that engine's breaker alone."""
+        if self._closed:
             return
-        guard.breaker.force_open()
+        self._closed = True
+        guard = self.guard
+        if self._owns_guard:
+            guard.breaker.force_open()
         await self.machine.aclose()
         await guard.aclose()
         if close_backend:

@@ -17,6 +17,7 @@ from collections.abc import Coroutine, Iterable
 from typing import Any, Final, final
 
 from hitbox._clock import Clock
+from hitbox.backend._deadlines import Deadlines
 
 __all__ = ["RETRY", "TIMED_OUT", "BackgroundTasks", "Flight", "FlightTable"]
 
@@ -38,6 +39,8 @@ RETRY: Final = _Signal("RETRY")
 TIMED_OUT: Final = _Signal("TIMED_OUT")
 """A waiter's outcome when the wait outlasted its timeout."""
 
+_PENDING: Final = _Signal("PENDING")
+
 
 @final
 class Flight:
@@ -48,17 +51,39 @@ class Flight:
     is still tracked, so invalidations reach every call that might store a result.
     """
 
-    __slots__ = ("_storing", "future", "invalidated", "key", "shared", "superseded", "tags")
+    __slots__ = (
+        "_future",
+        "_loop",
+        "_outcome",
+        "_storing",
+        "_writing",
+        "invalidated",
+        "key",
+        "shared",
+        "superseded",
+        "tags",
+    )
 
     def __init__(self, key: str, tags: tuple[str, ...] = (), *, shared: bool = True) -> None:
         self.key = key
         self.tags = tags
         self.shared = shared
-        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # Futures are made only when somebody waits: most flights have no waiter, and a
+        # miss should not pay for two futures nobody awaits.
+        self._outcome: Any = _PENDING
+        self._future: asyncio.Future[Any] | None = None
+        # The leader's loop. A cache used by async code and by sync code (whose runs are
+        # on the cache's private loop) has flights on two loops; a waiter on another loop
+        # could not be woken safely by this one, so it does not wait (see :meth:`wait`).
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self.invalidated = False
         """The key (or one of its tags) was invalidated mid-flight: do not store."""
         self.superseded = False
         """A value was set explicitly mid-flight: the result must not overwrite it."""
+        self._writing = False
         self._storing: asyncio.Future[None] | None = None
 
     @property
@@ -69,50 +94,59 @@ class Flight:
     @property
     def done(self) -> bool:
         """Whether waiters have been released (with a value or with :data:`RETRY`)."""
-        return self.future.done()
+        return self._outcome is not _PENDING
 
     def resolve(self, value: Any) -> None:
         """Hand ``value`` to every waiter."""
-        if not self.future.done():
-            self.future.set_result(value)
+        if self._outcome is _PENDING:
+            self._outcome = value
+            if self._future is not None:
+                self._future.set_result(value)
 
     def release(self) -> None:
         """Let waiters go without a value; they retry (one of them becomes the leader)."""
-        if not self.future.done():
-            self.future.set_result(RETRY)
+        self.resolve(RETRY)
 
     def store_started(self) -> None:
         """The leader is writing its result; :meth:`store_settled` waits for the write."""
-        self._storing = asyncio.get_running_loop().create_future()
+        self._writing = True
 
     def store_finished(self) -> None:
         """The write is over (stored or failed)."""
+        self._writing = False
         if self._storing is not None and not self._storing.done():
             self._storing.set_result(None)
 
     async def store_settled(self) -> None:
         """Wait until a write in progress is over, so a delete issued next lands after it."""
-        storing = self._storing
-        if storing is not None and not storing.done():
-            if storing.get_loop() is not asyncio.get_running_loop():
-                return  # a write on another loop (sync callers' private one): not awaitable
-            await asyncio.shield(storing)
+        if not self._writing or not self._on_this_loop():
+            return  # nothing to wait for, or a write on another loop (not awaitable here)
+        if self._storing is None or self._storing.done():
+            self._storing = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._storing)
 
-    async def wait(self, clock: Clock, seconds: float) -> Any:
-        """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``."""
-        if self.future.done():
-            return self.future.result()
-        if seconds <= 0:
+    def _on_this_loop(self) -> bool:
+        return self._loop is None or self._loop is asyncio.get_running_loop()
+
+    async def wait(self, clock: Clock, seconds: float, deadlines: Deadlines | None = None) -> Any:
+        """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``
+        (timed on ``deadlines``' shared timer when given, else by ``clock``: a stampede of
+        a thousand waiters then arms one timer, not a thousand)."""
+        if self._outcome is not _PENDING:
+            return self._outcome
+        if seconds <= 0 or not self._on_this_loop():
+            # A leader on another loop: this waiter produces its own value, as after a
+            # timeout.
             return TIMED_OUT
-        if self.future.get_loop() is not asyncio.get_running_loop():
-            # The leader runs on another loop (a cache used by both async code and sync
-            # code, whose runs are on its private loop): its future cannot be awaited
-            # here, so this waiter produces its own value, as after a timeout.
-            return TIMED_OUT
+        future = self._future
+        if future is None:
+            future = self._future = asyncio.get_running_loop().create_future()
         try:
+            # shield: a cancelled waiter must not cancel the flight for everyone else.
+            if deadlines is not None:
+                return await deadlines.bound(asyncio.shield(future), seconds)
             async with clock.timeout(seconds):
-                # shield: a cancelled waiter must not cancel the flight for everyone else.
-                return await asyncio.shield(self.future)
+                return await asyncio.shield(future)
         except TimeoutError:
             return TIMED_OUT
 

@@ -29,15 +29,11 @@ from types import CoroutineType
 from typing import Any, Final, TypeVar, final
 
 from hitbox._clock import Clock, SystemClock
+from hitbox._defaults import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
 from hitbox._errors import BackendError, CorruptEntry
 from hitbox.backend._contract import Backend, Healthcheck
 from hitbox.backend._deadlines import Deadlines
-from hitbox.engine._breaker import (
-    DEFAULT_FAILURE_THRESHOLD,
-    DEFAULT_PROBE_INTERVAL,
-    CircuitBreaker,
-    FailureLog,
-)
+from hitbox.engine._breaker import CircuitBreaker, FailureLog
 from hitbox.engine._counters import Counters
 
 __all__ = ["POISON_TTL", "BackendSkipped", "Guard", "describe"]
@@ -350,6 +346,11 @@ class Guard:
                 )
         else:
             breaker.failure(None)
+
+    def forget_probe(self) -> None:
+        """Drop the probe task without stopping it: in a forked child it belongs to the
+        parent's event loop, which does not run there."""
+        self._probe = None
 
     async def aclose(self) -> None:
         """Stop a probe in flight."""

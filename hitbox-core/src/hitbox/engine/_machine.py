@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, Final, Protocol, final
+from typing import Any, Final, final
 
 from hitbox._clock import Clock
 from hitbox._errors import BackendError, CorruptEntry
+from hitbox.backend._deadlines import Deadlines
 from hitbox.engine._breaker import FailureLog
+from hitbox.engine._call import REFUSED, UNREAD, Adopt, Call, Io, Observer, Unread
 from hitbox.engine._counters import Counters
-from hitbox.engine._events import Operation
 from hitbox.engine._flights import RETRY, TIMED_OUT, BackgroundTasks, Flight, FlightTable
 from hitbox.engine._guard import describe
 from hitbox.fsm import Run, State
@@ -34,20 +33,6 @@ POLL_MAX: Final = 0.1
 """Longest backoff between two polls."""
 
 
-@final
-class _Unread:
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "UNREAD"
-
-
-UNREAD: Final = _Unread()
-"""Passed as ``entry`` when the backend has not been read yet for this run."""
-
-REFUSED: Final = object()
-"""What an :data:`Adopt` hook returns when a waiter may not use the leader's value."""
-
 _NOTHING: Final = object()
 
 # Module globals are found faster than enum members on the hit path.
@@ -56,100 +41,12 @@ _MISS: Final = State.MISS
 _RESPONSE: Final = State.RESPONSE
 
 
-def _no_hint() -> Any:
-    return None
-
-
-@final
-@dataclass(slots=True)
-class Call:
-    """Everything one run needs to know about the call being cached.
-
-    ``upstream`` produces the value (the decorated function with its arguments bound,
-    or a request's upstream). ``type_hint()`` returns the type to restore values as (or
-    ``None``); it is a callable so the hint can be resolved lazily, once. ``context`` is
-    whatever a protocol layer's :class:`Io` and :data:`Adopt` hook need to know about
-    the call (the HTTP layer puts the request's exchange there); the machine never
-    looks at it.
-    """
-
-    key: str
-    policy: Policy
-    upstream: Callable[[], Awaitable[Any]]
-    type_hint: Callable[[], Any] = _no_hint
-    tags: tuple[str, ...] = ()
-    operation: Operation = "cached"
-    context: Any = None
-    flight: Flight | None = None
-    """The flight this call's upstream produces for, set by the machine while the
-    upstream runs. With an :data:`Adopt` hook, the upstream may ``flight.resolve(value)``
-    early to let waiters go before it returns (the HTTP middleware does, for a response
-    it streams but will not store)."""
-
-
-class Io(Protocol):
-    """The backend side of a run, as the machine needs it.
-
-    An *entry* is whatever the adapter reads for a call (``None``: nothing there); the
-    machine never looks inside one, it asks the adapter to classify and decode it.
-    ``read`` raises :class:`BackendError` when the backend failed (or is switched off)
-    and :class:`CorruptEntry` when it returned something unusable; ``decode`` raises
-    :class:`CorruptEntry`. ``store`` and ``release_lock`` never raise.
-    """
-
-    can_lock: bool
-    """Whether the backend has the ``LockingBackend`` capability."""
-
-    async def read(self, call: Call) -> Any:
-        """The entry for ``call.key``, or ``None`` (absent, or invalidated by a tag)."""
-        ...
-
-    def classify(self, entry: Any, call: Call, now: float) -> State:
-        """``HIT`` (serve it), ``STALE`` (serve it and refresh in the background) or
-        ``MISS`` (ask the upstream) for ``entry`` (``None`` is a miss) at ``now``."""
-        ...
-
-    def usable_on_error(self, entry: Any, call: Call, now: float) -> bool:
-        """Whether ``entry`` may answer ``call`` at ``now`` if the upstream fails."""
-        ...
-
-    def decode(self, entry: Any, call: Call) -> Any:
-        """The value held by ``entry``, restored as ``call.type_hint()``."""
-        ...
-
-    async def store(self, call: Call, value: Any, created_at: float) -> bool:
-        """Write ``value`` under ``call.key``; whether it was stored."""
-        ...
-
-    async def acquire_lock(self, call: Call) -> str | None:
-        """A lock token for ``call.key`` with a ``lock_timeout`` lease, or ``None``."""
-        ...
-
-    async def release_lock(self, call: Call, token: str) -> None:
-        """Release the lock taken with ``token``."""
-        ...
-
-
 def _to_error(run: Run, exc: BaseException) -> None:
     """Note a backend failure; enter ``ERROR`` unless the run is there already (a run
     that already failed over to the upstream may hit a second backend failure)."""
     run.error = str(exc)
     if run.state is not State.ERROR:
         run.to(State.ERROR)
-
-
-Observer = Callable[[Call, Run, float], None]
-"""Called after every run (``call``, its ``run``, duration in seconds) when set."""
-
-Adopt = Callable[[Call, Any], Any]
-"""How a waiter takes the value its key's leader produced: ``adopt(call, value)`` returns
-what ``call`` answers with, or :data:`REFUSED` when that value is not for this call, which
-then calls the upstream itself, alone. Without one, waiters share only values the policy
-lets the cache store (others make them retry, one leader at a time); with one, they are
-handed every value the leader produced, and the hook decides.
-The HTTP layer uses it because one URL has many answers: a waiter whose ``Vary`` header
-values or request directives differ from the leader's must not reuse its response.
-"""
 
 
 @final
@@ -166,6 +63,7 @@ class Machine:
         observer: Observer | None = None,
         log: FailureLog | None = None,
         adopt: Adopt | None = None,
+        deadlines: Deadlines | None = None,
     ) -> None:
         self.io = io
         self.clock = clock
@@ -175,6 +73,8 @@ class Machine:
         self.observer = observer
         self.log = log if log is not None else FailureLog("cache")
         self.adopt = adopt
+        self.deadlines = deadlines
+        """Timers for waiters, shared (the engine passes its guard's with the real clock)."""
 
     async def execute(self, call: Call, entry: Any = UNREAD) -> Any:
         """Run ``call`` (``entry``: what a fast path already read) and report to the observer."""
@@ -224,7 +124,7 @@ class Machine:
     async def run(self, call: Call, run: Run, entry: Any = UNREAD) -> Any:
         """One run from ``PENDING`` to ``RESPONSE``, recorded in ``run``."""
         io, counters = self.io, self.counters
-        if isinstance(entry, _Unread):
+        if isinstance(entry, Unread):
             try:
                 entry = await self._read(call, run)
             except CorruptEntry as exc:
@@ -331,7 +231,7 @@ class Machine:
             if not waited:
                 self.counters.locked += 1
                 waited = True
-            outcome = await flight.wait(clock, deadline - clock.now())
+            outcome = await flight.wait(clock, deadline - clock.now(), self.deadlines)
             if outcome is RETRY:
                 run.to(State.MISS)
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Final, final
 
+from hitbox._errors import ConfigError
 from hitbox.backend._value import CachedValue
 
 __all__ = ["DEFAULT_TAG_TTL", "TAG_KEY_PREFIX", "TagMarkers"]
@@ -37,7 +38,9 @@ class TagMarkers:
 
     def __init__(self, make_key: Callable[[str], str], ttl: float = DEFAULT_TAG_TTL) -> None:
         if ttl <= 0:
-            raise ValueError(f"tag_ttl must be > 0 seconds, got {ttl!r}")
+            raise ConfigError(
+                f"tag_ttl: must be greater than 0 seconds (got {ttl!r})", field="tag_ttl", value=ttl
+            )
         self._make_key = make_key
         self._keys: dict[str, str] = {}
         self.ttl = ttl

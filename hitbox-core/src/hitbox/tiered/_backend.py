@@ -11,27 +11,29 @@ or by configuration: ``backend = {name = "tiered", tiers = [{name = "memory"},
 {url = "redis://..."}]}``. Reads go down the tiers and refill the tiers above a hit;
 writes and deletes reach every tier; a failing tier degrades to the others; the private
 (per-instance) tiers drop what other instances rewrite or invalidate, through an
-:class:`hitbox.InvalidationBus`. ``docs/backends/tiered.md`` tells the whole story; the
-pieces live in ``hitbox._tiered_*`` (tiers, bus watcher, race guard, batches, config).
+:class:`hitbox.InvalidationBus`. ``docs/backends/tiered.md`` tells the whole story.
+
+This module holds the single-key operations and the classes with the optional
+capabilities; the state they share with the multi-key operations (``_batch``) is the
+:class:`~hitbox.tiered._stack.TierStack`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Final, Literal, final
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Final, Literal
 
-from hitbox._errors import BackendError, ConfigError, CorruptEntry
+from hitbox._defaults import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_PROBE_INTERVAL,
+)
+from hitbox._errors import ConfigError, CorruptEntry
 from hitbox.backend._contract import Backend, BatchBackend, InvalidationBus, LockingBackend
 from hitbox.backend._value import CachedValue
-from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
-from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 from hitbox.tiered import _batch as batch_ops
-from hitbox.tiered._bus import BusWatcher
-from hitbox.tiered._caps import BatchMixin, LockingMixin
 from hitbox.tiered._config import (
     TieredConfig,
     WritePolicy,
@@ -40,44 +42,12 @@ from hitbox.tiered._config import (
     create_tiered_backend,
     find_bus,
 )
-from hitbox.tiered._guard import ReadGuard, TagTimes
-from hitbox.tiered._tier import (
-    Tier,
-    TierUnavailable,
-    describe,
-    is_absent,
-    ping_tiers,
-    run_on_tiers,
-)
+from hitbox.tiered._stack import TieredStats, TierStack
+from hitbox.tiered._tier import Tier, TierUnavailable, is_absent, ping_tiers
 
 _running_loop: Final = asyncio.get_running_loop
 
 __all__ = ["TieredBackend", "TieredConfig", "TieredStats", "WritePolicy", "create_tiered_backend"]
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class TieredStats:
-    """Counters of a :class:`TieredBackend` since it was created."""
-
-    hits: tuple[int, ...]
-    """Hits served by each tier (index 0 is L1)."""
-    errors: tuple[int, ...]
-    """Failed calls of each tier."""
-    refills: int
-    """Entries copied up into upper tiers after a lower-tier hit."""
-    negative_hits: int
-    """Reads answered "absent" by a private tier (negative caching)."""
-    bus: str
-    """``"none"`` (no bus), ``"live"``, ``"recovering"`` or ``"down"``."""
-    invalidations_received: int
-    """Invalidations applied from other instances."""
-    invalidations_published: int
-    """Messages published to other instances."""
-    publish_failures: int
-    """Publishes that failed (their invalidations were queued for a retry)."""
-    flushes: int
-    """Times the private tiers were flushed after a bus outage."""
 
 
 class TieredBackend(Backend):
@@ -159,42 +129,32 @@ class TieredBackend(Backend):
             )
             for index, backend in enumerate(backends)
         )
-        self._top = self.tiers[0]
-        self._private = tuple(tier for tier in self.tiers if tier.private)
-        self._concurrent = write_policy == "concurrent"
         self.write_policy: WritePolicy = write_policy
         self.is_local = all(backend.is_local for backend in backends) or (
             backends[0].is_local and tier_timeout is not None
         )
         self.stores_objects = backends[0].stores_objects
         self.label = "tiered[" + "+".join(tier.label for tier in self.tiers) + "]"
-        self._max_l1_ttl = max_l1_ttl
-        self._outage_ttl = outage_l1_ttl
-        self._negative_ttl = negative_ttl if self._private else 0.0
-        self._clock = clock
-        self._bus_index = bus_index
-        self._owns_bus = bus_object is not None and bus_index is None
-        self._lock_tier = next((tier for tier in reversed(self.tiers) if tier.can_lock), None)
-        self._watcher: BusWatcher | None = None
-        if bus_object is not None:
-            self._watcher = BusWatcher(
-                bus_object,
-                apply=functools.partial(batch_ops.apply_invalidation, self),
-                flush=self.flush_private,
-                recovered=self._bus_recovered,
-                listen=bool(self._private),
-                probe_interval=probe_interval,
-                outage_ttl=outage_l1_ttl,
-                recovery_grace=recovery_grace,
-                timeout=max(1.0, tier_timeout or 0.0),
-                monotonic=monotonic,
-            )
-        self._guard = ReadGuard()
-        self._tags = TagTimes()
-        self._tag_times = self._tags.times  # the same dict, read on the hit path
-        self._refills = 0
-        self._negative_hits = 0
-        self._closed = False
+        self._stack = stack = TierStack(
+            self.tiers,
+            concurrent=write_policy == "concurrent",
+            max_l1_ttl=max_l1_ttl,
+            outage_l1_ttl=outage_l1_ttl,
+            negative_ttl=negative_ttl,
+            bus=bus_object,
+            bus_index=bus_index,
+            probe_interval=probe_interval,
+            recovery_grace=recovery_grace,
+            bus_timeout=max(1.0, tier_timeout or 0.0),
+            clock=clock,
+            monotonic=monotonic,
+        )
+        # Read on every call: kept as this object's own attributes (the same objects).
+        self._top = stack.top
+        self._watcher = stack.watcher
+        self._reads = stack.reads
+        self._tags = stack.tags
+        self._tag_times = stack.tags.times
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -224,7 +184,7 @@ class TieredBackend(Backend):
             entry, failures, error = None, 1, exc
         if entry is not None:
             if entry.created_at == -1.0 and top.private and is_absent(entry):
-                self._negative_hits += 1
+                self._stack.negative_hits += 1
                 return None
             if not self._tag_times or not self._tags.stale(entry):
                 top.hits += 1
@@ -238,10 +198,11 @@ class TieredBackend(Backend):
     async def _get_below(
         self, key: str, failures: int, error: Exception | None
     ) -> CachedValue | None:
+        stack = self._stack
         found: CachedValue | None = None
         source: Tier | None = None
         absent_below = settled = False
-        self._guard.begin(key)
+        self._reads.begin(key)
         try:
             for tier in self.tiers[1:]:
                 try:
@@ -251,87 +212,70 @@ class TieredBackend(Backend):
                     continue
                 except Exception as exc:
                     failures, error = failures + 1, exc
-                    self._tier_failed(tier)
+                    stack.tier_failed(tier)
                     continue
                 if entry is None:
                     continue
                 if tier.private and is_absent(entry):
                     absent_below = True
                     break
-                if self._tags.times and self._tags.stale(entry):
+                if stack.stale(entry):
                     settled = True
                     continue
                 found, source = entry, tier
                 break
         finally:
-            stale = self._guard.end(key)
+            stale = self._reads.end(key)
         if found is not None and source is not None:
             source.hits += 1
             if not stale:
-                await batch_ops.refill(self, [(key, found, source.index)])
+                await stack.refill([(key, found, source.index)])
             return found
         if failures == len(self.tiers) and error is not None:
             raise error
         if absent_below:
-            self._negative_hits += 1
-        elif not (stale or failures or settled) and self._negative_ttl:
-            await batch_ops.remember_absent(self, {key})
+            stack.negative_hits += 1
+        elif not (stale or failures or settled) and stack.negative_ttl:
+            await stack.remember_absent({key})
         return None
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
         """Write to every tier (private tiers capped), then tell the other instances."""
-        if self._watcher is not None:
-            self._watcher.ensure_running()
-        self._guard.touch(key)
-        private_ttl = self._private_ttl(ttl)
+        stack = self._stack
+        stack.ensure_bus()
+        self._reads.touch(key)
+        private_ttl = stack.private_ttl(ttl)
 
         def write(tier: Tier) -> Awaitable[None]:
             lifetime = private_ttl if tier.private else ttl
             return tier.run("set", tier.backend.set, tier.key(key), value, lifetime)
 
-        failed, error = await self._each_tier(write)
-        self._guard.touch(key)
+        failed, error = await stack.each_tier(write)
+        self._reads.touch(key)
         if len(failed) == len(self.tiers) and error is not None:
             raise error
-        if self._watcher is not None:
-            self._watcher.publish((key,))
+        stack.publish((key,))
 
     async def delete(self, key: str) -> None:
         """Delete from every tier, then tell the other instances.
 
         Raises (after trying every tier) when a shared tier could not be reached.
         """
-        if self._watcher is not None:
-            self._watcher.ensure_running()
-        self._guard.touch(key)
+        stack = self._stack
+        stack.ensure_bus()
+        self._reads.touch(key)
 
         def remove(tier: Tier) -> Awaitable[None]:
             return tier.run("delete", tier.backend.delete, tier.key(key))
 
-        failed, error = await self._each_tier(remove)
-        self._guard.touch(key)
-        if self._watcher is not None:
-            self._watcher.publish((key,))
-        self._raise_if_shared_failed(failed, error, "delete")
+        failed, error = await stack.each_tier(remove)
+        self._reads.touch(key)
+        stack.publish((key,))
+        stack.raise_if_shared_failed(failed, error, "delete")
 
     async def aclose(self) -> None:
         """Stop the bus tasks, close every tier (and a bus that is not a tier). Idempotent."""
-        if self._closed:
-            return
-        self._closed = True
-        if self._watcher is not None:
-            await self._watcher.aclose()
-        closers: list[Any] = [tier.backend for tier in self.tiers]
-        if self._owns_bus and self._watcher is not None:
-            closers.append(self._watcher.bus)
-        for closer in closers:
-            close = getattr(closer, "aclose", None)
-            if close is None:
-                continue
-            try:
-                await close()
-            except Exception as exc:
-                self._top.log.warn("aclose", f"closing {closer!r} failed ({describe(exc)})")
+        await self._stack.aclose()
 
     # -- Healthcheck ----------------------------------------------------------------------
 
@@ -344,9 +288,7 @@ class TieredBackend(Backend):
 
     async def flush_private(self) -> None:
         """Drop every entry of the private tiers (what the bus watcher does after an outage)."""
-        self._guard.touch_all()
-        for tier in self._private:
-            await tier.flush()
+        await self._stack.flush_private()
 
     async def flush_invalidations(self) -> None:
         """Wait until the invalidations published so far have been sent (publishing runs
@@ -356,18 +298,7 @@ class TieredBackend(Backend):
 
     def stats(self) -> TieredStats:
         """Counters since creation (per-tier hits and errors, bus traffic and state)."""
-        watcher = self._watcher
-        return TieredStats(
-            hits=tuple(tier.hits for tier in self.tiers),
-            errors=tuple(tier.errors for tier in self.tiers),
-            refills=self._refills,
-            negative_hits=self._negative_hits,
-            bus="none" if watcher is None else watcher.state,
-            invalidations_received=0 if watcher is None else watcher.received,
-            invalidations_published=0 if watcher is None else watcher.published,
-            publish_failures=0 if watcher is None else watcher.publish_failures,
-            flushes=0 if watcher is None else watcher.flushes,
-        )
+        return self._stack.stats()
 
     @property
     def bus(self) -> InvalidationBus | None:
@@ -377,54 +308,52 @@ class TieredBackend(Backend):
     def __repr__(self) -> str:
         return f"TieredBackend({self.label}, write_policy={self.write_policy!r})"
 
-    # -- internals (also used by hitbox.tiered._batch) ------------------------------------
 
-    def _private_ttl(self, ttl: float) -> float:
-        cap = self._max_l1_ttl
-        if self._watcher is not None and self._watcher.degraded():
-            cap = self._outage_ttl if cap is None else min(cap, self._outage_ttl)
-        return ttl if cap is None or ttl <= cap else cap
-
-    def _bus_recovered(self) -> None:
-        """The bus answers again: so does its tier, without waiting out its cooldown."""
-        if self._bus_index is not None:
-            self.tiers[self._bus_index].breaker.success()
-
-    def _tier_failed(self, tier: Tier) -> None:
-        if self._watcher is not None and tier.index == self._bus_index:
-            self._watcher.suspect()
-
-    async def _each_tier(
-        self, operation: Callable[[Tier], Awaitable[None]]
-    ) -> tuple[list[Tier], Exception | None]:
-        """Run ``operation`` on every tier (lowest first, or concurrently); the failed ones."""
-        failures = await run_on_tiers(self.tiers, operation, concurrent=self._concurrent)
-        for tier, exc in failures:
-            if not isinstance(exc, TierUnavailable):
-                self._tier_failed(tier)
-        return [tier for tier, _ in failures], failures[-1][1] if failures else None
-
-    def _raise_if_shared_failed(
-        self, failed: list[Tier], error: Exception | None, operation: str
-    ) -> None:
-        """Raise when a shared tier missed a delete: the invalidation did not happen there."""
-        shared = [tier.name for tier in failed if not tier.private]
-        if shared or (failed and len(failed) == len(self.tiers)):
-            names = ", ".join(shared or [tier.name for tier in failed])
-            raise BackendError(
-                f"{operation} did not reach {names}: {describe(error) if error else 'failed'}"
-            ) from error
+# -- the optional capabilities --------------------------------------------------------------
+# The core checks capabilities with ``isinstance`` against runtime protocols, once per
+# cache. A tiered backend must therefore *lack* ``get_many`` when no tier batches and
+# ``acquire_lock`` when no tier locks; ``TieredBackend.__new__`` picks the class whose
+# methods match its tiers'.
 
 
-class _WithBatch(BatchMixin, TieredBackend):
-    """A tiered backend whose tiers can batch: adds ``BatchBackend``."""
+class _WithBatch(TieredBackend):
+    """A tiered backend whose tiers can batch: adds ``BatchBackend``; each tier is asked
+    once for what the tiers above lacked."""
+
+    async def get_many(self, keys: Sequence[str]) -> list[CachedValue | None]:
+        """Entries for ``keys`` in order: each tier is asked once for what is still missing."""
+        return await batch_ops.get_many(self._stack, keys)
+
+    async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
+        """Store every ``key -> (value, ttl)`` in every tier, then tell the other instances."""
+        await batch_ops.set_many(self._stack, items)
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete ``keys`` from every tier, then tell the other instances."""
+        await batch_ops.delete_many(self._stack, keys)
 
 
-class _WithLocking(LockingMixin, TieredBackend):
-    """A tiered backend with ``LockingBackend``."""
+class _WithLocking(TieredBackend):
+    """A tiered backend with ``LockingBackend``, delegated to the lowest tier that locks
+    (the shared one)."""
+
+    async def acquire_lock(self, key: str, ttl: float) -> str | None:
+        """The lowest locking tier's ``acquire_lock``."""
+        tier = self._stack.lock_tier
+        assert tier is not None
+        backend: Any = tier.backend
+        token: str | None = await tier.run("acquire_lock", backend.acquire_lock, key, ttl)
+        return token
+
+    async def release_lock(self, key: str, token: str) -> None:
+        """The lowest locking tier's ``release_lock``."""
+        tier = self._stack.lock_tier
+        assert tier is not None
+        backend: Any = tier.backend
+        await tier.run("release_lock", backend.release_lock, key, token)
 
 
-class _WithBatchAndLocking(LockingMixin, BatchMixin, TieredBackend):
+class _WithBatchAndLocking(_WithLocking, _WithBatch):
     """A tiered backend with ``BatchBackend`` and ``LockingBackend``."""
 
 

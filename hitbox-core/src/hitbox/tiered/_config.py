@@ -25,11 +25,15 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from pydantic import Field
 
+from hitbox._defaults import (
+    DEFAULT_BACKEND_TIMEOUT,
+    DEFAULT_FAILURE_THRESHOLD,
+    DEFAULT_PROBE_INTERVAL,
+)
+from hitbox._durations import Duration
 from hitbox._errors import ConfigError
 from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import Backend, InvalidationBus
-from hitbox.engine._breaker import DEFAULT_FAILURE_THRESHOLD, DEFAULT_PROBE_INTERVAL
-from hitbox.policy import DEFAULT_BACKEND_TIMEOUT
 
 if TYPE_CHECKING:
     from hitbox.tiered import TieredBackend
@@ -60,23 +64,23 @@ class TieredConfig(BackendConfig):
     private_tiers: int | None = Field(default=None, ge=0)
     """How many upper tiers belong to this instance (default: those above the bus tier,
     or all but the last)."""
-    max_l1_ttl: float | None = Field(default=None, gt=0)
+    max_l1_ttl: Duration | None = Field(default=None, gt=0)
     """Longest lifetime of a private entry while the bus works (default: its own)."""
-    outage_l1_ttl: float = Field(default=1.0, gt=0)
+    outage_l1_ttl: Duration = Field(default=1.0, gt=0)
     """Longest lifetime of a private entry while the bus is down or recovering."""
-    negative_ttl: float = Field(default=30.0, ge=0)
+    negative_ttl: Duration = Field(default=30.0, ge=0)
     """Seconds private tiers remember that no tier has a key (0: never)."""
-    probe_interval: float = Field(default=0.5, gt=0)
+    probe_interval: Duration = Field(default=0.5, gt=0)
     """Seconds between health checks of the bus."""
-    recovery_grace: float = Field(default=3.0, ge=0)
+    recovery_grace: Duration = Field(default=3.0, ge=0)
     """Seconds private entries stay short-lived after the bus answers again (or at start)."""
-    tier_timeout: float | None = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
+    tier_timeout: Duration | None = Field(default=DEFAULT_BACKEND_TIMEOUT, gt=0)
     """Seconds a call to a remote tier may take; ``None``: the tier's own timeouts (and
     the cache's ``backend_timeout`` around the whole tiered call)."""
     failure_threshold: int = Field(default=DEFAULT_FAILURE_THRESHOLD, ge=1)
     """Consecutive failures (over several keys) after which a tier is skipped; the same
     default as :attr:`hitbox.Policy.failure_threshold`."""
-    cooldown: float = Field(default=DEFAULT_PROBE_INTERVAL, gt=0)
+    cooldown: Duration = Field(default=DEFAULT_PROBE_INTERVAL, gt=0)
     """Seconds between two probes of a skipped tier; the same default as
     :attr:`hitbox.Policy.cooldown`."""
 
@@ -114,7 +118,8 @@ def create_tiered_backend(config: TieredConfig) -> TieredBackend:
     """Build a :class:`~hitbox.tiered.TieredBackend` from a validated :class:`TieredConfig`."""
     from hitbox.tiered import TieredBackend
 
-    signing_key = config.signing_key.get_secret_value() if config.signing_key else None
+    key = config.signing_key
+    signing_key = key.get_secret_value() if key is not None else None
     tiers = [
         _resolve(section, f"backend.tiers.{index}", signing_key)
         for index, section in enumerate(config.tiers)

@@ -12,6 +12,8 @@ have been missed: with the backend's ``clear()`` when it has one, otherwise by m
 tier to a new key generation (a key prefix), which makes every older entry unreachable.
 
 Negative caching stores :data:`ABSENT` in private tiers: "no lower tier has this key".
+Many-key reads and writes use the backend's ``get_many``/``set_many``/``delete_many`` when
+it batches, else go key by key.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Final, TypeVar, final
 
 from hitbox._clock import as_clock
-from hitbox._errors import BackendError
+from hitbox._errors import BackendError, CorruptEntry
 from hitbox.backend._contract import Backend, BatchBackend, LockingBackend
 from hitbox.backend._value import CachedValue
 from hitbox.engine._breaker import CircuitBreaker, FailureLog
@@ -33,6 +35,7 @@ from hitbox.engine._guard import BackendSkipped, Guard, describe
 
 __all__ = [
     "ABSENT",
+    "CORRUPT",
     "Tier",
     "TierUnavailable",
     "describe",
@@ -48,6 +51,10 @@ _T = TypeVar("_T")
 ABSENT_TAGS: Final = ("\x00hitbox:tiered:absent",)
 ABSENT: Final = CachedValue(b"", -1.0, -1.0, -1.0, ABSENT_TAGS)
 """What a private tier holds for a key that no lower tier has (negative caching)."""
+
+
+CORRUPT: Final = CachedValue(b"", -2.0, -2.0, -2.0)
+"""Stands for an entry a tier holds but cannot decode (not a miss: never cached absent)."""
 
 
 def is_absent(entry: CachedValue) -> bool:
@@ -160,6 +167,70 @@ class Tier:
     def failed(self, operation: str, exc: Exception, key: str | None = None) -> None:
         """Count, log (rate-limited) and feed the breaker one failure of ``operation``."""
         self.guard.failed(operation, key, exc)
+
+    # -- many keys (keys as the caller knows them; the tier adds its prefix) -------------
+
+    async def read_many(self, keys: Sequence[str]) -> list[CachedValue | None]:
+        """The entries for ``keys`` in order; undecodable ones come back as :data:`CORRUPT`."""
+        backend: Any = self.backend
+        stored = [self.key(key) for key in keys] if self.prefix else list(keys)
+        if self.can_batch:
+            try:
+                return list(await self.run("get_many", backend.get_many, stored))
+            except CorruptEntry:
+                pass  # one bad entry spoils the batch: find it key by key
+        if backend.is_local:
+            return [await self._read_one(key) for key in stored]
+        return list(await asyncio.gather(*(self._read_one(key) for key in stored)))
+
+    async def _read_one(self, key: str) -> CachedValue | None:
+        try:
+            entry: CachedValue | None = await self.run("get", self.backend.get, key)
+        except CorruptEntry:
+            return CORRUPT
+        return entry
+
+    async def write_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
+        """Store every ``key -> (value, ttl)``; raises the first failure."""
+        backend: Any = self.backend
+        stored = {self.key(key): item for key, item in items.items()}
+        if self.can_batch:
+            await self.run("set_many", backend.set_many, stored)
+            return
+        for key, (value, ttl) in stored.items():
+            await self.run("set", backend.set, key, value, ttl)
+
+    async def try_write(self, items: Mapping[str, tuple[CachedValue, float]]) -> bool:
+        """Store every ``key -> (value, ttl)``; whether it worked (failures are counted
+        and logged by the guard)."""
+        backend: Any = self.backend
+        stored = {self.key(key): item for key, item in items.items()}
+        try:
+            if self.can_batch and len(stored) > 1:
+                await self.run("set_many", backend.set_many, stored)
+            else:
+                for key, (value, ttl) in stored.items():
+                    await self.run("set", backend.set, key, value, ttl)
+        except Exception:
+            return False
+        return True
+
+    async def delete_many(self, keys: Sequence[str]) -> None:
+        """Delete ``keys``; raises the first failure."""
+        backend: Any = self.backend
+        stored = [self.key(key) for key in keys]
+        if self.can_batch and len(stored) > 1:
+            await self.run("delete_many", backend.delete_many, stored)
+            return
+        for key in stored:
+            await self.run("delete", backend.delete, key)
+
+    async def try_delete(self, keys: Sequence[str]) -> None:
+        """Best-effort :meth:`delete_many` (failures are counted and logged by the guard)."""
+        try:
+            await self.delete_many(keys)
+        except Exception:
+            return
 
     async def flush(self) -> None:
         """Make every entry of this tier unreachable: ``clear()`` or a new key generation."""
