@@ -135,3 +135,40 @@ def test_the_sync_read_reconnects_after_a_server_restart(redis_server: RedisServ
     assert backend.get_sync("absent") is None  # retried on a new connection, no error
     assert cache.stats().errors == 0
     cache.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_forked_worker_opens_its_own_connections(redis_server: RedisServer) -> None:
+    cache = _cache(redis_server.url)
+    calls = 0
+
+    @cache.cached(key="item:{x}")
+    def item(x: int) -> int:
+        nonlocal calls
+        calls += 1
+        return x * 3
+
+    assert item(1) == item(1) == 3  # the parent holds sync and async connections now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # a pre-forked worker: its parent's sockets must not be shared
+        status = 1
+        try:
+            before = calls
+            ok = item(1) == 3 and calls == before  # a hit, on a fresh sync connection
+            ok = ok and item(2) == 6 and item(2) == 6  # a miss and a store, on the loop
+            ok = ok and cache.stats().errors == 0
+            cache.close()
+            status = 0 if ok else 2
+        finally:
+            os.write(write, bytes([status]))
+            os._exit(0)
+    os.close(write)
+    child_status = os.read(read, 1)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert child_status == b"\x00"
+    assert item(2) == 6  # stored by the child, read by the parent on its own connections
+    assert item(1) == 3
+    assert cache.stats().errors == 0
+    cache.close()
