@@ -24,17 +24,17 @@ import functools
 import queue
 import threading
 import typing
-from collections.abc import Callable, Coroutine
-from typing import Any, Final, ParamSpec, Protocol, TypeVar, final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Final, ParamSpec, Protocol, TypeVar, final, overload
 
-from hitbox._decorator import ReturnHint, generated_wrapper
+from hitbox._decorator import CachedFunction, ReturnHint, generated_wrapper
 from hitbox._loop_thread import LoopThread
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._machine import UNREAD, Call, Machine, describe
 from hitbox.keys import KeyFunction
 from hitbox.policy import Policy
 
-__all__ = ["SyncCachedFunction", "SyncRunner", "build_sync_wrapper"]
+__all__ = ["CacheDecorator", "SyncCachedFunction", "SyncRunner", "build_sync_wrapper"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -64,6 +64,22 @@ class SyncCachedFunction(Protocol[P, R_co]):
 
     def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> bool:
         """Drop the entry for these arguments; whether the backend confirmed it."""
+        ...
+
+
+class CacheDecorator(Protocol):
+    """What ``cache.cached(...)`` returns: a decorator for async and sync functions."""
+
+    @overload
+    def __call__(  # type: ignore[overload-overlap]  # async def first: the narrower match
+        self, func: Callable[P, Awaitable[R]], /
+    ) -> CachedFunction[P, R]: ...
+
+    @overload
+    def __call__(self, func: Callable[P, R], /) -> SyncCachedFunction[P, R]: ...
+
+    def __call__(self, func: Callable[P, Any], /) -> Any:
+        """Cache ``func`` (see :meth:`hitbox.Cache.cached`)."""
         ...
 
 

@@ -25,7 +25,7 @@ import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ParamSpec, Protocol, Self, TypeVar, final, overload
+from typing import Any, ParamSpec, Self, TypeVar, final, overload
 
 from hitbox import config as _config
 from hitbox._cache_sync import SyncFace
@@ -34,7 +34,7 @@ from hitbox._decorator import CachedFunction, build_wrapper
 from hitbox._durations import DurationLike, parse_duration
 from hitbox._request import CacheableRequest
 from hitbox._switch import SWITCH
-from hitbox._sync_call import SyncCachedFunction, build_sync_wrapper
+from hitbox._sync_call import CacheDecorator, SyncCachedFunction, build_sync_wrapper
 from hitbox.backend._contract import Backend
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._counters import Stats
@@ -58,20 +58,6 @@ _MAX_TTL_POLICIES = 256
 
 async def _no_upstream() -> None:
     return None
-
-
-class _Decorator(Protocol):
-    """What ``cache.cached(...)`` returns: a decorator for async and sync functions."""
-
-    @overload
-    def __call__(  # type: ignore[overload-overlap]
-        self, func: Callable[P, Awaitable[R]], /
-    ) -> CachedFunction[P, R]: ...
-
-    @overload
-    def __call__(self, func: Callable[P, R], /) -> SyncCachedFunction[P, R]: ...
-
-    def __call__(self, func: Callable[P, Any], /) -> Any: ...
 
 
 @final
@@ -194,7 +180,7 @@ class Cache(SyncFace):
         lock_timeout: DurationLike | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
-    ) -> _Decorator: ...
+    ) -> CacheDecorator: ...
 
     def cached(
         self,
@@ -236,34 +222,35 @@ class Cache(SyncFace):
         tag_templates = (tags,) if isinstance(tags, str) else tuple(tags)
 
         def decorate(target: Callable[P, Any]) -> Any:
+            if inspect.isasyncgenfunction(target) or not callable(target):
+                raise TypeError(
+                    f"@cache.cached needs a function (async def or def); "
+                    f"{getattr(target, '__qualname__', target)!r} is not one"
+                )
+            key_fn = self._keys.compile(target, key)
+            tags_fn = self._keys.compile_tags(target, tag_templates) if tag_templates else None
+            emit_hit = self._events.hit if self._listening else None
             if not inspect.iscoroutinefunction(target):
-                if inspect.isasyncgenfunction(target) or not callable(target):
-                    raise TypeError(
-                        f"@cache.cached needs a function (async def or def); "
-                        f"{getattr(target, '__qualname__', target)!r} is not one"
-                    )
                 return build_sync_wrapper(
                     target,
-                    key_fn=self._keys.compile(target, key),
-                    tags_fn=(
-                        self._keys.compile_tags(target, tag_templates) if tag_templates else None
-                    ),
+                    key_fn=key_fn,
+                    tags_fn=tags_fn,
                     policy=policy,
                     runner=self._sync,
                     access=self._access,
                     sync_get=self._sync_get,
-                    emit_hit=self._events.hit if self._listening else None,
+                    emit_hit=emit_hit,
                     invalidate=self._invalidate_key,
                 )
             return build_wrapper(
                 target,
-                key_fn=self._keys.compile(target, key),
-                tags_fn=self._keys.compile_tags(target, tag_templates) if tag_templates else None,
+                key_fn=key_fn,
+                tags_fn=tags_fn,
                 policy=policy,
                 machine=self._machine,
                 access=self._access,
                 fast_hits=self._access.is_local and self._access.stores_objects,
-                emit_hit=self._events.hit if self._listening else None,
+                emit_hit=emit_hit,
                 invalidate=self._invalidate_key,
             )
 
