@@ -293,3 +293,23 @@ def test_a_sync_call_from_the_caches_own_loop_thread_bypasses_it() -> None:
     assert outer() == 1
     assert seen == [7]  # answered directly: blocking on its own loop would deadlock
     cache.close()
+
+
+def test_closing_while_threads_call_fails_open() -> None:
+    cache = hitbox.Cache(MemoryBackend(), policy={"ttl": 60})
+    started = threading.Barrier(17)
+
+    @cache.cached(key="n:{n}")
+    def square(n: int) -> int:
+        return n * n
+
+    def worker(offset: int) -> list[bool]:
+        started.wait()
+        return [square(offset * 1000 + n) == (offset * 1000 + n) ** 2 for n in range(300)]
+
+    runners = [Runner(lambda offset=offset: worker(offset)) for offset in range(16)]
+    started.wait()
+    wait_until(lambda: cache.stats().upstream_calls >= 50)
+    cache.close()  # runs in flight are cancelled: their callers answer from the upstream
+    assert all(all(r.result()) for r in runners)
+    assert _loop_threads() == []

@@ -79,7 +79,7 @@ class SyncFace:
 
     def get_sync(self, key: str, default: Any = None, *, type_hint: Any = None) -> Any:
         """``get`` for sync code (any thread, a running event loop's too)."""
-        return self._sync.run(self.get(key, default, type_hint=type_hint))
+        return self._sync.run(lambda: self.get(key, default, type_hint=type_hint))
 
     def set_sync(
         self,
@@ -93,18 +93,18 @@ class SyncFace:
     ) -> bool:
         """``set`` for sync code."""
         return self._sync.run(
-            self.set(
+            lambda: self.set(
                 key, value, ttl=ttl, max_stale=max_stale, stale_if_error=stale_if_error, tags=tags
             )
         )
 
     def invalidate_sync(self, *keys: str) -> bool:
         """``invalidate`` for sync code."""
-        return self._sync.run(self.invalidate(*keys))
+        return self._sync.run(lambda: self.invalidate(*keys))
 
     def invalidate_tags_sync(self, *tags: str) -> bool:
         """``invalidate_tags`` for sync code."""
-        return self._sync.run(self.invalidate_tags(*tags))
+        return self._sync.run(lambda: self.invalidate_tags(*tags))
 
     def close(self) -> None:
         """``aclose`` for sync code: also stops the private loop's thread. Idempotent."""

@@ -21,11 +21,15 @@ import os
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar, final
+from typing import Any, Final, TypeVar, final
 
 __all__ = ["LoopThread"]
 
 _T = TypeVar("_T")
+
+CHECK_INTERVAL: Final = 1.0
+"""Seconds between two checks, by a thread blocked on a call, that the loop still runs: a
+call scheduled just as the cache closed would otherwise be waited for forever."""
 
 _threads: weakref.WeakSet[LoopThread] = weakref.WeakSet()
 # Loops inherited from the parent at fork: kept referenced so the child never runs their
@@ -50,7 +54,16 @@ class LoopThread:
     (the cache uses it to drop state tied to them: flights, background tasks).
     """
 
-    __slots__ = ("__weakref__", "_ident", "_lock", "_loop", "_on_fork", "_thread", "name")
+    __slots__ = (
+        "__weakref__",
+        "_ident",
+        "_lock",
+        "_loop",
+        "_on_fork",
+        "_stopped",
+        "_thread",
+        "name",
+    )
 
     def __init__(self, name: str, on_fork: Callable[[], None] | None = None) -> None:
         self.name = name
@@ -59,6 +72,7 @@ class LoopThread:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._ident: int | None = None
+        self._stopped = False
         _threads.add(self)
 
     @property
@@ -71,11 +85,13 @@ class LoopThread:
         return self._ident is not None and threading.get_ident() == self._ident
 
     def loop(self) -> asyncio.AbstractEventLoop:
-        """The loop, starting its thread on first use."""
+        """The loop, starting its thread on first use; ``RuntimeError`` once stopped."""
         loop = self._loop
         if loop is not None:
             return loop
         with self._lock:
+            if self._stopped:
+                raise RuntimeError(f"{self.name}: stopped")
             if self._loop is None:
                 loop = asyncio.new_event_loop()
                 ready = threading.Event()
@@ -96,10 +112,12 @@ class LoopThread:
             loop.run_forever()
         finally:
             try:
-                tasks = asyncio.all_tasks(loop)
-                for task in tasks:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                # Until none is left: cancelling runs the loop, which may start tasks that
+                # other threads scheduled just before the stop.
+                while tasks := asyncio.all_tasks(loop):
+                    for task in tasks:
+                        task.cancel()
+                    loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
                 loop.run_until_complete(loop.shutdown_asyncgens())
                 loop.run_until_complete(loop.shutdown_default_executor())
             finally:
@@ -115,12 +133,22 @@ class LoopThread:
         if self.in_thread():
             coro.close()
             raise RuntimeError(f"{self.name}: a sync cache call from its own loop's thread")
-        return self.submit(coro).result()
+        loop = self.loop()
+        future = asyncio.run_coroutine_threadsafe(coro, loop)
+        while True:
+            try:
+                return future.result(CHECK_INTERVAL)
+            except TimeoutError:
+                if future.done():
+                    raise  # the coroutine's own TimeoutError
+                if loop.is_closed():  # stopped before it ran: it never will
+                    raise RuntimeError(f"{self.name}: the loop stopped during the call") from None
 
     def stop(self) -> None:
-        """Cancel what still runs on the loop, stop it and join its thread. Idempotent;
-        a later use starts a new thread."""
+        """Cancel what still runs on the loop, stop it and join its thread; for good (a
+        forked child may start one again). Idempotent."""
         with self._lock:
+            self._stopped = True
             loop, thread = self._loop, self._thread
             self._loop = self._thread = None
         if loop is None or thread is None:
@@ -135,6 +163,7 @@ class LoopThread:
         if self._loop is not None:
             _inherited.append(self._loop)
         self._lock = threading.Lock()  # the parent may have held it while forking
+        self._stopped = False
         self._loop = self._thread = None
         self._ident = None
         if self._on_fork is not None:

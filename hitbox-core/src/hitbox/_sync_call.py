@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, ParamSpec, Protocol, TypeVar, final, overload
 
 from hitbox._decorator import CachedFunction, ReturnHint, generated_wrapper
-from hitbox._loop_thread import LoopThread
+from hitbox._loop_thread import CHECK_INTERVAL, LoopThread
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._machine import UNREAD, Call, Machine, describe
 from hitbox.keys import KeyFunction
@@ -87,7 +87,7 @@ class CacheDecorator(Protocol):
 class _Handoff:
     """One sync call's conversation between its run (on the loop) and its caller."""
 
-    __slots__ = ("active", "args", "func", "inbox", "kwargs", "ran")
+    __slots__ = ("active", "args", "func", "inbox", "kwargs", "outcome")
 
     def __init__(self, func: Callable[..., Any], args: Any, kwargs: Any) -> None:
         self.func = func
@@ -95,7 +95,8 @@ class _Handoff:
         self.kwargs = kwargs
         self.inbox: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
         self.active = True  # the caller is waiting for this run
-        self.ran = False  # the caller has run the upstream
+        self.outcome: tuple[Any, Exception | None] | None = None
+        """What the upstream gave when the caller ran it: (value, exception)."""
 
     async def upstream(self) -> Any:
         """The call's upstream, as the machine awaits it (on the private loop)."""
@@ -124,10 +125,10 @@ class _Handoff:
     def upstream_in_caller(self, loop: asyncio.AbstractEventLoop, future: Any) -> Any:
         """Run the function here, in the calling thread, and hand its outcome to the run.
         Returns :data:`_RUN` normally, or a direct answer if the loop has gone."""
-        self.ran = True
         try:
             value = self.func(*self.args, **self.kwargs)
         except Exception as exc:
+            self.outcome = (None, exc)
             try:
                 loop.call_soon_threadsafe(_settle, future, None, exc)
             except RuntimeError:  # the loop closed meanwhile: the exception is the answer
@@ -137,6 +138,7 @@ class _Handoff:
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(future.cancel)
             raise
+        self.outcome = (value, None)
         try:
             loop.call_soon_threadsafe(_settle, future, value, None)
         except RuntimeError:  # the loop closed meanwhile: answer with the value
@@ -179,14 +181,19 @@ class SyncRunner:
                     "sync", "a sync cached function was called on its cache's own loop thread"
                 )
             return self.direct(handoff.func, handoff.args, handoff.kwargs)
-        loop = loop_thread.loop()
         try:
+            loop = loop_thread.loop()
             asyncio.run_coroutine_threadsafe(handoff.drive(self.machine, call, entry), loop)
-        except RuntimeError:  # the loop closed between the check and now
+        except RuntimeError:  # the cache closed between the check and now
             return self.direct(handoff.func, handoff.args, handoff.kwargs)
         inbox = handoff.inbox
         while True:
-            kind, payload = inbox.get()
+            try:
+                kind, payload = inbox.get(timeout=CHECK_INTERVAL)
+            except queue.Empty:
+                if loop.is_closed():  # the cache closed before this run started or ended
+                    return self.without_run(handoff)
+                continue
             if kind == _RUN:
                 answer = handoff.upstream_in_caller(loop, payload)
                 if answer is _RUN:
@@ -195,24 +202,38 @@ class SyncRunner:
             if kind == _DONE:
                 return payload
             if isinstance(payload, asyncio.CancelledError):  # the cache closed mid-run
-                if handoff.ran:
-                    raise RuntimeError("the cache was closed during this call") from None
-                return self.direct(handoff.func, handoff.args, handoff.kwargs)
+                return self.without_run(handoff)
             raise payload
 
-    def run(self, coro: Coroutine[Any, Any, _T]) -> _T:
-        """Run one of the cache's own coroutines (``get``, ``set``...) for a sync caller.
+    def without_run(self, handoff: _Handoff) -> Any:
+        """The answer of a call whose run was lost to the cache closing: the upstream's
+        outcome if this thread ran it already, else the upstream called now (fail open)."""
+        if handoff.outcome is None:
+            return self.direct(handoff.func, handoff.args, handoff.kwargs)
+        value, exc = handoff.outcome
+        if exc is not None:
+            raise exc
+        return value
+
+    def run(self, make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+        """Run one of the cache's own coroutines (``get``, ``set``...), made by ``make``,
+        for a sync caller.
 
         Once closed, on a short-lived thread of its own (the cache is then bypassed, so
         nothing waits on I/O there), so closing leaves no thread or loop behind.
         """
         if not self.closed:
-            return self.loop_thread.run(coro)
+            try:
+                return self.loop_thread.run(make())
+            except RuntimeError:
+                if not self.closed:
+                    raise
+                # The cache closed before the coroutine ran (it never started): bypassed.
         outcome: list[Any] = []
 
         def main() -> None:
             try:
-                outcome.append((True, asyncio.run(coro)))
+                outcome.append((True, asyncio.run(make())))
             except BaseException as exc:
                 outcome.append((False, exc))
 
@@ -289,7 +310,8 @@ def build_sync_wrapper(
     )
 
     def invalidate_call(*args: P.args, **kwargs: P.kwargs) -> bool:
-        return runner.run(invalidate(key_fn(*args, **kwargs)))
+        key = key_fn(*args, **kwargs)
+        return runner.run(lambda: invalidate(key))
 
     functools.update_wrapper(wrapper, func)
     wrapper.cache_key = key_fn  # type: ignore[attr-defined]
