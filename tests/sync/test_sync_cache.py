@@ -313,3 +313,26 @@ def test_closing_while_threads_call_fails_open() -> None:
     cache.close()  # runs in flight are cancelled: their callers answer from the upstream
     assert all(all(r.result()) for r in runners)
     assert _loop_threads() == []
+
+
+def test_methods_are_cached_per_arguments_not_per_instance() -> None:
+    cache = hitbox.Cache(MemoryBackend(), policy={"ttl": 60})
+    calls: list[int] = []
+
+    class Repository:
+        @cache.cached(key="repo:{item_id}")
+        def find(self, item_id: int) -> int:
+            calls.append(item_id)
+            return item_id * 2
+
+        @cache.cached
+        def count(self, kind: str) -> int:
+            calls.append(-1)
+            return len(kind)
+
+    first, second = Repository(), Repository()
+    assert first.find(4) == second.find(4) == 8
+    assert first.count("ab") == second.count("ab") == 2
+    assert calls == [4, -1]
+    assert Repository.find.cache_key(first, 4) == Repository.find.cache_key(second, 4)
+    cache.close()
