@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -95,14 +96,16 @@ class Later(BaseModel):
     x: int
 
 
-def test_sync_functions_are_refused() -> None:
+def test_things_that_are_not_functions_are_refused() -> None:
     cache = make_cache()
 
-    def sync() -> int:
-        return 1
+    async def stream() -> AsyncIterator[int]:
+        yield 1
 
-    with pytest.raises(TypeError, match="needs an async def function"):
-        cache.cached(sync)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="needs a function"):
+        cache.cached(stream)
+    with pytest.raises(TypeError, match="needs a function"):
+        cache.cached(42)  # type: ignore[call-overload]
 
 
 async def test_argument_without_a_key_fails_open(caplog: pytest.LogCaptureFixture) -> None:

@@ -53,6 +53,21 @@ async def test_a_stored_value_over_the_limit_reads_as_a_miss(
     assert detail == {"size": 1024 * 1024 + 1, "limit": 1024 * 1024, "operation": "get"}
 
 
+async def test_a_sync_read_of_a_value_over_the_limit_is_a_miss(
+    redis_server: RedisServer, make_backend: MakeBackend, raw: Redis
+) -> None:
+    backend = make_backend(redis_server.url, max_value_size=1024 * 1024)
+    await raw.set("big:sync", b"x" * (2 * 1024 * 1024))
+    await backend.set("small:sync", make_value(b"small"), 60)
+    assert backend.sync_reads
+    assert await asyncio.to_thread(backend.get_sync, "big:sync") is None
+    assert backend.sizes.found == 1
+    stored = await asyncio.to_thread(backend.get_sync, "small:sync")
+    assert stored is not None
+    assert stored.data == b"small"
+    assert await asyncio.to_thread(backend.get_sync, "missing:sync") is None
+
+
 async def test_a_batched_read_answers_the_other_keys(
     redis_server: RedisServer, make_backend: MakeBackend, raw: Redis
 ) -> None:

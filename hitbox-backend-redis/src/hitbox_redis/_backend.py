@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import os
 import secrets
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, cast, final
 
@@ -33,6 +35,7 @@ from hitbox_redis._connection import DirectConnection
 from hitbox_redis._keys import group_by_slot, lock_key
 from hitbox_redis._pool import WaitingConnectionPool
 from hitbox_redis._sizes import BOUNDED_MGET, SizeLimit
+from hitbox_redis._sync_reader import SyncReader
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -50,6 +53,18 @@ return 0
 _Result = CachedValue | None | CorruptEntry
 _Raw = bytes | int | None
 """A value as read: its bytes, ``None`` if absent, or its length if over the limit."""
+
+
+_backends: weakref.WeakSet[RedisBackend] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_backends):
+        backend._after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _milliseconds(seconds: float, what: str) -> int:
@@ -73,6 +88,11 @@ class RedisBackend(Backend):
     Capabilities: ``BatchBackend`` (MGET / pipelines, split per hash slot in cluster
     mode), ``LockingBackend`` (``SET NX PX`` and a compare-and-delete script),
     ``InvalidationBus`` (pub/sub) and ``Healthcheck``.
+
+    Sync callers (``@cache.cached`` on a ``def`` function) read through :meth:`get_sync`,
+    a redis-py sync client of its own built on first use (standalone mode with a client
+    the backend built; ``sync_reads`` says whether it is available). After ``os.fork``
+    the child drops the parent's connections and opens its own.
     """
 
     is_local = False
@@ -137,6 +157,10 @@ class RedisBackend(Backend):
             (self.config.socket_connect_timeout + self.config.socket_timeout)
             * (self.config.retries + 1),
         )
+        self.sync_reads = self._owns_client and self.config.mode == "standalone"
+        """Whether :meth:`get_sync` serves reads (else sync callers go through the loop)."""
+        self._sync_reader = SyncReader(self.config, self._codec, self.sizes)
+        _backends.add(self)
 
     @classmethod
     def from_config(cls, config: RedisConfig) -> Self:
@@ -185,11 +209,32 @@ class RedisBackend(Backend):
         async with self._bounded():
             await self.client.script_load(BOUNDED_MGET)
 
+    def get_sync(self, key: str) -> CachedValue | None:
+        """:meth:`get` for sync callers, from any thread (one ``GET`` on a sync client;
+        :mod:`hitbox_redis._sync_reader`). Only where ``sync_reads`` is true."""
+        if not self.sync_reads:
+            raise RuntimeError("sync reads need a standalone Redis client built by the backend")
+        return self._sync_reader.get(key)
+
+    def _after_fork(self) -> None:
+        """In a forked child: forget the parent's connections and pending batches."""
+        self._sync_reader.after_fork()
+        pool = getattr(self.client, "connection_pool", None)
+        if pool is not None:
+            pool.reset()
+        if self._coalescer is not None:
+            self._coalescer = ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
+        if self._writes is not None:
+            self._writes = PipelineBatcher(self._pipeline, max_batch=self.config.max_batch_size)
+        self._discovery_lock = asyncio.Lock()
+        self._deadlines = Deadlines()
+
     async def aclose(self) -> None:
-        """Stop subscriptions and batching; close the client if the backend built it."""
+        """Stop subscriptions and batching; close the clients if the backend built them."""
         if self._closed:
             return
         self._closed = True
+        self._sync_reader.close()
         self._bus.close()
         if self._coalescer is not None:
             await self._coalescer.aclose()

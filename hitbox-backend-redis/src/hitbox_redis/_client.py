@@ -25,6 +25,7 @@ import functools
 from importlib import metadata
 from typing import Any
 
+import redis
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
@@ -32,12 +33,19 @@ from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 from redis.driver_info import DriverInfo
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.retry import Retry as SyncRetry
 
 from hitbox_redis._config import RedisConfig
 from hitbox_redis._connection import DirectConnection, DirectSSLConnection
 from hitbox_redis._pool import WaitingConnectionPool
 
-__all__ = ["build_client", "connection_kwargs", "driver_info", "retry_policy"]
+__all__ = [
+    "build_client",
+    "build_sync_client",
+    "connection_kwargs",
+    "driver_info",
+    "retry_policy",
+]
 
 
 def retry_policy(config: RedisConfig) -> Retry:
@@ -129,3 +137,27 @@ def _sentinel(config: RedisConfig) -> Sentinel:
     return Sentinel(  # type: ignore[no-untyped-call]
         config.node_addresses(), sentinel_kwargs=sentinel_kwargs, db=config.db, **kwargs
     )
+
+
+def build_sync_client(config: RedisConfig) -> redis.Redis:
+    """A redis-py *sync* client for standalone ``config``, with the same timeouts, retry
+    policy and pool bound as :func:`build_client`'s: the hit path of sync callers
+    (``RedisBackend.get_sync``). Its pool is thread-safe and, after ``os.fork``, drops the
+    parent's connections by itself."""
+    kwargs = connection_kwargs(config)
+    kwargs["retry"] = SyncRetry(
+        NoBackoff(), config.retries, supported_errors=(RedisConnectionError,)
+    )
+    connection_class: type[redis.Connection] = (
+        redis.SSLConnection if config.ssl else redis.Connection
+    )
+    pool = redis.BlockingConnectionPool(  # type: ignore[no-untyped-call]
+        max_connections=config.max_connections,
+        timeout=config.pool_timeout,
+        connection_class=connection_class,
+        host=config.host,
+        port=config.port,
+        db=config.db,
+        **kwargs,
+    )
+    return redis.Redis.from_pool(pool)

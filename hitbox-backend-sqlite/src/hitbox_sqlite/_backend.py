@@ -279,6 +279,30 @@ class SQLiteBackend(Backend):
 
     # -- Backend ----------------------------------------------------------------------
 
+    def get_sync(self, key: str) -> CachedValue | None:
+        """:meth:`get` for sync callers, in the calling thread on a reader connection of
+        its own (an in-memory database is read on the writer thread, its one connection)."""
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+        if not self._ready:
+            if self._init_future is None:
+                self._init_future = self._writer.submit(self._init_sync)
+            future = self._init_future
+            try:
+                future.result()
+            except BaseException:
+                if self._init_future is future:
+                    self._init_future = None  # let the next call try again
+                raise
+            self._ready = True
+        if self._config.in_memory:
+            envelope = self._writer.submit(self._read_batch, [key]).result()[0]
+        else:
+            envelope = self._read_batch([key])[0]
+        if envelope is not None and self._capped:
+            self._note_reads((key,))
+        return self._decode(key, envelope)
+
     async def get(self, key: str) -> CachedValue | None:
         """The live entry under ``key``, or ``None``; :class:`hitbox.CorruptEntry` if garbled."""
         return self._decode(key, await self._read(key))

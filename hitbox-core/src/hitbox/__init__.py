@@ -20,6 +20,7 @@ from hitbox._errors import (
 from hitbox._logging import RateLimitedLogger
 from hitbox._request import CacheableRequest
 from hitbox._switch import caching_enabled, disable, disabled, enable, enabled
+from hitbox._sync_call import SyncCachedFunction
 from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import (
     Backend,
@@ -78,6 +79,7 @@ __all__ = [
     "Serializer",
     "State",
     "Stats",
+    "SyncCachedFunction",
     "SystemClock",
     "UnknownPluginError",
     "__version__",

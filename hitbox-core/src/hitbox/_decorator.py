@@ -29,7 +29,7 @@ from hitbox.engine._opening import Opener
 from hitbox.keys import KeyFunction
 from hitbox.policy import Policy
 
-__all__ = ["CachedFunction", "ReturnHint", "build_wrapper"]
+__all__ = ["CachedFunction", "ReturnHint", "build_wrapper", "generated_wrapper"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,7 +70,7 @@ class ReturnHint(Generic[R]):
 
     __slots__ = ("_func", "_hint", "_resolved")
 
-    def __init__(self, func: Callable[..., Awaitable[R]]) -> None:
+    def __init__(self, func: Callable[..., Any]) -> None:
         self._func = func
         self._hint: Any = None
         self._resolved = False
@@ -127,7 +127,7 @@ def build_wrapper(
         counters.upstream_calls += 1
         return await func(*args, **kwargs)
 
-    wrapper = _generated_wrapper(
+    wrapper = generated_wrapper(
         func,
         fast_hits=fast_hits,
         key_fn=key_fn,
@@ -198,24 +198,85 @@ async def {name}({params}):
     return await {p}execute({p}call, {entry})
 """
 
+# The sync variant (a ``def`` function): ``get`` is the backend's thread-safe
+# ``get_sync``; a bytes-mode entry is decoded here ({decode}); everything that is not a
+# fresh hit goes to ``slow``, which runs the call on the cache's engine (hitbox._sync_call).
+_SYNC_FAST_BLOCK = """\
+    {p}entry = {p}UNREAD
+    if not {p}breaker.tripped and not {p}breaker.failures:
+{start}\
+        try:
+            {p}entry = {p}get({p}key)
+            if (
+                {p}entry is not None
+                and {p}now() < {p}entry.fresh_until
+                and not {p}entry.tags
+            ):
+{decode}\
+                {p}counters.hits += 1
+{emit}\
+                return {p}value
+        except {p}Exception:  # the engine reads again and handles the failure
+            {p}entry = {p}UNREAD
+        if {p}entry is not None and (
+            {p}type({p}entry) is not {p}CachedValue or {p}entry.tags
+        ):
+            {p}entry = {p}UNREAD
+"""
+
+# Object mode keeps the value; an entry without one (bytes written by another path) is
+# left to the engine. Bytes mode deserializes; a failure there is the engine's too.
+_KEPT_VALUE = """\
+                {p}value = {p}entry.value
+                if {p}value is {p}NO_VALUE:
+                    raise {p}Unusable
+"""
+_DECODED_VALUE = """\
+                {p}value = {p}loads({p}entry.data, {p}hint())
+"""
+
+_SYNC_TEMPLATE = """\
+def {name}({params}):
+    if {p}switch.off:
+        return {p}uncached(None, {args}, {kwargs})
+    try:
+        {p}key = {p}key_fn({forward})
+    except {p}Exception as {p}exc:
+        return {p}uncached({p}exc, {args}, {kwargs})
+{fast}\
+    return {p}slow({p}key, {args}, {kwargs}, {entry})
+"""
+
+
+class _UnusableEntryError(Exception):
+    """Raised inside the sync fast path: the entry is the engine's to judge."""
+
+
 _P = inspect.Parameter
 _ANY_ARGUMENTS = [_P("args", _P.VAR_POSITIONAL), _P("kwargs", _P.VAR_KEYWORD)]
 
 
-def _generated_wrapper(
+def generated_wrapper(
     func: Callable[..., Any],
     *,
     fast_hits: bool,
     key_fn: KeyFunction,
-    uncached: Callable[..., Awaitable[Any]],
-    execute: Callable[..., Awaitable[Any]],
+    uncached: Callable[..., Any],
+    execute: Callable[..., Any],
     slow_call: Callable[..., Call | None],
     access: BackendAccess,
     emit_hit: Callable[[str, float], None] | None,
-    opener: Opener | None,
-) -> Callable[..., Awaitable[Any]]:
+    opener: Opener | None = None,
+    sync_get: Callable[[str], Any] | None = None,
+    hint: Callable[[], Any] | None = None,
+) -> Callable[..., Any]:
     """The wrapper, generated with ``func``'s parameter list (``*args, **kwargs`` when
-    its signature cannot be read): the one definition of the decorated call."""
+    its signature cannot be read): the one definition of the decorated call.
+
+    With ``sync_get`` (a sync function's wrapper, :mod:`hitbox._sync_call`) it is a plain
+    ``def``: ``execute`` is then the sync slow path, ``slow(key, args, kwargs, entry)``,
+    and ``fast_hits`` reads through ``sync_get``."""
+    sync = sync_get is not None
     try:
         params = list(inspect.signature(func).parameters.values())
     except (TypeError, ValueError):
@@ -245,7 +306,13 @@ def _generated_wrapper(
         f"{p}switch": SWITCH,
         f"{p}opener": opener,
         f"{p}running_loop": asyncio.get_running_loop,
+        f"{p}slow": execute,
+        f"{p}loads": access.serializer.loads,
+        f"{p}hint": hint,
+        f"{p}Unusable": _UnusableEntryError,
     }
+    if sync_get is not None:
+        namespace[f"{p}get"] = sync_get
     declared: list[str] = []
     forward: list[str] = []
     args: list[str] = []
@@ -288,7 +355,13 @@ def _generated_wrapper(
         if emit_hit is not None
         else ""
     )
-    source = _TEMPLATE.format(
+    if sync:
+        decode = (_KEPT_VALUE if access.stores_objects else _DECODED_VALUE).format(p=p)
+        emit = emit[4:]  # the sync block returns one level further out
+        fast = _SYNC_FAST_BLOCK.format(p=p, start=start, emit=emit, decode=decode)
+    else:
+        fast = _FAST_BLOCK.format(p=p, start=start, emit=emit, read=read)
+    source = (_SYNC_TEMPLATE if sync else _TEMPLATE).format(
         name=f"{p}wrapper",
         params=", ".join(declared),
         p=p,
@@ -296,10 +369,10 @@ def _generated_wrapper(
         args=f"({', '.join(args)},)" if args else "()",
         kwargs="{" + ", ".join(kwargs) + "}",
         open=_OPEN_BLOCK.format(p=p) if opener is not None else "",
-        fast=_FAST_BLOCK.format(p=p, start=start, emit=emit, read=read) if fast_hits else "",
+        fast=fast if fast_hits else "",
         entry=f"{p}entry" if fast_hits else f"{p}UNREAD",
     )
     label = getattr(func, "__qualname__", None) or repr(func)
     exec(compile(source, f"<hitbox cached wrapper for {label}>", "exec"), namespace)  # noqa: S102
-    wrapper: Callable[..., Awaitable[Any]] = namespace[f"{p}wrapper"]
+    wrapper: Callable[..., Any] = namespace[f"{p}wrapper"]
     return wrapper

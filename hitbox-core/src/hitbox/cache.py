@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -27,11 +28,13 @@ from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, final, overload
 
 from hitbox import config as _config
+from hitbox._cache_sync import SyncFace
 from hitbox._clock import Clock
 from hitbox._decorator import CachedFunction, build_wrapper
 from hitbox._durations import DurationLike, parse_duration
 from hitbox._request import CacheableRequest
 from hitbox._switch import SWITCH
+from hitbox._sync_call import CacheDecorator, SyncCachedFunction, build_sync_wrapper
 from hitbox.backend._contract import Backend
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._counters import Stats
@@ -59,7 +62,7 @@ async def _no_upstream() -> None:
 
 
 @final
-class Cache:
+class Cache(SyncFace):
     """A cache: decorate functions with :meth:`cached`, or serve requests with :meth:`fetch`.
 
     ``backend``, ``serializer`` and ``key_strategy`` are objects or registered names
@@ -73,7 +76,13 @@ class Cache:
 
     Use ``async with cache:`` (or :meth:`open` and :meth:`aclose`) to connect the
     backend up front and, at the end, stop background refreshes and close the backend.
-    Without it the backend is opened before the first call (see :meth:`open`).
+    Without it the backend is opened before the first call (see :meth:`open`); sync
+    code uses ``with cache:`` or :meth:`close`.
+
+    Sync code: ``@cache.cached`` also takes a plain ``def`` function, and ``get_sync``,
+    ``set_sync``, ``invalidate_sync`` and ``invalidate_tags_sync`` mirror the async
+    methods. Their runs go through the same engine, on a private event loop the cache
+    starts in a thread of its own on first use (see ``docs/sync.md``).
     """
 
     def __init__(
@@ -118,6 +127,7 @@ class Cache:
         self._machine = self._engine.machine
         self._ttl_policies: dict[float, Policy] = {}
         self._opener = self._engine.opener
+        self._init_sync(self._engine, name)
 
     # -- construction from configuration ------------------------------------------------
 
@@ -152,7 +162,12 @@ class Cache:
     # -- the decorator ------------------------------------------------------------------
 
     @overload
-    def cached(self, func: Callable[P, Awaitable[R]], /) -> CachedFunction[P, R]: ...
+    def cached(  # type: ignore[overload-overlap]  # async def first: the narrower match
+        self, func: Callable[P, Awaitable[R]], /
+    ) -> CachedFunction[P, R]: ...
+
+    @overload
+    def cached(self, func: Callable[P, R], /) -> SyncCachedFunction[P, R]: ...
 
     @overload
     def cached(
@@ -169,11 +184,11 @@ class Cache:
         lock_timeout: DurationLike | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
-    ) -> Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]: ...
+    ) -> CacheDecorator: ...
 
     def cached(
         self,
-        func: Callable[P, Awaitable[R]] | None = None,
+        func: Callable[P, Any] | None = None,
         /,
         *,
         key: str | None = None,
@@ -185,8 +200,12 @@ class Cache:
         lock_timeout: DurationLike | None = None,
         cache_none: bool | None = None,
         cacheable: Callable[[Any], bool] | None = None,
-    ) -> CachedFunction[P, R] | Callable[[Callable[P, Awaitable[R]]], CachedFunction[P, R]]:
-        """Cache an ``async def`` function: ``@cache.cached`` or ``@cache.cached(ttl=...)``.
+    ) -> Any:
+        """Cache a function: ``@cache.cached`` or ``@cache.cached(ttl=...)``.
+
+        An ``async def`` function gives a coroutine function; a plain ``def`` function a
+        sync function whose ``invalidate`` is sync too (its misses run on the cache's
+        private loop, the function itself in the calling thread: ``docs/sync.md``).
 
         ``key`` is a template over the function's parameters (``"user:{user_id}"``);
         without one the key strategy encodes the function's name and all its arguments.
@@ -206,21 +225,36 @@ class Cache:
         )
         tag_templates = (tags,) if isinstance(tags, str) else tuple(tags)
 
-        def decorate(target: Callable[P, Awaitable[R]]) -> CachedFunction[P, R]:
-            if not inspect.iscoroutinefunction(target):
+        def decorate(target: Callable[P, Any]) -> Any:
+            if inspect.isasyncgenfunction(target) or not callable(target):
                 raise TypeError(
-                    f"@cache.cached needs an async def function; "
+                    f"@cache.cached needs a function (async def or def); "
                     f"{getattr(target, '__qualname__', target)!r} is not one"
+                )
+            key_fn = self._keys.compile(target, key)
+            tags_fn = self._keys.compile_tags(target, tag_templates) if tag_templates else None
+            emit_hit = self._events.hit if self._listening else None
+            if not inspect.iscoroutinefunction(target):
+                return build_sync_wrapper(
+                    target,
+                    key_fn=key_fn,
+                    tags_fn=tags_fn,
+                    policy=policy,
+                    runner=self._sync,
+                    access=self._access,
+                    sync_get=self._sync_get,
+                    emit_hit=emit_hit,
+                    invalidate=self._invalidate_key,
                 )
             return build_wrapper(
                 target,
-                key_fn=self._keys.compile(target, key),
-                tags_fn=self._keys.compile_tags(target, tag_templates) if tag_templates else None,
+                key_fn=key_fn,
+                tags_fn=tags_fn,
                 policy=policy,
                 machine=self._machine,
                 access=self._access,
                 fast_hits=self._access.is_local and self._access.stores_objects,
-                emit_hit=self._events.hit if self._listening else None,
+                emit_hit=emit_hit,
                 invalidate=self._invalidate_key,
                 opener=self._opener,
             )
@@ -407,9 +441,18 @@ class Cache:
     async def aclose(self) -> None:
         """Cancel background refreshes and close the backend. Idempotent.
 
-        Afterwards the cache is bypassed: calls go straight to the upstream.
+        Afterwards the cache is bypassed: calls go straight to the upstream. If sync code
+        used the cache, the backend is closed on the cache's private loop, whose thread
+        then stops.
         """
+        loop_thread = self._loop_thread
+        if loop_thread.running and not loop_thread.in_thread():
+            await asyncio.wrap_future(loop_thread.submit(self._engine.aclose()))
+            self._sync.closed = True
+            await asyncio.to_thread(loop_thread.stop)
+            return
         await self._engine.aclose()
+        self._sync.closed = True
 
     async def __aenter__(self) -> Self:
         await self.open()

@@ -17,7 +17,8 @@ The tests need ``pytest`` and ``pytest-asyncio`` (install ``hitbox-core[testing]
 test is marked ``asyncio`` explicitly, so it runs in pytest-asyncio's strict mode too (in
 strict mode, declare the fixture with ``pytest_asyncio.fixture``).
 
-Capability tests (batch, locks, health checks) skip when the backend lacks the capability.
+Capability tests (batch, locks, health checks, sync reads) skip when the backend lacks
+the capability.
 Time passes through :meth:`BackendConformance.advance_time`, real sleeping by default;
 backends with an injectable clock override it so the suite runs instantly. Backends whose
 TTLs have a coarse resolution (memcached: whole seconds) set ``ttl_resolution``.
@@ -129,6 +130,25 @@ class BackendConformance:
         await backend.set(key, make_value(ttl=ttl), ttl)
         await self.advance_time(min(0.1, ttl / 4))
         assert await backend.get(key) is not None
+
+    @pytest.mark.asyncio
+    async def test_get_sync_agrees_with_get(self, backend: Backend, key: str) -> None:
+        """The optional sync read (``get_sync``, used by sync callers' hit path) sees what
+        ``get`` sees, from a thread other than the event loop's."""
+        get_sync = getattr(backend, "get_sync", None)
+        if get_sync is None or not getattr(backend, "sync_reads", True):
+            pytest.skip("backend has no sync reads (get_sync)")
+        assert await asyncio.to_thread(get_sync, key) is None
+        value = make_value(b"sync", ttl=30, max_stale=5, tags=("user:1",))
+        await backend.set(key, value, 45)
+        stored = await asyncio.to_thread(get_sync, key)
+        assert stored is not None
+        assert stored.data == b"sync"
+        assert stored.fresh_until == value.fresh_until
+        assert stored.stale_until == value.stale_until
+        assert stored.tags == ("user:1",)
+        await backend.delete(key)
+        assert await asyncio.to_thread(get_sync, key) is None
 
     @pytest.mark.asyncio
     async def test_keys_are_isolated(self, backend: Backend, key: str) -> None:

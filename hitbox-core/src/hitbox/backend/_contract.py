@@ -99,9 +99,12 @@ class Backend(abc.ABC):
 
 @runtime_checkable
 class SyncReads(Protocol):
-    """An in-process backend (``is_local``) that can also read without awaiting, from any
-    thread. The decorator's fresh-hit path then reads with it and saves a coroutine per
-    hit; everything else keeps the async ``get``."""
+    """A backend that can also read without awaiting, from any thread. The decorator's
+    fresh-hit path reads with it: for an in-process backend (``is_local``) it saves a
+    coroutine per hit; a sync function's hits (``@cache.cached`` on a ``def``) read with
+    it in the calling thread, blocking on I/O for a remote backend, instead of going
+    through the cache's private loop. Everything else keeps the async ``get``. An
+    instance that cannot serve it in its configuration sets ``sync_reads = False``."""
 
     def get_sync(self, key: str) -> CachedValue | None:
         """What ``await get(key)`` returns, without a coroutine."""

@@ -53,6 +53,7 @@ class Flight:
 
     __slots__ = (
         "_future",
+        "_loop",
         "_outcome",
         "_storing",
         "_writing",
@@ -71,6 +72,13 @@ class Flight:
         # miss should not pay for two futures nobody awaits.
         self._outcome: Any = _PENDING
         self._future: asyncio.Future[Any] | None = None
+        # The leader's loop. A cache used by async code and by sync code (whose runs are
+        # on the cache's private loop) has flights on two loops; a waiter on another loop
+        # could not be woken safely by this one, so it does not wait (see :meth:`wait`).
+        try:
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
         self.invalidated = False
         """The key (or one of its tags) was invalidated mid-flight: do not store."""
         self.superseded = False
@@ -111,11 +119,14 @@ class Flight:
 
     async def store_settled(self) -> None:
         """Wait until a write in progress is over, so a delete issued next lands after it."""
-        if not self._writing:
-            return
+        if not self._writing or not self._on_this_loop():
+            return  # nothing to wait for, or a write on another loop (not awaitable here)
         if self._storing is None or self._storing.done():
             self._storing = asyncio.get_running_loop().create_future()
         await asyncio.shield(self._storing)
+
+    def _on_this_loop(self) -> bool:
+        return self._loop is None or self._loop is asyncio.get_running_loop()
 
     async def wait(self, clock: Clock, seconds: float, deadlines: Deadlines | None = None) -> Any:
         """The leader's value, :data:`RETRY`, or :data:`TIMED_OUT` after ``seconds``
@@ -123,7 +134,9 @@ class Flight:
         a thousand waiters then arms one timer, not a thousand)."""
         if self._outcome is not _PENDING:
             return self._outcome
-        if seconds <= 0:
+        if seconds <= 0 or not self._on_this_loop():
+            # A leader on another loop: this waiter produces its own value, as after a
+            # timeout.
             return TIMED_OUT
         future = self._future
         if future is None:

@@ -347,6 +347,11 @@ class Guard:
         else:
             breaker.failure(None)
 
+    def forget_probe(self) -> None:
+        """Drop the probe task without stopping it: in a forked child it belongs to the
+        parent's event loop, which does not run there."""
+        self._probe = None
+
     async def aclose(self) -> None:
         """Stop a probe in flight."""
         probe = self._probe
