@@ -21,6 +21,7 @@ from hitbox_http._config import HttpPolicy
 from hitbox_http._dates import format_http_date
 from hitbox_http._directives import RequestDirectives, ResponseDirectives
 from hitbox_http._fields import parse_vary
+from hitbox_http._freshness import response_directives, stale_prohibited
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
 from hitbox_http._routes import Route, RouteRequest
@@ -54,6 +55,13 @@ def _storable(route: Route, policy: HttpPolicy, result: dict[str, Any]) -> bool:
     if directives.private or directives.no_store or directives.no_cache:
         return False
     if "set-cookie" in headers and not policy.strip_set_cookie:
+        return False
+    serves_stale = route.max_stale > 0 or route.stale_if_error > 0
+    if serves_stale and stale_prohibited(response_directives(headers, policy)[0], policy):
+        # RFC 9111 §4.2.4: the core serves a route's stored results stale (max_stale with
+        # a background refresh, stale_if_error; the route's values always apply) without
+        # asking the origin. A response that forbids that (must-revalidate,
+        # proxy-revalidate, s-maxage) is not stored by a route that could.
         return False
     # The key decides which requests share a response; a Vary on anything else could
     # hand one client's variant to another.
