@@ -255,10 +255,15 @@ def test_targeted_field_wins_in_target_order_and_invalid_is_ignored() -> None:
         ([], 0),
         (["10"], 10),
         (["10", "10"], 10),
-        (["10, 20"], MAX_DELTA_SECONDS),
-        (["ten"], MAX_DELTA_SECONDS),
-        (["-5"], MAX_DELTA_SECONDS),
-        (["1e3"], MAX_DELTA_SECONDS),
+        (["10, 20"], 10),  # list-valued: the first member (RFC 9111 §5.1)
+        (["10", "20"], 10),  # repeated lines are one list
+        ([" , 7"], 7),  # empty members do not count
+        (["ten"], 0),  # invalid: ignored
+        (["-5"], 0),
+        (["1e3"], 0),
+        (["1.5"], 0),
+        (["ten, 10"], 0),  # the first member is invalid: the field is ignored
+        (["99999999999"], MAX_DELTA_SECONDS),
     ],
 )
 def test_age(lines: list[str], age: int) -> None:
