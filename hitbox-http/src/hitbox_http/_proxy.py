@@ -167,7 +167,14 @@ class CachingProxy:
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in response.headers.raw
         ]
-        return Streamed(response.status_code, _clean(Headers(items)), self._response_body(response))
+        headers = Headers(items)
+        if "transfer-encoding" in headers:
+            # RFC 9112 §6.3: "An intermediary that chooses to forward the message MUST
+            # first remove the received Content-Length field and process the
+            # Transfer-Encoding ... prior to forwarding the message downstream." httpx has
+            # decoded the chunked framing; the body goes on framed by the proxy's server.
+            headers = headers.without("content-length")
+        return Streamed(response.status_code, _clean(headers), self._response_body(response))
 
     async def _response_body(self, response: httpx.Response) -> AsyncIterator[bytes]:
         """The raw (still content-encoded) body; errors mid-body end this response only."""
