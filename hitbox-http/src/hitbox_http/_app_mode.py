@@ -141,6 +141,8 @@ class AppModeRunner:
         if matched is None:
             return False
         route, cached = matched
+        if request.has_body and not route.needs_body:
+            return False  # a key that ignores the body cannot cache it (see RFC mode)
         if route.needs_body:
             chunks, complete = await _read_body(receive)
             receive = _replay(chunks, None if complete else receive)

@@ -150,7 +150,7 @@ class CachingProxy:
             forwarded_for = f"{forwarded_for}, {ip}" if forwarded_for else ip
         if forwarded_for:
             headers = headers.add("x-forwarded-for", forwarded_for)
-        has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
+        has_body = request.method not in ("GET", "HEAD") or request.has_body
         upstream_request = self._client.build_request(
             request.method,
             url,

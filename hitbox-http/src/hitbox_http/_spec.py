@@ -113,6 +113,12 @@ class HttpCacheSpec:
             return Forward(request, request, "method")
         if not _BYPASS.isdisjoint(request.headers.names()):
             return Forward(request, request, "bypass")
+        if request.has_body:
+            # RFC 9110 §9.3.1: "content received in a GET request has no generally defined
+            # semantics" — but an application may act on it, and the key cannot tell two
+            # bodies apart. So a GET or HEAD with content goes to the origin with it, and
+            # its response is neither served from nor written to the cache.
+            return Forward(request, request, "bypass")
         directives = self.request_directives(request)
         may_store = method == "GET" and not directives.no_store
         candidates = [response for response in stored if self.matches(response, request)]
