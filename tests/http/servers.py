@@ -27,6 +27,7 @@ def serve(app: Any, *, port: int | None = None) -> Iterator[str]:
         lifespan="auto",
         server_header=False,
         date_header=False,
+        proxy_headers=False,  # as `hitbox proxy` does: the client address is the peer's
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

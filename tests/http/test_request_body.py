@@ -14,7 +14,7 @@ from hitbox_http import CacheMiddleware, HttpCache, HttpPolicy, Route, path
 from hitbox_http._proxy import CachingProxy
 from hitbox_memory import MemoryBackend
 
-from tests.http.asgi_apps import Origin, client
+from tests.http.asgi_apps import Origin, RawExchange, client
 from tests.http.servers import serve
 
 
@@ -91,3 +91,28 @@ async def test_application_mode_leaves_them_to_the_same_rule() -> None:
         plain = await http.get("/x")
     assert evil.headers["cache-status"].startswith("hitbox; fwd=bypass")
     assert plain.text == "body="
+
+
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [
+        ("GET", [(b"content-length", b"4"), (b"transfer-encoding", b"chunked")]),
+        ("CONNECT", []),
+    ],
+)
+async def test_middleware_leaves_malformed_requests_to_the_application(
+    method: str, headers: list[tuple[bytes, bytes]]
+) -> None:
+    origin = Origin(echo)
+    app = CacheMiddleware(origin, cache=hitbox.Cache(MemoryBackend()))
+    for _ in range(2):
+        exchange = RawExchange()
+        scope = RawExchange.scope("/x", method, [(b"host", b"testserver"), *headers])
+        await app(scope, exchange.receive, exchange.send)
+        start = exchange.messages[0]
+        assert start["status"] == 200  # the application's answer, never a cache error
+        status = dict(start["headers"])[b"cache-status"]
+        assert status.startswith(
+            b"hitbox; fwd=bypass" if method == "GET" else b"hitbox; fwd=method"
+        )
+    assert len(origin.calls) == 2  # neither stored nor served from the cache
