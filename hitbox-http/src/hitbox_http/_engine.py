@@ -228,7 +228,10 @@ class HttpCache:
         plugins: PluginManager | None = None,
         name: str | None = None,
     ) -> None:
+        make_key = None
         if isinstance(backend, hitbox.Cache):
+            # Entries live under the cache's namespace like every other entry.
+            make_key = backend.key_strategy.make_key
             clock = clock if clock is not None else backend.clock
             lock = backend.policy.lock
             lock_timeout = backend.policy.lock_timeout
@@ -248,6 +251,7 @@ class HttpCache:
             timeout=backend_timeout,
             counters=self.counters,
             warnings=self.warnings,
+            make_key=make_key,
         )
         # Leaders share only what they store (``cacheable``); ``lock="none"`` is for
         # requests whose response may not be stored: nobody should wait for those.

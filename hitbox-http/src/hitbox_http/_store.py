@@ -69,7 +69,7 @@ class HttpStore:
     unless given, so that :class:`HttpCache` can share its own).
     """
 
-    __slots__ = ("_timeout", "backend", "clock", "counters", "policy", "warnings")
+    __slots__ = ("_make_key", "_timeout", "backend", "clock", "counters", "policy", "warnings")
 
     def __init__(
         self,
@@ -80,8 +80,10 @@ class HttpStore:
         timeout: float | None = 0.25,
         counters: Counters | None = None,
         warnings: hitbox.RateLimitedLogger | None = None,
+        make_key: Callable[[str], str] | None = None,
     ) -> None:
         self.backend = backend
+        self._make_key = make_key
         self.policy = policy
         self.clock = clock
         self.counters = counters if counters is not None else Counters()
@@ -91,13 +93,15 @@ class HttpStore:
         self._timeout = None if backend.is_local else timeout
 
     def key_for(self, url: str, headers: Headers) -> str:
-        """The primary key of ``url`` for a request carrying ``headers``."""
-        return primary_key(
+        """The primary key of ``url`` for a request carrying ``headers``, namespaced by
+        ``make_key`` (the :class:`hitbox.Cache`'s key strategy) when given."""
+        key = primary_key(
             url,
             headers,
             unkeyed_headers=self.policy.unkeyed_headers,
             max_length=self.policy.max_key_length,
         )
+        return key if self._make_key is None else self._make_key(key)
 
     async def _call(self, operation: str, key: str, action: Awaitable[T]) -> tuple[bool, T | None]:
         """``(succeeded, result)`` of one backend operation; failures are logged."""
