@@ -25,6 +25,7 @@ from hitbox_http._freshness import response_directives, stale_prohibited
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
 from hitbox_http._routes import Route, RouteRequest
+from hitbox_http._surrogate import outgoing_headers
 from hitbox_http._validation import client_condition_met, not_modified_headers
 
 __all__ = ["AppModeRunner"]
@@ -179,7 +180,7 @@ class AppModeRunner:
             status = CacheStatus(self.policy.cache_name, hit=True, ttl=route.ttl - age)
         if "date" not in headers:
             headers = headers.add("date", format_http_date(result["stored_at"]))
-        headers = status.apply(headers)
+        headers = status.apply(outgoing_headers(headers, self.policy))
         code, body = result["status"], result["body"]
         if code == 200 and client_condition_met(request, headers, result["stored_at"]):
             code, body, headers = 304, b"", not_modified_headers(headers)

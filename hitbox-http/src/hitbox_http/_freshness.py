@@ -15,6 +15,7 @@ from hitbox_http._directives import MAX_DELTA_SECONDS, RequestDirectives, Respon
 from hitbox_http._fields import parse_age, parse_vary
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request, StoredResponse
+from hitbox_http._surrogate import acts_as_surrogate, outgoing_headers, surrogate_directives
 from hitbox_http._targeted import targeted_directives
 
 __all__ = [
@@ -41,9 +42,15 @@ _ERROR_FREE_HEURISTIC_LIMIT: Final = 400
 def response_directives(headers: Headers, policy: HttpPolicy) -> tuple[ResponseDirectives, bool]:
     """The directives that govern a response, and whether they came from a targeted field.
 
-    With ``policy.targeted_fields`` set, the first valid targeted field (RFC 9213)
-    replaces Cache-Control and Expires.
+    A ``Surrogate-Control`` addressed to this cache (when it acts as a surrogate, see
+    :mod:`hitbox_http._surrogate`) comes first; then, with ``policy.targeted_fields``
+    set, the first valid targeted field (RFC 9213). Either replaces Cache-Control and
+    Expires.
     """
+    if acts_as_surrogate(policy):
+        surrogate = surrogate_directives(headers, policy)
+        if surrogate is not None:
+            return surrogate, True
     if policy.targeted_fields:
         targeted = targeted_directives(headers, policy.targeted_fields)
         if targeted is not None:
@@ -238,7 +245,9 @@ def assess(stored: StoredResponse, policy: HttpPolicy) -> Assessment:
     response_delay = max(0.0, stored.response_time - stored.request_time)
     corrected_age_value = parse_age(stored.headers) + response_delay
     stale_forbidden = stale_prohibited(directives, policy)
-    reuse_headers = stored.headers.without("age", *directives.no_cache_fields)
+    reuse_headers = outgoing_headers(stored.headers, policy).without(
+        "age", *directives.no_cache_fields
+    )
     reuse_headers.raw()  # encode once; every reuse extends this encoding
     assessment = Assessment(
         directives,

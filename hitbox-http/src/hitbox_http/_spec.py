@@ -25,6 +25,7 @@ from hitbox_http._headers import Headers
 from hitbox_http._keys import normalize_url, selecting_values
 from hitbox_http._models import Request, Response, StoredResponse
 from hitbox_http._storing import stored_template
+from hitbox_http._surrogate import outgoing_headers
 from hitbox_http._validation import (
     CLIENT_VALIDATORS,
     client_condition_met,
@@ -237,7 +238,7 @@ class HttpCacheSpec:
         if status is None:
             status = self._status(hit=True, ttl=lifetime - age, detail=detail)
         if validated:
-            headers = status.apply(stored.headers)
+            headers = status.apply(outgoing_headers(stored.headers, self.policy))
         else:
             # RFC 9111 §4: "When a stored response is used to satisfy a request without
             # validation, a cache MUST generate an Age header field ..., replacing any
@@ -302,7 +303,7 @@ class HttpCacheSpec:
             )
         out_headers = self._status(
             fwd=forward.fwd, fwd_status=status, stored=store is not None, detail=detail
-        ).apply(headers)
+        ).apply(outgoing_headers(headers, self.policy))
         if status == 200 and client_condition_met(client, headers, response_time):
             return ResponsePlan(304, not_modified_headers(out_headers), b"", store, (), invalidate)
         return ResponsePlan(status, out_headers, None, store, (), invalidate)
