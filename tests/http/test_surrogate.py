@@ -8,7 +8,8 @@ from typing import Any
 import hitbox
 import httpx
 import pytest
-from hitbox_http import AsyncCacheTransport, CacheMiddleware, HttpCache, HttpPolicy
+from hitbox_http import AsyncCacheTransport, CacheMiddleware, HttpCache, HttpPolicy, Route
+from hitbox_http import path as route_path
 from hitbox_http._proxy import CachingProxy
 from hitbox_memory import MemoryBackend
 
@@ -149,3 +150,18 @@ async def test_a_private_cache_is_no_surrogate() -> None:
         second = await http.get("https://api.example/")
     assert second.headers["surrogate-control"] == "max-age=60"
     assert "; hit" not in second.headers["cache-status"]
+
+
+async def test_application_mode_reads_and_removes_it_too() -> None:
+    origin = Origin(handler)
+    cache = hitbox.Cache(MemoryBackend())
+    paths = ("/browser-no-store", "/surrogate-no-store", "/private-still-private")
+    app = CacheMiddleware(origin, cache=cache, routes=[Route(route_path("/{name}"), ttl=60)])
+    async with client(app) as http:
+        first = {p: await http.get(p) for p in paths}
+        second = {p: await http.get(p) for p in paths}
+    for response in (*first.values(), *second.values()):
+        assert "surrogate-control" not in response.headers
+    assert second["/browser-no-store"].headers["cache-status"].startswith("hitbox; hit")
+    assert "; hit" not in second["/surrogate-no-store"].headers["cache-status"]
+    assert "; hit" not in second["/private-still-private"].headers["cache-status"]

@@ -52,13 +52,16 @@ def _storable(route: Route, policy: HttpPolicy, result: dict[str, Any]) -> bool:
     limit = policy.max_body_size if route.max_body_size is None else route.max_body_size
     if len(result["body"]) > limit:
         return False
-    directives = ResponseDirectives.parse(headers.get_all("cache-control"))
-    if directives.private or directives.no_store or directives.no_cache:
+    # Surrogate-Control (and targeted fields) replace Cache-Control here as in RFC mode;
+    # Cache-Control's private never stops counting.
+    directives, _ = response_directives(headers, policy)
+    private = ResponseDirectives.parse(headers.get_all("cache-control")).private
+    if private or directives.private or directives.no_store or directives.no_cache:
         return False
     if "set-cookie" in headers and not policy.strip_set_cookie:
         return False
     serves_stale = route.max_stale > 0 or route.stale_if_error > 0
-    if serves_stale and stale_prohibited(response_directives(headers, policy)[0], policy):
+    if serves_stale and stale_prohibited(directives, policy):
         # RFC 9111 §4.2.4: the core serves a route's stored results stale (max_stale with
         # a background refresh, stale_if_error; the route's values always apply) without
         # asking the origin. A response that forbids that (must-revalidate,
