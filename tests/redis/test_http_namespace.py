@@ -1,18 +1,22 @@
-"""HTTP entries live under the :class:`hitbox.Cache`'s namespace: two applications with
-different namespaces on one real Redis never share an entry (nor invalidate each other's),
-and every key they write carries their prefix."""
+"""HTTP entries live under the :class:`hitbox.Cache`'s namespace: two applications (or two
+``hitbox proxy`` configurations) with different namespaces on one real Redis never share
+an entry (nor invalidate each other's), and every key they write carries their prefix."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import hitbox
+import httpx
 import redis.asyncio as redis
 from hitbox_http import CacheMiddleware
+from hitbox_http._cli import build_proxy
 from hitbox_redis import RedisBackend
 
 from tests.http.asgi_apps import Origin, client
+from tests.http.servers import serve
 from tests.redis_servers import RedisServer
 
 PATH = "/test_http_namespace"  # the server is shared by the session
@@ -64,3 +68,27 @@ async def test_two_namespaces_on_one_redis_never_share_an_http_entry(
         blog_after = await http.get(PATH, headers={"accept-language": "en"})
     assert shop_after.headers["cache-status"].startswith("hitbox; fwd=uri-miss")
     assert blog_after.headers["cache-status"].startswith("hitbox; hit")
+
+
+async def test_two_proxies_configured_with_namespaces_never_share(
+    redis_server: RedisServer, tmp_path: Path
+) -> None:
+    origins = {name: answering(name) for name in ("edge-a", "edge-b")}
+    texts = {}
+    for name, origin in origins.items():
+        config = tmp_path / f"{name}.toml"
+        config.write_text(
+            f'[hitbox]\nnamespace = "{name}"\n'
+            f'backend = {{ name = "redis", url = "{redis_server.url}" }}\n'
+        )
+        with serve(origin) as upstream, serve(build_proxy(upstream, str(config))) as url:
+            async with httpx.AsyncClient(base_url=url) as http:
+                # Both proxies answer for the same Host and path.
+                headers = {"host": "shared.example", "accept-language": "en"}
+                first = await http.get(PATH + "-proxy", headers=headers)
+                second = await http.get(PATH + "-proxy", headers=headers)
+        texts[name] = (first.text, second.text, second.headers["cache-status"])
+    assert texts["edge-a"][:2] == ("edge-a", "edge-a")
+    assert texts["edge-b"][:2] == ("edge-b", "edge-b")
+    assert all(status.startswith("hitbox; hit") for *_, status in texts.values())
+    assert [len(origin.calls) for origin in origins.values()] == [1, 1]
