@@ -27,6 +27,7 @@ def serve(app: Any, *, port: int | None = None) -> Iterator[str]:
         lifespan="auto",
         server_header=False,
         date_header=False,
+        proxy_headers=False,  # as `hitbox proxy` does: the client address is the peer's
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -55,6 +56,19 @@ BAD_RESPONSES: dict[str, bytes] = {
         b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal"
     ),
     "/ok": b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    "/chunked": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\ncache-control: max-age=60\r\n\r\n"
+        b"3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n"
+    ),
+    "/chunked-trailer": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\nTrailer: x-sum\r\n"
+        b"cache-control: max-age=60\r\n\r\n3\r\nabc\r\n0\r\nx-sum: 1\r\n\r\n"
+    ),
+    # RFC 9112 §6.3: Transfer-Encoding overrides Content-Length (which must be dropped).
+    "/chunked-and-length": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 100\r\n"
+        b"cache-control: max-age=60\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    ),
     "/hop": (
         b"HTTP/1.1 200 OK\r\nConnection: X-Secret\r\nX-Secret: 1\r\nKeep-Alive: timeout=5\r\n"
         b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nok"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from hitbox_http import Headers, HttpPolicy, StoredResponse, format_http_date
-from hitbox_http._directives import MAX_DELTA_SECONDS
 from hitbox_http._freshness import assess
 
 from tests.http.helpers import T0, URL, World, get, ok
@@ -124,9 +123,23 @@ def test_age_calculation_uses_age_header_delay_date_and_resident_time() -> None:
     assert assess(apparent, HttpPolicy()).corrected_initial_age == 40
 
 
-def test_invalid_age_makes_the_response_stale() -> None:
-    response = stored(("age", "soon"), ("cache-control", "max-age=100"))
-    assert assess(response, HttpPolicy()).current_age(response, T0) == MAX_DELTA_SECONDS
+def test_an_invalid_age_is_ignored_but_date_still_ages_the_response() -> None:
+    response = stored(
+        ("age", "soon"),
+        ("date", format_http_date(T0 - 40)),
+        ("cache-control", "max-age=100"),
+        request_time=T0,
+        response_time=T0,
+    )
+    assert assess(response, HttpPolicy()).current_age(response, T0) == 40
+    lower = stored(
+        ("age", "5"),
+        ("date", format_http_date(T0 - 40)),
+        request_time=T0,
+        response_time=T0,
+    )
+    # A smaller Age never makes a response younger than its Date says (RFC 9111 §4.2.3).
+    assert assess(lower, HttpPolicy()).current_age(lower, T0) == 40
 
 
 def test_reused_response_carries_its_current_age_and_ttl() -> None:

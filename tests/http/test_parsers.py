@@ -6,6 +6,7 @@ import pytest
 from hitbox_http import (
     EntityTag,
     Headers,
+    HttpPolicy,
     RequestDirectives,
     ResponseDirectives,
     format_http_date,
@@ -18,6 +19,7 @@ from hitbox_http._directives import MAX_DELTA_SECONDS, parse_directives
 from hitbox_http._fields import parse_entity_tag_list, strong_match, weak_match
 from hitbox_http._headers import split_list
 from hitbox_http._keys import normalize_url, primary_key, selecting_values, variant_key
+from hitbox_http._surrogate import surrogate_directives
 from hitbox_http._targeted import parse_sf_dictionary, targeted_directives
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -255,10 +257,15 @@ def test_targeted_field_wins_in_target_order_and_invalid_is_ignored() -> None:
         ([], 0),
         (["10"], 10),
         (["10", "10"], 10),
-        (["10, 20"], MAX_DELTA_SECONDS),
-        (["ten"], MAX_DELTA_SECONDS),
-        (["-5"], MAX_DELTA_SECONDS),
-        (["1e3"], MAX_DELTA_SECONDS),
+        (["10, 20"], 10),  # list-valued: the first member (RFC 9111 §5.1)
+        (["10", "20"], 10),  # repeated lines are one list
+        ([" , 7"], 7),  # empty members do not count
+        (["ten"], 0),  # invalid: ignored
+        (["-5"], 0),
+        (["1e3"], 0),
+        (["1.5"], 0),
+        (["ten, 10"], 0),  # the first member is invalid: the field is ignored
+        (["99999999999"], MAX_DELTA_SECONDS),
     ],
 )
 def test_age(lines: list[str], age: int) -> None:
@@ -334,6 +341,28 @@ def test_selecting_values_normalise_whitespace_case_order_and_lines() -> None:
     assert variant_key("k", (("a", None),)) != variant_key("k", (("a", ""),))
 
 
+@pytest.mark.parametrize(
+    ("value", "max_age", "no_store"),
+    [
+        ("max-age=60", 60, False),
+        ("MAX-AGE=60+300", 60, False),
+        ("max-age=60;hitbox, no-store;other", 60, False),
+        ("max-age=60;other", None, None),  # nothing for this cache
+        ('content="ESI/1.0"', None, None),
+        ("no-store-remote", None, None),
+        ("max-age=abc", 0, False),  # invalid freshness: stale
+        ("no-store", None, True),
+    ],
+)
+def test_surrogate_control(value: str, max_age: int | None, no_store: bool | None) -> None:
+    directives = surrogate_directives(Headers([("surrogate-control", value)]), HttpPolicy())
+    if no_store is None:
+        assert directives is None
+    else:
+        assert directives is not None
+        assert (directives.max_age, directives.no_store) == (max_age, no_store)
+
+
 # --- fuzzing: nothing escapes ----------------------------------------------------------
 
 header_text = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=80)
@@ -350,8 +379,10 @@ def test_parsers_never_raise(first: str, second: str) -> None:
             ("vary", second),
             ("etag", first),
             ("cdn-cache-control", second),
+            ("surrogate-control", first),
         ]
     )
+    surrogate_directives(headers, HttpPolicy())
     ResponseDirectives.parse([first, second])
     RequestDirectives.parse([first], [second])
     parse_http_date(first)

@@ -406,6 +406,12 @@ class Cache(SyncFace):
         return self._backend
 
     @property
+    def key_strategy(self) -> KeyStrategy:
+        """The key strategy: its ``make_key`` namespaces every key this cache writes
+        (protocol layers such as ``hitbox-http`` use it for their own keys)."""
+        return self._keys
+
+    @property
     def plugins(self) -> PluginManager:
         """The plugin manager whose hooks hear this cache's events."""
         return self._plugins

@@ -11,6 +11,7 @@ from hitbox_http._cache_status import CacheStatus
 from hitbox_http._config import DEFAULT_HEURISTIC_STATUSES, DEFAULT_UNKEYED_HEADERS, HttpPolicy
 from hitbox_http._dates import format_http_date, parse_http_date
 from hitbox_http._directives import RequestDirectives, ResponseDirectives
+from hitbox_http._edge import DEFAULT_FORWARDING_HEADERS, EdgePolicy
 from hitbox_http._engine import Answer, Exchange, HttpCache, Origin, Streamed, UpstreamError
 from hitbox_http._fields import EntityTag, parse_age, parse_entity_tag, parse_vary
 from hitbox_http._headers import Headers
@@ -43,8 +44,10 @@ __all__ = [
     "CacheMiddleware",
     "CacheStatus",
     "CachingProxy",
+    "DEFAULT_FORWARDING_HEADERS",
     "DEFAULT_HEURISTIC_STATUSES",
     "DEFAULT_UNKEYED_HEADERS",
+    "EdgePolicy",
     "EntityTag",
     "Exchange",
     "Forward",

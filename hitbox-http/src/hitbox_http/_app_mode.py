@@ -21,9 +21,11 @@ from hitbox_http._config import HttpPolicy
 from hitbox_http._dates import format_http_date
 from hitbox_http._directives import RequestDirectives, ResponseDirectives
 from hitbox_http._fields import parse_vary
+from hitbox_http._freshness import response_directives, stale_prohibited
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
 from hitbox_http._routes import Route, RouteRequest
+from hitbox_http._surrogate import outgoing_headers
 from hitbox_http._validation import client_condition_met, not_modified_headers
 
 __all__ = ["AppModeRunner"]
@@ -50,10 +52,20 @@ def _storable(route: Route, policy: HttpPolicy, result: dict[str, Any]) -> bool:
     limit = policy.max_body_size if route.max_body_size is None else route.max_body_size
     if len(result["body"]) > limit:
         return False
-    directives = ResponseDirectives.parse(headers.get_all("cache-control"))
-    if directives.private or directives.no_store or directives.no_cache:
+    # Surrogate-Control (and targeted fields) replace Cache-Control here as in RFC mode;
+    # Cache-Control's private never stops counting.
+    directives, _ = response_directives(headers, policy)
+    private = ResponseDirectives.parse(headers.get_all("cache-control")).private
+    if private or directives.private or directives.no_store or directives.no_cache:
         return False
     if "set-cookie" in headers and not policy.strip_set_cookie:
+        return False
+    serves_stale = route.max_stale > 0 or route.stale_if_error > 0
+    if serves_stale and stale_prohibited(directives, policy):
+        # RFC 9111 §4.2.4: the core serves a route's stored results stale (max_stale with
+        # a background refresh, stale_if_error; the route's values always apply) without
+        # asking the origin. A response that forbids that (must-revalidate,
+        # proxy-revalidate, s-maxage) is not stored by a route that could.
         return False
     # The key decides which requests share a response; a Vary on anything else could
     # hand one client's variant to another.
@@ -133,6 +145,8 @@ class AppModeRunner:
         if matched is None:
             return False
         route, cached = matched
+        if request.has_body and not route.needs_body:
+            return False  # a key that ignores the body cannot cache it (see RFC mode)
         if route.needs_body:
             chunks, complete = await _read_body(receive)
             receive = _replay(chunks, None if complete else receive)
@@ -169,7 +183,7 @@ class AppModeRunner:
             status = CacheStatus(self.policy.cache_name, hit=True, ttl=route.ttl - age)
         if "date" not in headers:
             headers = headers.add("date", format_http_date(result["stored_at"]))
-        headers = status.apply(headers)
+        headers = status.apply(outgoing_headers(headers, self.policy))
         code, body = result["status"], result["body"]
         if code == 200 and client_condition_met(request, headers, result["stored_at"]):
             code, body, headers = 304, b"", not_modified_headers(headers)

@@ -23,6 +23,7 @@ import hitbox
 
 from hitbox_http._admin import AdminApp, AdminRouter, is_loopback
 from hitbox_http._config import HttpPolicy
+from hitbox_http._edge import EdgePolicy
 from hitbox_http._engine import HttpCache
 from hitbox_http._proxy import CachingProxy
 
@@ -132,9 +133,9 @@ def parse_admin(value: str, token: str | None, *, listen_port: int) -> AdminList
     return AdminListener(host, port, token)
 
 
-def _load(path: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+def _load(path: str | None) -> tuple[dict[str, Any] | None, dict[str, Any], dict[str, Any]]:
     if path is None:
-        return None, {}
+        return None, {}, {}
     file = Path(path)
     try:
         data = tomllib.loads(file.read_text(encoding="utf-8"))
@@ -148,18 +149,36 @@ def _load(path: str | None) -> tuple[dict[str, Any] | None, dict[str, Any]]:
         ) from None
     if isinstance(data.get("hitbox"), dict):
         data = data["hitbox"]
-    http = data.pop("http", {})
-    if not isinstance(http, dict):
-        raise hitbox.ConfigError("http: expected a table", field="http", value=http)
-    return data, http
+    tables = []
+    for name in ("http", "proxy"):
+        table = data.pop(name, {})
+        if not isinstance(table, dict):
+            raise hitbox.ConfigError(f"{name}: expected a table", field=name, value=table)
+        tables.append(table)
+    return data, tables[0], tables[1]
 
 
-def build_proxy(upstream: str, config: str | None = None, *, timeout: float = 30.0) -> CachingProxy:
-    """The proxy app for ``upstream``, configured from the TOML file ``config``."""
-    cache_config, http_config = _load(config)
+def build_proxy(
+    upstream: str,
+    config: str | None = None,
+    *,
+    timeout: float = 30.0,
+    trusted_proxies: tuple[str, ...] = (),
+) -> CachingProxy:
+    """The proxy app for ``upstream``, configured from the TOML file ``config``: its
+    ``http`` table is the :class:`HttpPolicy`, its ``proxy`` table the
+    :class:`~hitbox_http._edge.EdgePolicy`; ``trusted_proxies`` (``--trusted-proxy``)
+    add to the table's."""
+    cache_config, http_config, proxy_config = _load(config)
+    if trusted_proxies:
+        listed = proxy_config.get("trusted_proxies", [])
+        if not isinstance(listed, list):
+            listed = [listed]  # the EdgePolicy check names it
+        proxy_config = {**proxy_config, "trusted_proxies": [*listed, *trusted_proxies]}
+    edge = EdgePolicy.validated(proxy_config)
     cache = hitbox.Cache.from_config(cache_config) if cache_config else hitbox.Cache()
     return CachingProxy(
-        upstream, HttpCache(cache, HttpPolicy.validated(http_config)), timeout=timeout
+        upstream, HttpCache(cache, HttpPolicy.validated(http_config)), timeout=timeout, edge=edge
     )
 
 
@@ -193,6 +212,13 @@ def build_proxy(upstream: str, config: str | None = None, *, timeout: float = 30
     help="Bearer token the admin endpoint requires; needed off loopback. "
     "Prefer the HITBOX_ADMIN_TOKEN variable (command lines are visible to other users).",
 )
+@click.option(
+    "--trusted-proxy",
+    multiple=True,
+    metavar="ADDRESS[/BITS]",
+    help="A proxy in front of this one whose forwarding headers are believed "
+    "(repeatable; adds to [hitbox.proxy] trusted_proxies). Default: none, this is the edge.",
+)
 def proxy_command(
     upstream: str,
     listen: str,
@@ -200,6 +226,7 @@ def proxy_command(
     timeout: float,
     admin: str | None,
     admin_token: str | None,
+    trusted_proxy: tuple[str, ...],
 ) -> None:
     """Run a caching reverse proxy (RFC 9111) in front of UPSTREAM."""
     try:
@@ -212,7 +239,7 @@ def proxy_command(
 
     host, port = parse_listen(listen)
     listener = None if admin is None else parse_admin(admin, admin_token, listen_port=port)
-    proxy = build_proxy(upstream, config, timeout=timeout)
+    proxy = build_proxy(upstream, config, timeout=timeout, trusted_proxies=trusted_proxy)
     app: Any = proxy
     sockets = None
     if listener is not None:
@@ -228,6 +255,10 @@ def proxy_command(
         date_header=False,
         lifespan="on",
         log_level="warning",
+        # The proxy decides whom to believe (--trusted-proxy): uvicorn must not rewrite
+        # the client address from a client's X-Forwarded-For (it trusts 127.0.0.1 by
+        # default), or a local client could claim any address.
+        proxy_headers=False,
     )
     if listener is not None:
         # One server, two listeners: the router tells them apart by local port.

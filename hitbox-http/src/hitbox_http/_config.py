@@ -92,6 +92,12 @@ class HttpPolicy(BaseModel):
     """Targeted cache-control fields (RFC 9213), most specific first, e.g.
     ``("hitbox-cache-control", "cdn-cache-control")``. Empty: Cache-Control only."""
 
+    surrogate_control: bool = True
+    """Act as the origin's surrogate (W3C Edge Architecture): a ``Surrogate-Control``
+    field addressed to this cache takes precedence over ``Cache-Control`` and
+    ``Expires`` for storage and freshness, and is removed from every response sent.
+    Shared caches only; ``private`` in ``Cache-Control`` is still honoured."""
+
     honor_request_no_cache: bool = True
     """Whether a client's ``no-cache`` / ``max-age=0`` forces revalidation. A gateway
     that protects its origin may turn this off (it acts for the origin, RFC 9111 §1)."""

@@ -19,8 +19,9 @@ its own directives), or else asks the origin itself. So a response that was not 
 cache ends in the origin's answer (the machine's last line of fail-open); backend
 failures are "nothing stored" (:class:`~hitbox_http._store.HttpStore`).
 
-Unsafe methods and requests the spec passes through (Range, method overrides) go to the
-origin directly, outside the machine; their §4.4 invalidations are applied afterwards.
+Unsafe methods and requests the spec passes through (method overrides, GET/HEAD with a
+body) go to the origin directly, outside the machine; their §4.4 invalidations are
+applied afterwards.
 
 Integrations supply the origin call: the ASGI middleware runs the application with a
 ``send`` that streams to the client while it copies what it stores;
@@ -188,7 +189,8 @@ class HttpCache:
     the :class:`hitbox.Cache` given, else the process-wide ones) receive one
     ``hitbox_cache_event`` per request looked up (operation ``"http"``; the key in it is
     a digest, never the URL); ``name`` labels those events (by default the
-    :class:`hitbox.Cache`'s name, else ``"http"``).
+    :class:`hitbox.Cache`'s name, else ``"http"``). Given a :class:`hitbox.Cache`, keys
+    carry its key strategy's namespace and version, like every other entry.
 
     Example::
 
@@ -213,8 +215,11 @@ class HttpCache:
             {"lock": lock, "lock_timeout": lock_timeout, "backend_timeout": backend_timeout}
         )
         guard = None
+        make_key = None
         if isinstance(backend, hitbox.Cache):
             guard = backend.engine.guard
+            # Entries live under the cache's namespace like every other entry.
+            make_key = backend.key_strategy.make_key
             clock = clock if clock is not None else backend.clock
             engine_policy = backend.policy
             plugins = plugins if plugins is not None else backend.plugins
@@ -240,7 +245,7 @@ class HttpCache:
         self.clock: hitbox.Clock = self.engine.clock
         self.spec = HttpCacheSpec(self.policy, clock=self.clock)
         self.counters = self.engine.counters
-        self.store = HttpStore(self.engine.guard, self.policy)
+        self.store = HttpStore(self.engine.guard, self.policy, make_key=make_key)
         self._machine = self.engine.machine
 
     # -- introspection ------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, final
 
-from hitbox_http._directives import MAX_DELTA_SECONDS, parse_delta_seconds
+from hitbox_http._directives import parse_delta_seconds
 from hitbox_http._headers import Headers, split_list
 
 __all__ = [
@@ -24,21 +24,20 @@ __all__ = [
 
 
 def parse_age(headers: Headers) -> int:
-    """The ``Age`` of a response in seconds (RFC 9111 §5.1); ``0`` when absent.
+    """The ``Age`` of a response in seconds (RFC 9111 §5.1); ``0`` when absent or invalid.
 
-    Several lines with one value are fine; an invalid or conflicting value counts as
-    2^31, so the response is considered stale — RFC 9111 §4.2.1: "Caches are encouraged
-    to consider responses that have invalid freshness information ... to be stale."
+    §5.1: "a cache encountering a message with a list-based Age field value SHOULD use
+    the first member of the field value, discarding subsequent ones." and "If the field
+    value (after discarding additional members, as per above) is invalid (e.g., it
+    contains something other than a non-negative integer), a cache SHOULD ignore the
+    field." Repeated lines are one list (RFC 9110 §5.3). Ignoring ``Age`` never makes a
+    response look fresher than its ``Date`` says: the age used is the larger of the two
+    (§4.2.3, :func:`hitbox_http._freshness.assess`).
     """
     values = headers.get_list("age")
     if not values:
         return 0
-    parsed = {parse_delta_seconds(value) for value in values}
-    if len(parsed) != 1 or None in parsed:
-        return MAX_DELTA_SECONDS
-    (age,) = parsed
-    assert age is not None
-    return age
+    return parse_delta_seconds(values[0]) or 0
 
 
 def parse_vary(headers: Headers) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from hitbox_http._directives import MAX_DELTA_SECONDS, RequestDirectives, Respon
 from hitbox_http._fields import parse_age, parse_vary
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request, StoredResponse
+from hitbox_http._surrogate import acts_as_surrogate, outgoing_headers, surrogate_directives
 from hitbox_http._targeted import targeted_directives
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "assess",
     "freshness_lifetime",
     "response_directives",
+    "stale_prohibited",
     "unstorable_reason",
 ]
 
@@ -40,9 +42,15 @@ _ERROR_FREE_HEURISTIC_LIMIT: Final = 400
 def response_directives(headers: Headers, policy: HttpPolicy) -> tuple[ResponseDirectives, bool]:
     """The directives that govern a response, and whether they came from a targeted field.
 
-    With ``policy.targeted_fields`` set, the first valid targeted field (RFC 9213)
-    replaces Cache-Control and Expires.
+    A ``Surrogate-Control`` addressed to this cache (when it acts as a surrogate, see
+    :mod:`hitbox_http._surrogate`) comes first; then, with ``policy.targeted_fields``
+    set, the first valid targeted field (RFC 9213). Either replaces Cache-Control and
+    Expires.
     """
+    if acts_as_surrogate(policy):
+        surrogate = surrogate_directives(headers, policy)
+        if surrogate is not None:
+            return surrogate, True
     if policy.targeted_fields:
         targeted = targeted_directives(headers, policy.targeted_fields)
         if targeted is not None:
@@ -174,6 +182,22 @@ def freshness_lifetime(
     return min(max(0.0, interval * policy.heuristic_fraction), policy.heuristic_max)
 
 
+def stale_prohibited(directives: ResponseDirectives, policy: HttpPolicy) -> bool:
+    """Whether ``directives`` forbid serving the response stale, on any path.
+
+    RFC 9111 §4.2.4: "A cache MUST NOT generate a stale response if it is prohibited by
+    an explicit in-protocol directive (e.g., by a no-cache response directive, a
+    must-revalidate response directive, or an applicable s-maxage or proxy-revalidate
+    response directive; see Section 5.2.2)." ``proxy-revalidate`` and ``s-maxage``
+    apply to shared caches only (§5.2.2.8, §5.2.2.10).
+    """
+    return (
+        directives.no_cache
+        or directives.must_revalidate
+        or (policy.shared and (directives.proxy_revalidate or directives.s_maxage is not None))
+    )
+
+
 def _date_value(headers: Headers, response_time: float) -> float:
     date_line = headers.get("date")
     date = parse_http_date(date_line) if date_line else None
@@ -220,16 +244,10 @@ def assess(stored: StoredResponse, policy: HttpPolicy) -> Assessment:
     apparent_age = max(0.0, stored.response_time - date_value)
     response_delay = max(0.0, stored.response_time - stored.request_time)
     corrected_age_value = parse_age(stored.headers) + response_delay
-    # §4.2.4: "A cache MUST NOT generate a stale response if it is prohibited by an
-    # explicit in-protocol directive (e.g., by a no-cache response directive, a
-    # must-revalidate response directive, or an applicable s-maxage or proxy-revalidate
-    # response directive; see Section 5.2.2)."
-    stale_forbidden = (
-        directives.no_cache
-        or directives.must_revalidate
-        or (policy.shared and (directives.proxy_revalidate or directives.s_maxage is not None))
+    stale_forbidden = stale_prohibited(directives, policy)
+    reuse_headers = outgoing_headers(stored.headers, policy).without(
+        "age", *directives.no_cache_fields
     )
-    reuse_headers = stored.headers.without("age", *directives.no_cache_fields)
     reuse_headers.raw()  # encode once; every reuse extends this encoding
     assessment = Assessment(
         directives,

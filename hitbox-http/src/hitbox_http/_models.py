@@ -34,6 +34,16 @@ class Request:
         """A copy with different header fields."""
         return Request(self.method, self.url, headers)
 
+    @property
+    def has_body(self) -> bool:
+        """Whether the request announces content (RFC 9112 §6.3): any
+        ``Transfer-Encoding``, or a ``Content-Length`` other than ``0``."""
+        headers = self.headers
+        if "transfer-encoding" in headers:
+            return True
+        lengths = headers.get_all("content-length")
+        return any(length.strip() != "0" for length in lengths)
+
 
 @final
 @dataclass(frozen=True, slots=True)

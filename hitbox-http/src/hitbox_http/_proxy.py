@@ -9,16 +9,22 @@ and answered through :class:`HttpCache`. The proxy:
 - maps an unreachable upstream to 502 and an upstream timeout to 504 (or serves stale
   under ``stale-if-error``);
 - passes any three-digit status through; a response with broken framing fails alone —
-  httpx drops that connection, so the pool never hands it to the next request.
+  httpx drops that connection, so the pool never hands it to the next request;
+- acts as the edge (:mod:`hitbox_http._edge`): drops the forwarding fields clients send
+  unless they come from ``trusted_proxies``, sets its own ``Forwarded`` and
+  ``X-Forwarded-For``/``-Proto``/``-Host``, and refuses malformed requests (``CONNECT``,
+  ``Content-Length`` with ``Transfer-Encoding``, targets that are not paths) with a 4xx
+  and one log line.
 
-Serve it with uvicorn's own ``Date``/``Server`` headers off (``hitbox proxy`` does), so
-the origin's pass through exactly once.
+Serve it with uvicorn's own ``Date``/``Server`` headers off, so the origin's pass through
+exactly once, and with ``proxy_headers=False``, so uvicorn never takes the client address
+from a client's ``X-Forwarded-For`` (``hitbox proxy`` does both).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, final
 from urllib.parse import urlsplit
 
@@ -35,6 +41,7 @@ from hitbox_http._asgi import (
 )
 from hitbox_http._cache_status import CacheStatus
 from hitbox_http._dates import format_http_date
+from hitbox_http._edge import EdgePolicy, Peer, forwarding_headers, refusal
 from hitbox_http._engine import HttpCache, Streamed, UpstreamError
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
@@ -67,6 +74,7 @@ class CachingProxy:
         timeout: float = 30.0,
         max_connections: int = 100,
         transport: httpx.AsyncBaseTransport | None = None,
+        edge: EdgePolicy | Mapping[str, Any] | None = None,
     ) -> None:
         parts = urlsplit(upstream)
         if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -77,6 +85,7 @@ class CachingProxy:
             )
         self.upstream = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
         self.cache = cache
+        self.edge = EdgePolicy.validated(edge or {})
         # A misbehaving origin makes these fire per request: one line per minute per kind.
         self._warnings = hitbox.RateLimitedLogger(logger, clock=cache.clock)
         if transport is None:
@@ -100,13 +109,32 @@ class CachingProxy:
         if scope["type"] != "http":
             return
         request = request_from_scope(scope)
+        refused = refusal(request.method, scope.get("raw_path"), request.headers)
+        if refused is not None:
+            self._warnings.warning(
+                refused.kind,
+                "hitbox proxy: refused a request with %d: %s",
+                refused.status,
+                refused.message,
+            )
+            await self._error(send, refused.status, refused.message, refused.kind, close=True)
+            return
         if not has_valid_authority(request):
             await self._error(send, 400, "invalid Host header", "invalid-host")
             return
         client = scope.get("client")
+        peer = Peer(
+            str(client[0]) if client else None,
+            scope.get("scheme") or "http",
+            urlsplit(request.url).netloc,
+        )
+        if not self.edge.trusts(peer.address):
+            # Before the cache sees the request: these fields never reach the origin, so
+            # they must not split the cache key either.
+            request = request.with_headers(request.headers.without(*self.edge.forwarding_headers))
         try:
             response = await self.cache.handle(
-                request, lambda upstream: self._send(upstream, receive, scope, client)
+                request, lambda upstream: self._send(upstream, receive, peer)
             )
         except UpstreamError as exc:
             status = 504 if exc.timeout else 502
@@ -125,32 +153,23 @@ class CachingProxy:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    async def _error(self, send: Send, status: int, message: str, detail: str) -> None:
+    async def _error(
+        self, send: Send, status: int, message: str, detail: str, *, close: bool = False
+    ) -> None:
         body = f"{status} {message}\n".encode()
         headers = Headers([("content-type", "text/plain"), ("content-length", str(len(body)))])
+        if close:
+            headers = headers.add("connection", "close")
         headers = headers.add("date", format_http_date(self.cache.clock()))
         headers = CacheStatus(self.cache.policy.cache_name, detail=detail).apply(headers)
         await send({"type": "http.response.start", "status": status, "headers": headers.raw()})
         await send({"type": "http.response.body", "body": body})
 
-    async def _send(
-        self, request: Request, receive: Receive, scope: Scope, client: Any
-    ) -> Streamed:
-        original = request_from_scope(scope)
+    async def _send(self, request: Request, receive: Receive, peer: Peer) -> Streamed:
         target = urlsplit(request.url)
         url = self.upstream + target.path + (f"?{target.query}" if target.query else "")
-        headers = _clean(request.headers).without(
-            "host", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto"
-        )
-        headers = headers.add("x-forwarded-host", urlsplit(original.url).netloc)
-        headers = headers.add("x-forwarded-proto", scope.get("scheme") or "http")
-        forwarded_for = original.headers.get("x-forwarded-for")
-        if client:
-            ip = str(client[0])
-            forwarded_for = f"{forwarded_for}, {ip}" if forwarded_for else ip
-        if forwarded_for:
-            headers = headers.add("x-forwarded-for", forwarded_for)
-        has_body = request.method not in ("GET", "HEAD") or "content-length" in request.headers
+        headers = forwarding_headers(_clean(request.headers).without("host"), peer, self.edge)
+        has_body = request.method not in ("GET", "HEAD") or request.has_body
         upstream_request = self._client.build_request(
             request.method,
             url,
@@ -167,7 +186,14 @@ class CachingProxy:
             (name.decode("latin-1"), value.decode("latin-1"))
             for name, value in response.headers.raw
         ]
-        return Streamed(response.status_code, _clean(Headers(items)), self._response_body(response))
+        headers = Headers(items)
+        if "transfer-encoding" in headers:
+            # RFC 9112 §6.3: "An intermediary that chooses to forward the message MUST
+            # first remove the received Content-Length field and process the
+            # Transfer-Encoding ... prior to forwarding the message downstream." httpx has
+            # decoded the chunked framing; the body goes on framed by the proxy's server.
+            headers = headers.without("content-length")
+        return Streamed(response.status_code, _clean(headers), self._response_body(response))
 
     async def _response_body(self, response: httpx.Response) -> AsyncIterator[bytes]:
         """The raw (still content-encoded) body; errors mid-body end this response only."""

@@ -24,7 +24,9 @@ from hitbox_http._freshness import assess
 from hitbox_http._headers import Headers
 from hitbox_http._keys import normalize_url, selecting_values
 from hitbox_http._models import Request, Response, StoredResponse
+from hitbox_http._ranges import RANGE_FIELDS, ranged_response
 from hitbox_http._storing import stored_template
+from hitbox_http._surrogate import outgoing_headers
 from hitbox_http._validation import (
     CLIENT_VALIDATORS,
     client_condition_met,
@@ -38,11 +40,9 @@ from hitbox_http._validation import (
 
 __all__ = ["Forward", "Hit", "HttpCacheSpec", "ResponsePlan"]  # re-exported decisions
 
-# Range requests and representation-selecting preconditions are forwarded as they are;
-# method overrides would make the application see another method than the cache does.
-_BYPASS: Final = frozenset(
-    ("range", "if-range", "if-match", "if-unmodified-since", *METHOD_OVERRIDE_HEADERS)
-)
+# Representation-selecting preconditions are forwarded as they are; method overrides
+# would make the application see another method than the cache does.
+_BYPASS: Final = frozenset(("if-match", "if-unmodified-since", *METHOD_OVERRIDE_HEADERS))
 _SERVER_ERRORS: Final = frozenset({500, 502, 503, 504})
 
 
@@ -105,6 +105,36 @@ class HttpCacheSpec:
         ``vary-miss``); ``collapsed`` that this request waited for another one to fetch
         (RFC 9211 ``collapsed``).
         """
+        if request.method == "GET" and "range" in request.headers:
+            return self._ranged(request, stored, variants_exist, collapsed)
+        return self._decide(request, stored, variants_exist, collapsed)
+
+    def _ranged(
+        self,
+        request: Request,
+        stored: Sequence[StoredResponse],
+        variants_exist: bool,
+        collapsed: bool,
+    ) -> Hit | Forward:
+        """A range request: cut from a stored response the cache may reuse, else sent
+        to the origin as it is, its partial response not stored (see ``_ranges``)."""
+        whole = request.with_headers(request.headers.without(*RANGE_FIELDS))
+        decision = self._decide(whole, stored, variants_exist, collapsed)
+        if isinstance(decision, Hit):
+            if decision.stored is None:
+                return decision  # only-if-cached, nothing usable: 504
+            response = ranged_response(request, decision.response)
+            return Hit(response, decision.stored, decision.revalidate, decision.stale)
+        fwd = "bypass" if decision.fwd in ("bypass", "method") else decision.fwd
+        return Forward(request, request, fwd)
+
+    def _decide(
+        self,
+        request: Request,
+        stored: Sequence[StoredResponse],
+        variants_exist: bool,
+        collapsed: bool,
+    ) -> Hit | Forward:
         method = request.method
         if method not in ("GET", "HEAD"):
             # RFC 9111 §4: a stored response may only be reused if "the request method
@@ -112,6 +142,12 @@ class HttpCacheSpec:
             # request".
             return Forward(request, request, "method")
         if not _BYPASS.isdisjoint(request.headers.names()):
+            return Forward(request, request, "bypass")
+        if request.has_body:
+            # RFC 9110 §9.3.1: "content received in a GET request has no generally defined
+            # semantics" — but an application may act on it, and the key cannot tell two
+            # bodies apart. So a GET or HEAD with content goes to the origin with it, and
+            # its response is neither served from nor written to the cache.
             return Forward(request, request, "bypass")
         directives = self.request_directives(request)
         may_store = method == "GET" and not directives.no_store
@@ -231,7 +267,7 @@ class HttpCacheSpec:
         if status is None:
             status = self._status(hit=True, ttl=lifetime - age, detail=detail)
         if validated:
-            headers = status.apply(stored.headers)
+            headers = status.apply(outgoing_headers(stored.headers, self.policy))
         else:
             # RFC 9111 §4: "When a stored response is used to satisfy a request without
             # validation, a cache MUST generate an Age header field ..., replacing any
@@ -296,7 +332,7 @@ class HttpCacheSpec:
             )
         out_headers = self._status(
             fwd=forward.fwd, fwd_status=status, stored=store is not None, detail=detail
-        ).apply(headers)
+        ).apply(outgoing_headers(headers, self.policy))
         if status == 200 and client_condition_met(client, headers, response_time):
             return ResponsePlan(304, not_modified_headers(out_headers), b"", store, (), invalidate)
         return ResponsePlan(status, out_headers, None, store, (), invalidate)

@@ -71,22 +71,27 @@ class HttpStore:
     skips failures.
     """
 
-    __slots__ = ("backend", "clock", "guard", "policy")
+    __slots__ = ("_make_key", "backend", "clock", "guard", "policy")
 
-    def __init__(self, guard: Guard, policy: HttpPolicy) -> None:
+    def __init__(
+        self, guard: Guard, policy: HttpPolicy, *, make_key: Callable[[str], str] | None = None
+    ) -> None:
+        self._make_key = make_key
         self.guard = guard
         self.backend = guard.backend
         self.policy = policy
         self.clock = guard.clock
 
     def key_for(self, url: str, headers: Headers) -> str:
-        """The primary key of ``url`` for a request carrying ``headers``."""
-        return primary_key(
+        """The primary key of ``url`` for a request carrying ``headers``, namespaced by
+        ``make_key`` (the :class:`hitbox.Cache`'s key strategy) when given."""
+        key = primary_key(
             url,
             headers,
             unkeyed_headers=self.policy.unkeyed_headers,
             max_length=self.policy.max_key_length,
         )
+        return key if self._make_key is None else self._make_key(key)
 
     async def _call(
         self, operation: str, key: str, method: Callable[..., Awaitable[T]], *args: Any

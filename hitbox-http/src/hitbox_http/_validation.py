@@ -37,10 +37,23 @@ CLIENT_VALIDATORS: Final = ("if-none-match", "if-modified-since")
 """Client preconditions the cache answers itself from a stored response."""
 
 # RFC 9111 §3.2: the cache MUST add each header field in the provided response to the
-# stored response, "with the following exceptions: ... The Content-Length header field."
-# Hop-by-hop fields never describe the stored representation either.
+# stored response, "with the following exceptions: ... Header fields that the cache's
+# stored response depends upon ... The Content-Length header field." and "Caches in this
+# situation MAY omit these header fields from updating stored responses on an
+# exceptional basis but SHOULD limit such omission to those fields necessary to assure
+# integrity of the stored response." The stored bytes depend on their content coding,
+# their range, their length and their digests; the ETag identifies exactly them (a weak
+# 304 must not relabel a strong one). Hop-by-hop fields never describe the stored
+# representation either.
 _NOT_FRESHENED: Final = (
+    "content-encoding",
+    "content-range",
     "content-length",
+    "content-md5",
+    "digest",
+    "content-digest",
+    "repr-digest",
+    "etag",
     "connection",
     "keep-alive",
     "proxy-connection",
