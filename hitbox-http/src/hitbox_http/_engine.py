@@ -30,6 +30,7 @@ Integrations supply the origin call: the ASGI middleware runs the application wi
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -247,6 +248,8 @@ class HttpCache:
         self.counters = self.engine.counters
         self.store = HttpStore(self.engine.guard, self.policy, make_key=make_key)
         self._machine = self.engine.machine
+        self._execute = self._machine.execute  # the engine's run, without a wrapper per request
+        self._opener = self.engine.opener
 
     # -- introspection ------------------------------------------------------------------
 
@@ -278,7 +281,8 @@ class HttpCache:
         if request.method not in ("GET", "HEAD"):
             unsafe = Exchange(request, self.spec.on_request(request, ()), None)
             return await self._pass_through(unsafe, origin)
-        if (opener := self.engine.opening()) is not None:
+        opener = self._opener
+        if opener is not None and opener.ready is not asyncio.get_running_loop():
             await opener.before_first_call()  # a cold start waits for the connection
         exchange = await self.look_up(request)
         decision = exchange.decision
@@ -306,9 +310,7 @@ class HttpCache:
         )
         # What the lookup found is the run's read; a failed lookup is read again by the
         # machine, which records the ERROR (and then does not pay for a write either).
-        answer: Answer = await self.engine.execute(
-            call, UNREAD if exchange.failed_read else decision
-        )
+        answer: Answer = await self._execute(call, UNREAD if exchange.failed_read else decision)
         return answer
 
     async def _call_origin(self, call: Call, origin: Origin) -> Answer:
