@@ -159,7 +159,7 @@ _OPEN_BLOCK = """\
 # it uses is a global starting with a prefix no parameter starts with.
 _FAST_BLOCK = """\
     {p}entry = {p}UNREAD
-    if not {p}breaker.tripped:
+    if not {p}breaker.tripped{healthy}:
 {start}\
         try:
             {p}entry = {read}({p}key)
@@ -168,11 +168,10 @@ _FAST_BLOCK = """\
                 and {p}now() < {p}entry.fresh_until
                 and not {p}entry.tags
             ):
-                {p}value = {p}entry.value
-                if {p}value is not {p}NO_VALUE:
-                    {p}counters.hits += 1
+{decode}\
+                {p}counters.hits += 1
 {emit}\
-                    return {p}value
+                return {p}value
         except {p}Exception:  # the machine reads again and handles the failure
             {p}entry = {p}UNREAD
         # Hand over what was read unless it needs the machine's checks (type, tags).
@@ -181,6 +180,11 @@ _FAST_BLOCK = """\
         ):
             {p}entry = {p}UNREAD
 """
+"""The fresh-hit path, inlined in both wrappers (``async def`` and ``def``): the
+machine's ``PENDING -> HIT -> RESPONSE`` for an entry fresh by its times with no tags.
+``{read}`` is ``await get`` or a ``SyncReads`` backend's ``get_sync``; ``{decode}`` takes
+the kept object (object mode) or deserializes (bytes mode); an entry it cannot use goes
+to the machine."""
 
 _TEMPLATE = """\
 async def {name}({params}):
@@ -198,32 +202,6 @@ async def {name}({params}):
     return await {p}execute({p}call, {entry})
 """
 
-# The sync variant (a ``def`` function): ``get`` is the backend's thread-safe
-# ``get_sync``; a bytes-mode entry is decoded here ({decode}); everything that is not a
-# fresh hit goes to ``slow``, which runs the call on the cache's engine (hitbox._sync_call).
-_SYNC_FAST_BLOCK = """\
-    {p}entry = {p}UNREAD
-    if not {p}breaker.tripped and not {p}breaker.failures:
-{start}\
-        try:
-            {p}entry = {p}get({p}key)
-            if (
-                {p}entry is not None
-                and {p}now() < {p}entry.fresh_until
-                and not {p}entry.tags
-            ):
-{decode}\
-                {p}counters.hits += 1
-{emit}\
-                return {p}value
-        except {p}Exception:  # the engine reads again and handles the failure
-            {p}entry = {p}UNREAD
-        if {p}entry is not None and (
-            {p}type({p}entry) is not {p}CachedValue or {p}entry.tags
-        ):
-            {p}entry = {p}UNREAD
-"""
-
 # Object mode keeps the value; an entry without one (bytes written by another path) is
 # left to the engine. Bytes mode deserializes; a failure there is the engine's too.
 _KEPT_VALUE = """\
@@ -235,6 +213,9 @@ _DECODED_VALUE = """\
                 {p}value = {p}loads({p}entry.data, {p}hint())
 """
 
+# The sync variant (a ``def`` function): ``get`` is the backend's thread-safe
+# ``get_sync``; everything that is not a fresh hit goes to ``slow``, which runs the call
+# on the cache's engine (hitbox._sync_call).
 _SYNC_TEMPLATE = """\
 def {name}({params}):
     if {p}switch.off:
@@ -351,16 +332,20 @@ def generated_wrapper(
     # With a listener, a fast hit is timed and reported; without one, it costs nothing.
     start = f"        {p}started = {p}perf_counter()\n" if emit_hit is not None else ""
     emit = (
-        f"                    {p}emit_hit({p}key, {p}perf_counter() - {p}started)\n"
+        f"                {p}emit_hit({p}key, {p}perf_counter() - {p}started)\n"
         if emit_hit is not None
         else ""
     )
-    if sync:
-        decode = (_KEPT_VALUE if access.stores_objects else _DECODED_VALUE).format(p=p)
-        emit = emit[4:]  # the sync block returns one level further out
-        fast = _SYNC_FAST_BLOCK.format(p=p, start=start, emit=emit, decode=decode)
-    else:
-        fast = _FAST_BLOCK.format(p=p, start=start, emit=emit, read=read)
+    # A sync caller reads in its own thread: after a failure it leaves the backend to the
+    # engine's loop, where the guard decides.
+    fast = _FAST_BLOCK.format(
+        p=p,
+        start=start,
+        emit=emit,
+        read=f"{p}get" if sync else read,
+        healthy=f" and not {p}breaker.failures" if sync else "",
+        decode=(_KEPT_VALUE if access.stores_objects else _DECODED_VALUE).format(p=p),
+    )
     source = (_SYNC_TEMPLATE if sync else _TEMPLATE).format(
         name=f"{p}wrapper",
         params=", ".join(declared),
