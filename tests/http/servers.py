@@ -28,6 +28,7 @@ def serve(app: Any, *, port: int | None = None) -> Iterator[str]:
         server_header=False,
         date_header=False,
         proxy_headers=False,  # as `hitbox proxy` does: the client address is the peer's
+        http="h11",  # as `hitbox proxy` does by default (httptools hides edge cases)
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -45,6 +45,7 @@ from hitbox_http._edge import EdgePolicy, Peer, forwarding_headers, refusal
 from hitbox_http._engine import HttpCache, Streamed, UpstreamError
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
+from hitbox_http._pull import PullOrigin
 from hitbox_http._storing import strip_hop_by_hop
 
 __all__ = ["CachingProxy"]
@@ -84,6 +85,7 @@ class CachingProxy:
                 value=upstream,
             )
         self.upstream = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.timeout = timeout
         self.cache = cache
         self.edge = EdgePolicy.validated(edge or {})
         # A misbehaving origin makes these fire per request: one line per minute per kind.
@@ -132,15 +134,28 @@ class CachingProxy:
             # Before the cache sees the request: these fields never reach the origin, so
             # they must not split the cache key either.
             request = request.with_headers(request.headers.without(*self.edge.forwarding_headers))
+        origin = PullOrigin(self.cache, lambda upstream: self._send(upstream, receive, peer))
         try:
-            response = await self.cache.handle(
-                request, lambda upstream: self._send(upstream, receive, peer)
-            )
+            answer = await self.cache.serve(request, origin)
         except UpstreamError as exc:
             status = 504 if exc.timeout else 502
             detail = "upstream-timeout" if exc.timeout else "upstream-error"
             await self._error(send, status, f"upstream {exc}", detail)
             return
+        complete = answer.response
+        if complete is not None:
+            # A hit (or a response read whole to be stored): head and body in two
+            # messages, the header encoding reused from the stored response's.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": complete.status,
+                    "headers": _clean(complete.headers).raw(),
+                }
+            )
+            await send({"type": "http.response.body", "body": complete.body})
+            return
+        response = answer.streamed()
         await send(
             {
                 "type": "http.response.start",
