@@ -11,6 +11,7 @@ the same server, loopback unless told otherwise; a non-loopback one needs a toke
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import socket
 import sys
 import tomllib
@@ -256,6 +257,11 @@ def proxy_command(
             'pip install "hitbox-http[proxy]" (or pip install "hitbox[http]")'
         ) from None
 
+    if http == "httptools" and importlib.util.find_spec("httptools") is None:
+        raise click.ClickException(
+            "--http httptools: httptools is not installed: pip install httptools "
+            '(or "hitbox-http[proxy]")'
+        )
     host, port = parse_listen(listen)
     if workers > 1 and admin is not None:
         raise hitbox.ConfigError(
