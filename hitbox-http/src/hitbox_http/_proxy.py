@@ -46,7 +46,7 @@ from hitbox_http._engine import HttpCache, Streamed, UpstreamError
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
 from hitbox_http._pull import PullOrigin
-from hitbox_http._storing import strip_hop_by_hop
+from hitbox_http._storing import HOP_BY_HOP, strip_hop_by_hop
 
 __all__ = ["CachingProxy"]
 
@@ -55,7 +55,13 @@ logger = logging.getLogger("hitbox_http.proxy")
 _PROXY_FIELDS = ("proxy-authorization", "proxy-authenticate", "proxy-connection")
 
 
+# Without "connection" (in HOP_BY_HOP) no other field is hop-by-hop: one set test decides.
+_DROPPED = frozenset((*HOP_BY_HOP, *_PROXY_FIELDS))
+
+
 def _clean(headers: Headers) -> Headers:
+    if headers.names().isdisjoint(_DROPPED):
+        return headers  # a stored response's fields were cleaned when it was stored
     return strip_hop_by_hop(headers).without(*_PROXY_FIELDS)
 
 
