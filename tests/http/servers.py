@@ -15,7 +15,7 @@ from tests.support import free_port, wait_for_port
 
 
 @contextmanager
-def serve(app: Any, *, port: int | None = None, http: str = "h11") -> Iterator[str]:
+def serve(app: Any, *, port: int | None = None, http: Any = "h11") -> Iterator[str]:
     """Run ``app`` under uvicorn in a thread; yields its base URL; stops it afterwards."""
     allow_any_status()  # as `hitbox proxy` does
     port = port or free_port()

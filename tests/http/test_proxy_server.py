@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 from hitbox_http import CachingProxy, HttpCache, HttpPolicy
+from hitbox_http._httptools import TargetKeepingProtocol
 from hitbox_memory import MemoryBackend
 
 from tests.http.asgi_apps import Origin, fixed
@@ -57,7 +58,7 @@ async def test_the_proxy_refuses_what_httptools_passes_on(
 ) -> None:
     before = len(origin[1].calls)
     caplog.set_level(logging.INFO)
-    with serve(_proxy(origin[0]), http="httptools") as url:
+    with serve(_proxy(origin[0]), http=TargetKeepingProtocol) as url:
         answer = await _raw(url, PASSED_ON_BY_HTTPTOOLS[case])
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
     assert len(origin[1].calls) == before  # nothing reached the origin
@@ -66,9 +67,30 @@ async def test_the_proxy_refuses_what_httptools_passes_on(
     assert ours[0].startswith("hitbox proxy: refused a request with 400")
 
 
+TARGETS_THAT_ARE_NOT_PATHS = {
+    "absolute-form": b"GET http://evil.example/x HTTP/1.1\r\nHost: h\r\n\r\n",
+    "asterisk-form": b"OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", TARGETS_THAT_ARE_NOT_PATHS)
+async def test_under_httptools_the_proxy_still_sees_the_request_target(
+    origin: tuple[str, Origin], case: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = len(origin[1].calls)
+    caplog.set_level(logging.INFO)
+    with serve(_proxy(origin[0]), http=TargetKeepingProtocol) as url:
+        answer = await _raw(url, TARGETS_THAT_ARE_NOT_PATHS[case])
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
+    assert len(origin[1].calls) == before
+    ours = [r.getMessage() for r in caplog.records if r.name == "hitbox_http.proxy"]
+    assert ours == ["hitbox proxy: refused a request with 400: the request target must be a path"]
+
+
 @pytest.mark.parametrize("http", ["h11", "httptools"])
 async def test_hits_are_the_same_under_either_server(origin: tuple[str, Origin], http: str) -> None:
-    with serve(_proxy(origin[0]), http=http) as url:
+    protocol = TargetKeepingProtocol if http == "httptools" else http
+    with serve(_proxy(origin[0]), http=protocol) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             first = await client.get(f"/same-{http}")
             second = await client.get(f"/same-{http}")

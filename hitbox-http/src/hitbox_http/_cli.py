@@ -303,13 +303,21 @@ def _server_settings(http: str) -> dict[str, Any]:
         # the client address from a client's X-Forwarded-For (it trusts 127.0.0.1 by
         # default), or a local client could claim any address.
         "proxy_headers": False,
-        # h11 by default: uvicorn's httptools server rewrites an absolute-form target to
-        # its path and answers CONNECT and some framing errors itself, so the proxy's edge
-        # checks (docs/http.md) would not see them. The event loop is uvloop when
-        # installed ("auto"), else asyncio.
-        "http": http,
+        # h11 by default: uvicorn's httptools server answers CONNECT and a request with
+        # both Content-Length and Transfer-Encoding itself, before the proxy's edge
+        # checks (docs/http.md); _httptools keeps absolute-form targets visible to them.
+        # The event loop is uvloop when installed ("auto"), else asyncio.
+        "http": _http_protocol(http),
         "loop": "auto",
     }
+
+
+def _http_protocol(http: str) -> Any:
+    if http == "httptools":
+        from hitbox_http._httptools import TargetKeepingProtocol
+
+        return TargetKeepingProtocol
+    return http
 
 
 def _run_workers(
