@@ -194,8 +194,8 @@ def measure(rounds: int, seconds: float) -> dict[str, list[float]]:
     if "--workers" in options:
         proxies["hitbox proxy, 2 workers"] = (free_port(), ["--workers", "2"])
     if "httptools" in options:
-        # uvicorn's httptools server: faster, but it hides some edge cases from the
-        # proxy's own checks, so it is not the default (docs/http.md).
+        # uvicorn's httptools server: faster, but it answers CONNECT and Content-Length
+        # with Transfer-Encoding itself, so it is not the default (docs/http.md).
         proxies["hitbox proxy, 1 worker, --http httptools"] = (
             free_port(),
             ["--http", "httptools"],

@@ -97,7 +97,7 @@ async def test_hits_are_the_same_under_either_server(origin: tuple[str, Origin],
     assert first.content == second.content == b"stored"
     assert "fwd=uri-miss" in first.headers["cache-status"]
     assert "hit" in second.headers["cache-status"]
-    assert second.headers["age"] == "0"
+    assert second.headers["age"].isdigit()
 
 
 # -- `hitbox proxy` processes ----------------------------------------------------------------

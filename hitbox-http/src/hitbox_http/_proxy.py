@@ -13,8 +13,8 @@ and answered through :class:`HttpCache`. The proxy:
 - acts as the edge (:mod:`hitbox_http._edge`): drops the forwarding fields clients send
   unless they come from ``trusted_proxies``, sets its own ``Forwarded`` and
   ``X-Forwarded-For``/``-Proto``/``-Host``, and refuses malformed requests (``CONNECT``,
-  ``Content-Length`` with ``Transfer-Encoding``, targets that are not paths) with a 4xx
-  and one log line.
+  ``Content-Length`` with ``Transfer-Encoding``, targets that are not paths, two ``Host``
+  fields, a final transfer coding other than ``chunked``) with a 4xx and one log line.
 
 Serve it with uvicorn's own ``Date``/``Server`` headers off, so the origin's pass through
 exactly once, and with ``proxy_headers=False``, so uvicorn never takes the client address
@@ -61,7 +61,7 @@ _DROPPED = frozenset((*HOP_BY_HOP, *_PROXY_FIELDS))
 
 def _clean(headers: Headers) -> Headers:
     if headers.names().isdisjoint(_DROPPED):
-        return headers  # a stored response's fields were cleaned when it was stored
+        return headers  # nothing to drop: a hit's fields were cleaned before they were stored
     return strip_hop_by_hop(headers).without(*_PROXY_FIELDS)
 
 
