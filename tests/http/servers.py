@@ -15,7 +15,7 @@ from tests.support import free_port, wait_for_port
 
 
 @contextmanager
-def serve(app: Any, *, port: int | None = None) -> Iterator[str]:
+def serve(app: Any, *, port: int | None = None, http: Any = "h11") -> Iterator[str]:
     """Run ``app`` under uvicorn in a thread; yields its base URL; stops it afterwards."""
     allow_any_status()  # as `hitbox proxy` does
     port = port or free_port()
@@ -28,6 +28,7 @@ def serve(app: Any, *, port: int | None = None) -> Iterator[str]:
         server_header=False,
         date_header=False,
         proxy_headers=False,  # as `hitbox proxy` does: the client address is the peer's
+        http=http,  # h11 as `hitbox proxy` by default (httptools hides edge cases)
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -7,6 +7,7 @@ from ``X-Forwarded-*`` fields an application behind it might not use.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -49,8 +50,12 @@ def has_valid_authority(request: Request) -> bool:
     requests are not cached at all.
     """
     host = request.headers.get("host")
-    if host is None:
-        return True
+    return host is None or _valid_authority(host)
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_authority(host: str) -> bool:
+    # Memoised: a server sees the same few Host values on almost every request.
     if not _AUTHORITY.fullmatch(host):
         return False
     try:

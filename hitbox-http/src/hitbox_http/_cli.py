@@ -11,6 +11,7 @@ the same server, loopback unless told otherwise; a non-loopback one needs a toke
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import socket
 import sys
 import tomllib
@@ -219,6 +220,23 @@ def build_proxy(
     help="A proxy in front of this one whose forwarding headers are believed "
     "(repeatable; adds to [hitbox.proxy] trusted_proxies). Default: none, this is the edge.",
 )
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Worker processes on the one listening socket. Workers share the --config "
+    "backend (SQLite, Redis); the default memory backend is per worker.",
+)
+@click.option(
+    "--http",
+    "http",
+    default="h11",
+    show_default=True,
+    type=click.Choice(["h11", "httptools"]),
+    help="uvicorn's HTTP/1.1 server. httptools is faster but parses the request target "
+    "and framing itself: see 'Proxy performance' in docs/http.md before choosing it.",
+)
 def proxy_command(
     upstream: str,
     listen: str,
@@ -227,6 +245,8 @@ def proxy_command(
     admin: str | None,
     admin_token: str | None,
     trusted_proxy: tuple[str, ...],
+    workers: int,
+    http: str,
 ) -> None:
     """Run a caching reverse proxy (RFC 9111) in front of UPSTREAM."""
     try:
@@ -237,9 +257,24 @@ def proxy_command(
             'pip install "hitbox-http[proxy]" (or pip install "hitbox[http]")'
         ) from None
 
+    if http == "httptools" and importlib.util.find_spec("httptools") is None:
+        raise click.ClickException(
+            "--http httptools: httptools is not installed: pip install httptools "
+            '(or "hitbox-http[proxy]")'
+        )
     host, port = parse_listen(listen)
+    if workers > 1 and admin is not None:
+        raise hitbox.ConfigError(
+            "--admin: the counters are per process; use it with --workers 1",
+            field="admin",
+            value=admin,
+        )
     listener = None if admin is None else parse_admin(admin, admin_token, listen_port=port)
+    # Built in this process even with workers: a bad --config fails here, in one line.
     proxy = build_proxy(upstream, config, timeout=timeout, trusted_proxies=trusted_proxy)
+    if workers > 1:
+        _run_workers(uvicorn, proxy, host, port, http, workers, config, trusted_proxy)
+        return
     app: Any = proxy
     sockets = None
     if listener is not None:
@@ -247,19 +282,7 @@ def proxy_command(
         app = AdminRouter(proxy, endpoint, listener.port)
         admin_socket = listener.bind()
     allow_any_status()
-    server_config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        server_header=False,
-        date_header=False,
-        lifespan="on",
-        log_level="warning",
-        # The proxy decides whom to believe (--trusted-proxy): uvicorn must not rewrite
-        # the client address from a client's X-Forwarded-For (it trusts 127.0.0.1 by
-        # default), or a local client could claim any address.
-        proxy_headers=False,
-    )
+    server_config = uvicorn.Config(app, host=host, port=port, **_server_settings(http))
     if listener is not None:
         # One server, two listeners: the router tells them apart by local port.
         sockets = [server_config.bind_socket(), admin_socket]
@@ -268,3 +291,63 @@ def proxy_command(
         server.run(sockets=sockets)
     if not server.started:
         sys.exit(_STARTUP_FAILURE)  # uvicorn has logged why (as uvicorn.run does)
+
+
+def _server_settings(http: str) -> dict[str, Any]:
+    return {
+        "server_header": False,
+        "date_header": False,
+        "lifespan": "on",
+        "log_level": "warning",
+        # The proxy decides whom to believe (--trusted-proxy): uvicorn must not rewrite
+        # the client address from a client's X-Forwarded-For (it trusts 127.0.0.1 by
+        # default), or a local client could claim any address.
+        "proxy_headers": False,
+        # h11 by default: uvicorn's httptools server answers CONNECT and a request with
+        # both Content-Length and Transfer-Encoding itself, before the proxy's edge
+        # checks (docs/http.md); _httptools keeps absolute-form targets visible to them.
+        # The event loop is uvloop when installed ("auto"), else asyncio.
+        "http": _http_protocol(http),
+        "loop": "auto",
+    }
+
+
+def _http_protocol(http: str) -> Any:
+    if http == "httptools":
+        from hitbox_http._httptools import TargetKeepingProtocol
+
+        return TargetKeepingProtocol
+    return http
+
+
+def _run_workers(
+    uvicorn: Any,
+    proxy: CachingProxy,
+    host: str,
+    port: int,
+    http: str,
+    workers: int,
+    config: str | None,
+    trusted_proxy: tuple[str, ...],
+) -> None:
+    """Serve with ``workers`` processes under uvicorn's supervisor (see ``_workers``)."""
+    from uvicorn.supervisors import Multiprocess
+
+    from hitbox_http._workers import settings_to_environment
+
+    if config is None:
+        click.echo(
+            "hitbox proxy: the memory backend is per worker (each fills its own); "
+            "share one with --config (sqlite or redis)",
+            err=True,
+        )
+    settings_to_environment(proxy.upstream, config, proxy.timeout, trusted_proxy)
+    server_config = uvicorn.Config(
+        "hitbox_http._workers:worker_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        **_server_settings(http),
+    )
+    Multiprocess(server_config, sockets=[server_config.bind_socket()]).run()

@@ -213,4 +213,16 @@ def refusal(method: str, raw_path: bytes | None, headers: Headers) -> Refusal | 
         return Refusal(400, "both Content-Length and Transfer-Encoding", "length-and-encoding")
     if raw_path is not None and not raw_path.startswith(b"/"):
         return Refusal(400, "the request target must be a path", "request-target")
+    # The two below are refused by h11 before the proxy sees them; uvicorn's httptools
+    # server passes them on, so the proxy refuses them itself whatever serves it.
+    if len(headers.get_all("host")) > 1:
+        # RFC 9112 §3.2: "A server MUST respond with a 400 (Bad Request) status code to
+        # any HTTP/1.1 request message that ... contains more than one Host header field".
+        return Refusal(400, "more than one Host header field", "two-hosts")
+    codings = headers.get_list("transfer-encoding")
+    if codings and codings[-1].lower() != "chunked":
+        # RFC 9112 §6.3: "If a Transfer-Encoding header field is present in a request and
+        # the chunked transfer coding is not the final encoding, ... the server MUST
+        # respond with the 400 (Bad Request) status code and then close the connection."
+        return Refusal(400, "the final transfer coding must be chunked", "transfer-coding")
     return None

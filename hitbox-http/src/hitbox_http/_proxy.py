@@ -13,8 +13,8 @@ and answered through :class:`HttpCache`. The proxy:
 - acts as the edge (:mod:`hitbox_http._edge`): drops the forwarding fields clients send
   unless they come from ``trusted_proxies``, sets its own ``Forwarded`` and
   ``X-Forwarded-For``/``-Proto``/``-Host``, and refuses malformed requests (``CONNECT``,
-  ``Content-Length`` with ``Transfer-Encoding``, targets that are not paths) with a 4xx
-  and one log line.
+  ``Content-Length`` with ``Transfer-Encoding``, targets that are not paths, two ``Host``
+  fields, a final transfer coding other than ``chunked``) with a 4xx and one log line.
 
 Serve it with uvicorn's own ``Date``/``Server`` headers off, so the origin's pass through
 exactly once, and with ``proxy_headers=False``, so uvicorn never takes the client address
@@ -45,7 +45,8 @@ from hitbox_http._edge import EdgePolicy, Peer, forwarding_headers, refusal
 from hitbox_http._engine import HttpCache, Streamed, UpstreamError
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request
-from hitbox_http._storing import strip_hop_by_hop
+from hitbox_http._pull import PullOrigin
+from hitbox_http._storing import HOP_BY_HOP, strip_hop_by_hop
 
 __all__ = ["CachingProxy"]
 
@@ -54,7 +55,13 @@ logger = logging.getLogger("hitbox_http.proxy")
 _PROXY_FIELDS = ("proxy-authorization", "proxy-authenticate", "proxy-connection")
 
 
+# Without "connection" (in HOP_BY_HOP) no other field is hop-by-hop: one set test decides.
+_DROPPED = frozenset((*HOP_BY_HOP, *_PROXY_FIELDS))
+
+
 def _clean(headers: Headers) -> Headers:
+    if headers.names().isdisjoint(_DROPPED):
+        return headers  # nothing to drop: a hit's fields were cleaned before they were stored
     return strip_hop_by_hop(headers).without(*_PROXY_FIELDS)
 
 
@@ -84,6 +91,7 @@ class CachingProxy:
                 value=upstream,
             )
         self.upstream = f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+        self.timeout = timeout
         self.cache = cache
         self.edge = EdgePolicy.validated(edge or {})
         # A misbehaving origin makes these fire per request: one line per minute per kind.
@@ -132,15 +140,28 @@ class CachingProxy:
             # Before the cache sees the request: these fields never reach the origin, so
             # they must not split the cache key either.
             request = request.with_headers(request.headers.without(*self.edge.forwarding_headers))
+        origin = PullOrigin(self.cache, lambda upstream: self._send(upstream, receive, peer))
         try:
-            response = await self.cache.handle(
-                request, lambda upstream: self._send(upstream, receive, peer)
-            )
+            answer = await self.cache.serve(request, origin)
         except UpstreamError as exc:
             status = 504 if exc.timeout else 502
             detail = "upstream-timeout" if exc.timeout else "upstream-error"
             await self._error(send, status, f"upstream {exc}", detail)
             return
+        complete = answer.response
+        if complete is not None:
+            # A hit (or a response read whole to be stored): head and body in two
+            # messages, the header encoding reused from the stored response's.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": complete.status,
+                    "headers": _clean(complete.headers).raw(),
+                }
+            )
+            await send({"type": "http.response.body", "body": complete.body})
+            return
+        response = answer.streamed()
         await send(
             {
                 "type": "http.response.start",
