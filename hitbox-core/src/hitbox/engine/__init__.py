@@ -25,6 +25,7 @@ from hitbox.engine._flights import Flight
 from hitbox.engine._guard import POISON_TTL, BackendSkipped, Guard, describe
 from hitbox.engine._machine import Machine
 from hitbox.fsm import InvalidTransition, Run, State, classify
+from hitbox.plugins import PluginManager, get_plugin_manager
 
 __all__ = [
     "Adopt",
@@ -46,6 +47,7 @@ __all__ = [
     "Machine",
     "Operation",
     "POISON_TTL",
+    "PluginManager",
     "REFUSED",
     "Run",
     "State",
@@ -54,4 +56,5 @@ __all__ = [
     "as_clock",
     "classify",
     "describe",
+    "get_plugin_manager",
 ]
