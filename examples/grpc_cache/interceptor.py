@@ -151,12 +151,9 @@ class CachingInterceptor(grpc.aio.ServerInterceptor):
         return self.engine.stats()
 
     async def aclose(self) -> None:
-        """Stop background refreshes and probes; close the backend if it was given bare."""
-        if self.owns_backend:
-            await self.engine.aclose()
-        else:  # Engine.aclose would switch the shared breaker off for the cache as well
-            await self.engine.machine.aclose()
-            await self.engine.guard.aclose()
+        """Stop background refreshes and probes; close the backend if it was given bare
+        (a shared :class:`hitbox.Cache` keeps its backend and its breaker)."""
+        await self.engine.aclose(close_backend=self.owns_backend)
 
 
 def _policy(base: hitbox.Policy, method: str, spec: float | Mapping[str, Any]) -> hitbox.Policy:
