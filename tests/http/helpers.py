@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -133,3 +134,15 @@ class World:
         if isinstance(decision, Hit):
             return decision.response
         return self.spec.on_error(decision)
+
+
+async def raw_exchange(url: str, data: bytes) -> bytes:
+    """Send ``data`` as is to the server at ``url`` (``http://host:port``) and read the
+    whole answer (the server closes the connection after it)."""
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(data)
+    await writer.drain()
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    return answer

@@ -4,7 +4,6 @@ and one log line — against real servers on loopback."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import subprocess
@@ -22,6 +21,7 @@ from hitbox_http._proxy import CachingProxy
 from hitbox_memory import MemoryBackend
 
 from tests.http.asgi_apps import Origin
+from tests.http.helpers import raw_exchange
 from tests.http.servers import serve
 from tests.support import free_port, wait_for_port
 
@@ -179,16 +179,6 @@ REFUSED_BY_THE_PROXY = frozenset(
 )
 
 
-async def _raw(url: str, data: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(data)
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 10)  # the connection is closed after it
-    writer.close()
-    return answer
-
-
 @pytest.mark.parametrize("case", MALFORMED)
 async def test_malformed_requests_get_a_4xx_and_one_log_line(
     origin: tuple[str, Origin], case: str, caplog: pytest.LogCaptureFixture
@@ -197,7 +187,7 @@ async def test_malformed_requests_get_a_4xx_and_one_log_line(
     before = len(origin[1].calls)
     caplog.set_level(logging.INFO)
     with serve(proxy(origin[0])) as url:
-        answer = await _raw(url, data)
+        answer = await raw_exchange(url, data)
     assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:80]
     assert len(origin[1].calls) == before  # nothing reached the origin
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

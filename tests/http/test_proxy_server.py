@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
@@ -18,6 +17,7 @@ from hitbox_http._httptools import TargetKeepingProtocol
 from hitbox_memory import MemoryBackend
 
 from tests.http.asgi_apps import Origin, fixed
+from tests.http.helpers import raw_exchange
 from tests.http.servers import serve
 from tests.support import free_port, wait_for_port
 
@@ -42,16 +42,6 @@ def _proxy(upstream: str) -> CachingProxy:
     return CachingProxy(upstream, HttpCache(MemoryBackend(), HttpPolicy()), timeout=5)
 
 
-async def _raw(url: str, data: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(data)
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 10)  # the connection is closed after it
-    writer.close()
-    return answer
-
-
 @pytest.mark.parametrize("case", PASSED_ON_BY_HTTPTOOLS)
 async def test_the_proxy_refuses_what_httptools_passes_on(
     origin: tuple[str, Origin], case: str, caplog: pytest.LogCaptureFixture
@@ -59,7 +49,7 @@ async def test_the_proxy_refuses_what_httptools_passes_on(
     before = len(origin[1].calls)
     caplog.set_level(logging.INFO)
     with serve(_proxy(origin[0]), http=TargetKeepingProtocol) as url:
-        answer = await _raw(url, PASSED_ON_BY_HTTPTOOLS[case])
+        answer = await raw_exchange(url, PASSED_ON_BY_HTTPTOOLS[case])
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
     assert len(origin[1].calls) == before  # nothing reached the origin
     ours = [r.getMessage() for r in caplog.records if r.name == "hitbox_http.proxy"]
@@ -80,7 +70,7 @@ async def test_under_httptools_the_proxy_still_sees_the_request_target(
     before = len(origin[1].calls)
     caplog.set_level(logging.INFO)
     with serve(_proxy(origin[0]), http=TargetKeepingProtocol) as url:
-        answer = await _raw(url, TARGETS_THAT_ARE_NOT_PATHS[case])
+        answer = await raw_exchange(url, TARGETS_THAT_ARE_NOT_PATHS[case])
     assert answer.startswith(b"HTTP/1.1 400 "), answer[:80]
     assert len(origin[1].calls) == before
     ours = [r.getMessage() for r in caplog.records if r.name == "hitbox_http.proxy"]
