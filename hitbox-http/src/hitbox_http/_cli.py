@@ -1,4 +1,7 @@
-"""``hitbox proxy``: run the caching reverse proxy under uvicorn.
+"""``hitbox proxy``: run the caching reverse proxy.
+
+The server is hitbox's own HTTP/1.1 server (:mod:`hitbox_http._http1_server`, on
+httptools) when httptools is installed, else uvicorn's h11 server; ``--http`` picks one.
 
 ``--config`` takes the same TOML file as ``hitbox check`` (its ``[hitbox]`` table or the
 whole file); an ``http`` table inside it configures :class:`HttpPolicy`. Without a file
@@ -30,17 +33,26 @@ from hitbox_http._proxy import CachingProxy
 
 __all__ = [
     "DEFAULT_ADMIN",
+    "HTTP_SERVERS",
     "AdminListener",
     "allow_any_status",
     "build_proxy",
     "parse_admin",
     "parse_listen",
     "proxy_command",
+    "resolve_http",
 ]
 
 DEFAULT_ADMIN = "127.0.0.1:9181"
 """Where a bare ``--admin`` listens, and where ``hitbox stats`` looks by default."""
 
+HTTP_SERVERS = ("auto", "fast", "h11", "httptools")
+"""The values of ``--http``."""
+
+_PER_WORKER_MEMORY = (
+    "hitbox proxy: the memory backend is per worker (each fills its own); "
+    "share one with --config (sqlite or redis)"
+)
 _MIN_TOKEN_LENGTH = 16
 _STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
 
@@ -62,6 +74,25 @@ def allow_any_status() -> None:
         return
     for code in range(100, 1000):
         httptools_impl.STATUS_LINE.setdefault(code, b"HTTP/1.1 %d \r\n" % code)
+
+
+def resolve_http(http: str) -> str:
+    """The server ``--http`` names, ``auto`` resolved; ``ClickException`` naming the
+    package to install when the one asked for is missing."""
+    has_httptools = importlib.util.find_spec("httptools") is not None
+    if http == "auto":
+        http = "fast" if has_httptools else "h11"
+    if http in ("fast", "httptools") and not has_httptools:
+        raise click.ClickException(
+            f"--http {http}: httptools is not installed: pip install httptools "
+            '(or "hitbox-http[proxy]")'
+        )
+    if http in ("h11", "httptools") and importlib.util.find_spec("uvicorn") is None:
+        raise click.ClickException(
+            f"'hitbox proxy --http {http}' needs uvicorn, which is not installed: "
+            'pip install "hitbox-http[proxy]" (or pip install "hitbox[http]")'
+        )
+    return http
 
 
 def parse_listen(value: str, option: str = "listen") -> tuple[str, int]:
@@ -231,11 +262,12 @@ def build_proxy(
 @click.option(
     "--http",
     "http",
-    default="h11",
+    default="auto",
     show_default=True,
-    type=click.Choice(["h11", "httptools"]),
-    help="uvicorn's HTTP/1.1 server. httptools is faster but parses the request target "
-    "and framing itself: see 'Proxy performance' in docs/http.md before choosing it.",
+    type=click.Choice(HTTP_SERVERS),
+    help="The HTTP/1.1 server. fast: hitbox's own, on httptools (hits are answered "
+    "without a task); h11: uvicorn's pure-Python one; httptools: uvicorn's on httptools; "
+    "auto: fast when httptools is installed, else h11. See docs/http.md.",
 )
 def proxy_command(
     upstream: str,
@@ -249,19 +281,7 @@ def proxy_command(
     http: str,
 ) -> None:
     """Run a caching reverse proxy (RFC 9111) in front of UPSTREAM."""
-    try:
-        import uvicorn
-    except ImportError:
-        raise click.ClickException(
-            "'hitbox proxy' needs uvicorn, which is not installed: "
-            'pip install "hitbox-http[proxy]" (or pip install "hitbox[http]")'
-        ) from None
-
-    if http == "httptools" and importlib.util.find_spec("httptools") is None:
-        raise click.ClickException(
-            "--http httptools: httptools is not installed: pip install httptools "
-            '(or "hitbox-http[proxy]")'
-        )
+    http = resolve_http(http)
     host, port = parse_listen(listen)
     if workers > 1 and admin is not None:
         raise hitbox.ConfigError(
@@ -272,6 +292,11 @@ def proxy_command(
     listener = None if admin is None else parse_admin(admin, admin_token, listen_port=port)
     # Built in this process even with workers: a bad --config fails here, in one line.
     proxy = build_proxy(upstream, config, timeout=timeout, trusted_proxies=trusted_proxy)
+    if http == "fast":
+        _run_fast(proxy, host, port, listener, workers, config, trusted_proxy)
+        return
+    import uvicorn
+
     if workers > 1:
         _run_workers(uvicorn, proxy, host, port, http, workers, config, trusted_proxy)
         return
@@ -336,11 +361,7 @@ def _run_workers(
     from hitbox_http._workers import settings_to_environment
 
     if config is None:
-        click.echo(
-            "hitbox proxy: the memory backend is per worker (each fills its own); "
-            "share one with --config (sqlite or redis)",
-            err=True,
-        )
+        click.echo(_PER_WORKER_MEMORY, err=True)
     settings_to_environment(proxy.upstream, config, proxy.timeout, trusted_proxy)
     server_config = uvicorn.Config(
         "hitbox_http._workers:worker_app",
@@ -351,3 +372,55 @@ def _run_workers(
         **_server_settings(http),
     )
     Multiprocess(server_config, sockets=[server_config.bind_socket()]).run()
+
+
+def _run_fast(
+    proxy: CachingProxy,
+    host: str,
+    port: int,
+    listener: AdminListener | None,
+    workers: int,
+    config: str | None,
+    trusted_proxy: tuple[str, ...],
+) -> None:
+    """Serve with hitbox's own server (:mod:`hitbox_http._http1_server`)."""
+    from hitbox_http._http1_server import bind, run, run_workers
+
+    if workers > 1:
+        if config is None:
+            click.echo(_PER_WORKER_MEMORY, err=True)
+
+        def build_app() -> tuple[Any, Any]:
+            # In the worker, after the fork: its own cache, client and event loop.
+            app = build_proxy(
+                proxy.upstream, config, timeout=proxy.timeout, trusted_proxies=trusted_proxy
+            )
+            return app, app.respond_now
+
+        sys.exit(run_workers(build_app, host, port, workers))
+    try:
+        sockets = [bind(host, port)]
+    except OSError as exc:
+        raise hitbox.ConfigError(
+            f"--listen {host}:{port}: cannot listen: {exc.strerror or exc}",
+            field="listen",
+            value=f"{host}:{port}",
+        ) from None
+    app: Any = proxy
+    answer_now = proxy.respond_now
+    if listener is not None:
+        endpoint = AdminApp(proxy.cache, token=listener.token, upstream=proxy.upstream)
+        app = AdminRouter(proxy, endpoint, listener.port)
+        admin_socket = listener.bind()
+        admin_socket.listen(128)
+        admin_socket.setblocking(False)
+        sockets.append(admin_socket)
+        admin_port = listener.port
+
+        def answer_now(scope: Any) -> Any:
+            # The admin listener's requests are the admin app's, never the cache's.
+            return None if scope["server"][1] == admin_port else proxy.respond_now(scope)
+
+    with contextlib.suppress(KeyboardInterrupt):
+        if not run(app, sockets, answer_now=answer_now):
+            sys.exit(_STARTUP_FAILURE)

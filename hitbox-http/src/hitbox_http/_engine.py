@@ -97,6 +97,14 @@ for a stale-while-revalidate revalidation: no client waits, so buffer, send noth
 _NOT_STORED: Final = Answer()
 
 
+async def _no_origin(exchange: Exchange, background: bool) -> Answer:
+    """The origin of a run that serves a fresh hit, which never calls it."""
+    raise AssertionError("a fresh hit called the origin")  # pragma: no cover
+
+
+_NO_ORIGIN: Final[Origin] = _no_origin
+
+
 def _keeps(answer: Answer) -> bool:
     return bool(answer.kept)
 
@@ -291,6 +299,48 @@ class HttpCache:
             return Answer(decision.response)
         if isinstance(decision, Forward) and decision.fwd == "bypass":
             return await self._pass_through(exchange, origin)
+        call = self._call(exchange, origin)
+        # What the lookup found is the run's read; a failed lookup is read again by the
+        # machine, which records the ERROR (and then does not pay for a write either).
+        answer: Answer = await self._execute(call, UNREAD if exchange.failed_read else decision)
+        return answer
+
+    def serve_now(self, request: Request) -> Answer | None:
+        """:meth:`serve` for a request answered by a fresh stored response found without
+        waiting (an in-process backend, see :meth:`HttpStore.lookup_now`); ``None`` for
+        any other request, which :meth:`serve` then answers.
+
+        The answer is the one :meth:`serve` gives, from the same lookup, RFC 9111
+        decision and state machine run (``HIT``: counted, reported to event listeners).
+        A server calls it where no task runs (an HTTP parser's callback), so nothing here
+        may wait: a decision that needs the origin or a revalidation is left to
+        :meth:`serve`.
+        """
+        if request.method not in ("GET", "HEAD") or not self.store.can_look_up_now:
+            return None
+        opener = self._opener
+        if opener is not None and opener.ready is not asyncio.get_running_loop():
+            return None
+        lookup = self.store.lookup_now(request)
+        if lookup is None:
+            return None
+        decision = self.spec.on_request(request, lookup.responses, variants_exist=lookup.found_any)
+        if not isinstance(decision, Hit) or decision.stored is None or decision.revalidate:
+            return None
+        run = self._execute(self._call(Exchange(request, decision, lookup), _NO_ORIGIN), decision)
+        # A HIT runs the machine to its end without waiting (classify, decode, count,
+        # report): the coroutine finishes on its first step.
+        try:
+            run.send(None)
+        except StopIteration as done:
+            answer: Answer = done.value
+            return answer
+        run.close()
+        raise RuntimeError("the state machine waited while serving a fresh hit")
+
+    def _call(self, exchange: Exchange, origin: Origin) -> Call:
+        """The state machine's call for a looked-up GET or HEAD ``exchange``."""
+        decision = exchange.decision
         assert exchange.lookup is not None
         # A digest, so the URL and its query string never reach events and traces.
         key = hashlib.blake2b(exchange.lookup.key.encode(), digest_size=16).hexdigest()
@@ -308,10 +358,7 @@ class HttpCache:
             operation="http",
             context=exchange,
         )
-        # What the lookup found is the run's read; a failed lookup is read again by the
-        # machine, which records the ERROR (and then does not pay for a write either).
-        answer: Answer = await self._execute(call, UNREAD if exchange.failed_read else decision)
-        return answer
+        return call
 
     async def _call_origin(self, call: Call, origin: Origin) -> Answer:
         exchange: Exchange = call.context

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any, final
+from typing import Any, Final, final
 from urllib.parse import urlsplit
 
 import hitbox
@@ -41,10 +41,10 @@ from hitbox_http._asgi import (
 )
 from hitbox_http._cache_status import CacheStatus
 from hitbox_http._dates import format_http_date
-from hitbox_http._edge import EdgePolicy, Peer, forwarding_headers, refusal
+from hitbox_http._edge import EdgePolicy, Peer, Refusal, forwarding_headers, refusal
 from hitbox_http._engine import HttpCache, Streamed, UpstreamError
 from hitbox_http._headers import Headers
-from hitbox_http._models import Request
+from hitbox_http._models import Request, Response
 from hitbox_http._pull import PullOrigin
 from hitbox_http._storing import HOP_BY_HOP, strip_hop_by_hop
 
@@ -57,6 +57,9 @@ _PROXY_FIELDS = ("proxy-authorization", "proxy-authenticate", "proxy-connection"
 
 # Without "connection" (in HOP_BY_HOP) no other field is hop-by-hop: one set test decides.
 _DROPPED = frozenset((*HOP_BY_HOP, *_PROXY_FIELDS))
+
+
+_INVALID_HOST: Final = Refusal(400, "invalid Host header", "invalid-host")
 
 
 def _clean(headers: Headers) -> Headers:
@@ -116,30 +119,19 @@ class CachingProxy:
             return
         if scope["type"] != "http":
             return
-        request = request_from_scope(scope)
-        refused = refusal(request.method, scope.get("raw_path"), request.headers)
-        if refused is not None:
-            self._warnings.warning(
-                refused.kind,
-                "hitbox proxy: refused a request with %d: %s",
-                refused.status,
-                refused.message,
-            )
-            await self._error(send, refused.status, refused.message, refused.kind, close=True)
+        admitted = self._admit(scope)
+        if isinstance(admitted, Refusal):
+            if admitted.kind != "invalid-host":
+                self._warnings.warning(
+                    admitted.kind,
+                    "hitbox proxy: refused a request with %d: %s",
+                    admitted.status,
+                    admitted.message,
+                )
+            close = admitted.kind != "invalid-host"
+            await self._error(send, admitted.status, admitted.message, admitted.kind, close=close)
             return
-        if not has_valid_authority(request):
-            await self._error(send, 400, "invalid Host header", "invalid-host")
-            return
-        client = scope.get("client")
-        peer = Peer(
-            str(client[0]) if client else None,
-            scope.get("scheme") or "http",
-            urlsplit(request.url).netloc,
-        )
-        if not self.edge.trusts(peer.address):
-            # Before the cache sees the request: these fields never reach the origin, so
-            # they must not split the cache key either.
-            request = request.with_headers(request.headers.without(*self.edge.forwarding_headers))
+        request, peer = admitted
         origin = PullOrigin(self.cache, lambda upstream: self._send(upstream, receive, peer))
         try:
             answer = await self.cache.serve(request, origin)
@@ -173,6 +165,41 @@ class CachingProxy:
             if chunk:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    def _admit(self, scope: Scope) -> tuple[Request, Peer] | Refusal:
+        """The request as the cache and the origin see it, or why it is refused: the
+        edge's checks and its forwarding fields (see :mod:`hitbox_http._edge`)."""
+        request = request_from_scope(scope)
+        refused = refusal(request.method, scope.get("raw_path"), request.headers)
+        if refused is not None:
+            return refused
+        if not has_valid_authority(request):
+            return _INVALID_HOST
+        client = scope.get("client")
+        peer = Peer(
+            str(client[0]) if client else None,
+            scope.get("scheme") or "http",
+            urlsplit(request.url).netloc,
+        )
+        if not self.edge.trusts(peer.address):
+            # Before the cache sees the request: these fields never reach the origin, so
+            # they must not split the cache key either.
+            request = request.with_headers(request.headers.without(*self.edge.forwarding_headers))
+        return request, peer
+
+    def respond_now(self, scope: Scope) -> Response | None:
+        """The response this app would send for an ``http`` ``scope`` when the cache
+        holds it at hand (:meth:`HttpCache.serve_now`: a fresh hit read without waiting),
+        byte for byte; ``None`` otherwise: run the app. For servers that can answer
+        such a request in place, without starting a task for it."""
+        admitted = self._admit(scope)
+        if isinstance(admitted, Refusal):
+            return None  # the app refuses it (and logs it once)
+        answer = self.cache.serve_now(admitted[0])
+        if answer is None or answer.response is None:
+            return None
+        response = answer.response
+        return Response(response.status, _clean(response.headers), response.body)
 
     async def _error(
         self, send: Send, status: int, message: str, detail: str, *, close: bool = False

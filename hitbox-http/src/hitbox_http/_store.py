@@ -18,11 +18,12 @@ is logged at DEBUG level.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
 import hitbox
+from hitbox.backend import SyncReads
 from hitbox.engine import Guard
 
 from hitbox_http._config import HttpPolicy
@@ -44,6 +45,9 @@ logger = logging.getLogger("hitbox_http")
 T = TypeVar("T")
 
 _EMPTY_HEADERS = Headers()
+
+_Read = tuple[StoredResponse | VariantIndex, float] | None
+"""A decoded entry and its ``stale_until``, or ``None`` (absent, unreadable)."""
 
 
 @final
@@ -71,7 +75,7 @@ class HttpStore:
     skips failures.
     """
 
-    __slots__ = ("_make_key", "backend", "clock", "guard", "policy")
+    __slots__ = ("_make_key", "_read_now", "backend", "clock", "guard", "policy")
 
     def __init__(
         self, guard: Guard, policy: HttpPolicy, *, make_key: Callable[[str], str] | None = None
@@ -81,6 +85,15 @@ class HttpStore:
         self.backend = guard.backend
         self.policy = policy
         self.clock = guard.clock
+        backend = self.backend
+        self._read_now: Callable[[str], hitbox.CachedValue | None] | None = None
+        if (
+            backend.is_local
+            and backend.stores_objects
+            and isinstance(backend, SyncReads)
+            and getattr(backend, "sync_reads", True)
+        ):
+            self._read_now = backend.get_sync
 
     def key_for(self, url: str, headers: Headers) -> str:
         """The primary key of ``url`` for a request carrying ``headers``, namespaced by
@@ -112,12 +125,11 @@ class HttpStore:
         logger.debug("corrupt entry %r: %s", key, exc)
         self.guard.log.warn("corrupt", f"ignoring a corrupt stored response: {exc}")
 
-    async def _read(
-        self, key: str, lookup: Lookup | None = None
-    ) -> tuple[StoredResponse | VariantIndex, float] | None:
-        succeeded, entry = await self._call("get", key, self.backend.get)
-        if not succeeded and lookup is not None:
-            lookup.failed = True
+    async def _read(self, key: str) -> _Read:
+        _, entry = await self._call("get", key, self.backend.get)
+        return self._decoded(key, entry)
+
+    def _decoded(self, key: str, entry: hitbox.CachedValue | None) -> _Read:
         if entry is None:
             return None
         decoded = entry.value
@@ -129,10 +141,11 @@ class HttpStore:
                 return None
         return decoded, entry.stale_until
 
-    async def lookup(self, request: Request) -> Lookup:
-        """The stored responses for ``request``'s URI whose Vary values match it."""
+    def _walk(self, request: Request) -> Generator[str, _Read, Lookup]:
+        """The lookup of ``request``: yields each key to read and is sent what was
+        read there; returns the :class:`Lookup`. One walk for both ways of reading."""
         found = Lookup(self.key_for(request.url, request.headers))
-        read = await self._read(found.key, found)
+        read = yield found.key
         if read is None:
             return found
         entry, _ = read
@@ -150,10 +163,56 @@ class HttpStore:
             wanted = variant_key(found.key, selecting_values(request.headers, variant.names))
             if wanted not in listed:
                 continue
-            stored = await self._read(wanted, found)
+            stored = yield wanted
             if stored is not None and isinstance(stored[0], StoredResponse):
                 found.responses.append(stored[0])
         return found
+
+    async def lookup(self, request: Request) -> Lookup:
+        """The stored responses for ``request``'s URI whose Vary values match it."""
+        walk = self._walk(request)
+        failed = False
+        try:
+            key = next(walk)
+            while True:
+                succeeded, entry = await self._call("get", key, self.backend.get)
+                failed = failed or not succeeded
+                key = walk.send(self._decoded(key, entry))
+        except StopIteration as done:
+            found: Lookup = done.value
+        found.failed = failed
+        return found
+
+    def lookup_now(self, request: Request) -> Lookup | None:
+        """:meth:`lookup` without waiting, through the backend's ``get_sync``, when the
+        backend is in-process and readable that way (``can_look_up_now``) and healthy;
+        ``None`` when it cannot answer so (a failure, a corrupt entry, an open breaker,
+        a poisoned key), leaving the failure to :meth:`lookup` to count and report."""
+        guard = self.guard
+        if guard.breaker.tripped or self._read_now is None:
+            return None
+        read_now = self._read_now
+        walk = self._walk(request)
+        try:
+            key = next(walk)
+            while True:
+                entry = read_now(key)
+                if entry is not None and not isinstance(
+                    entry.value, (StoredResponse, VariantIndex)
+                ):
+                    return None  # bytes to decode: the async path judges them
+                key = walk.send(None if entry is None else (entry.value, entry.stale_until))
+        except StopIteration as done:
+            found: Lookup = done.value
+            return found
+        except Exception:
+            return None
+
+    @property
+    def can_look_up_now(self) -> bool:
+        """Whether :meth:`lookup_now` may answer: an in-process object-mode backend with
+        thread-safe synchronous reads (the memory backend)."""
+        return self._read_now is not None
 
     def _value(self, stored: StoredResponse) -> tuple[hitbox.CachedValue, float]:
         fresh_until, stale_until = entry_times(stored, self.policy)
