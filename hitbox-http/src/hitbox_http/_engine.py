@@ -31,6 +31,7 @@ Integrations supply the origin call: the ASGI middleware runs the application wi
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
@@ -116,6 +117,13 @@ def _state_of(decision: Hit | Forward) -> State:
     if not isinstance(decision, Hit):
         return State.MISS
     return State.STALE if decision.revalidate is not None else State.HIT
+
+
+@functools.lru_cache(maxsize=4096)
+def _event_key(key: str) -> str:
+    """The key a run is known by in events and traces: a digest of the cache key, so the
+    URL and its query string never reach them (memoised: hot URLs repeat)."""
+    return "http:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
 
 
 @final
@@ -342,8 +350,7 @@ class HttpCache:
         """The state machine's call for a looked-up GET or HEAD ``exchange``."""
         decision = exchange.decision
         assert exchange.lookup is not None
-        # A digest, so the URL and its query string never reach events and traces.
-        key = hashlib.blake2b(exchange.lookup.key.encode(), digest_size=16).hexdigest()
+        key = _event_key(exchange.lookup.key)
         # Nobody should wait for a response that may not be stored: such a run has no
         # shared flight.
         shared = not isinstance(decision, Forward) or decision.may_store
@@ -352,7 +359,7 @@ class HttpCache:
             return await self._call_origin(call, origin)
 
         call = Call(
-            "http:" + key,
+            key,
             self._shared if shared else self._solo,
             upstream,
             operation="http",

@@ -8,8 +8,9 @@ combined only where a parser asks for it (RFC 9110 §5.3).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from typing import final, overload
+from typing import Final, final, overload
 
 __all__ = ["Headers", "split_list"]
 
@@ -25,16 +26,18 @@ class Headers:
         headers.set("Age", "3").get("age")  # a new Headers; the original is unchanged
     """
 
-    __slots__ = ("_items", "_names", "_raw")
+    __slots__ = ("_items", "_lines", "_names", "_raw")
 
     _items: tuple[tuple[str, str], ...]
     _names: frozenset[str] | None
     _raw: list[tuple[bytes, bytes]] | None
+    _lines: bytes | None
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = tuple((name.lower(), value) for name, value in items)
         self._names = None
         self._raw = None
+        self._lines = None
 
     @classmethod
     def _trusted(cls, items: tuple[tuple[str, str], ...]) -> Headers:
@@ -43,6 +46,7 @@ class Headers:
         headers._items = items
         headers._names = None
         headers._raw = None
+        headers._lines = None
         return headers
 
     @classmethod
@@ -62,13 +66,23 @@ class Headers:
         return list(raw)
 
     def extended(self, items: tuple[tuple[str, str], ...]) -> Headers:
-        """A copy with lower-cased ``items`` appended; reuses this object's encoding."""
+        """A copy with lower-cased ``items`` appended; reuses this object's encodings
+        (a stored response's fields are encoded once, only the appended ones per copy)."""
         headers = Headers._trusted(self._items + items)
         if self._raw is not None:
-            headers._raw = self._raw + [
-                (name.encode("latin-1"), value.encode("latin-1")) for name, value in items
-            ]
+            added = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in items]
+            headers._raw = self._raw + added
+            headers._lines = self.field_lines() + _field_lines(added)
         return headers
+
+    def field_lines(self) -> bytes:
+        """The fields as HTTP/1.1 field lines, ``name: value\r\n`` each (encoded once
+        per object); ``ValueError`` for a name that is not a token or a value holding a
+        CR, LF or NUL, which would break the message's framing."""
+        lines = self._lines
+        if lines is None:
+            lines = self._lines = _field_lines(self.raw())
+        return lines
 
     @overload
     def get(self, name: str) -> str | None: ...
@@ -159,6 +173,22 @@ class Headers:
         kept = tuple(item for item in self._items if item[0] not in replaced)
         added = tuple(item for item in newer._items if item[0] in replaced)
         return Headers._trusted(kept + added)
+
+
+_INVALID_NAME: Final = re.compile(rb"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+_INVALID_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _field_lines(raw: list[tuple[bytes, bytes]]) -> bytes:
+    names = b"".join(name for name, _ in raw)
+    values = b"".join(value for _, value in raw)
+    # One search over all names and one over all values: no field line may smuggle a
+    # CR, LF or NUL into a message.
+    if _INVALID_NAME.search(names) or any(not name for name, _ in raw):
+        raise ValueError("invalid header field name")
+    if _INVALID_VALUE.search(values):
+        raise ValueError("invalid header field value")
+    return b"".join(b"%s: %s\r\n" % pair for pair in raw)
 
 
 def split_list(value: str) -> list[str]:

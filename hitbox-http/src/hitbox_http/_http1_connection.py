@@ -30,7 +30,7 @@ import hitbox
 import httptools
 
 from hitbox_http._asgi import ASGIApp, Scope
-from hitbox_http._http1_cycle import Cycle, chunk, encode_head, status_line
+from hitbox_http._http1_cycle import Cycle, chunk, encode_response_head, status_line
 from hitbox_http._models import Response
 
 __all__ = ["AnswerNow", "Connection", "ServerLimits", "ServerState"]
@@ -108,6 +108,8 @@ class Connection(asyncio.Protocol):
         self.waiting: deque[Cycle] = deque()
         """Pipelined requests, in order, waiting for the one being answered."""
         self.timer: asyncio.TimerHandle | None = None
+        self.deadline: float | None = None
+        self.on_deadline: Callable[[], None] = self._idle_timed_out
         self.stopped = False
         """No further byte is parsed (a request was refused, upgraded or the server stops)."""
         self.refusal: bytes | None = None
@@ -132,7 +134,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
-        self._disarm()
+        self._cancel_timer()
         self.stopped = True
         for cycle in (self.cycle, *self.waiting):
             if cycle is not None and not cycle.response_complete:
@@ -268,7 +270,12 @@ class Connection(asyncio.Protocol):
         """Write a response the app had at hand (see :data:`AnswerNow`)."""
         transport = self.transport
         assert transport is not None
-        framing = encode_head(response.status, response.headers.raw(), method, keep_alive)
+        try:
+            framing = encode_response_head(response, method, keep_alive)
+        except ValueError as exc:
+            logger.error("hitbox proxy: cannot send a stored response: %s", exc)
+            self._refuse(500, "internal server error", "stored-response")
+            return
         body = response.body if framing.length or framing.chunked else b""
         if framing.chunked:
             body = chunk(body, last=True)
@@ -355,22 +362,40 @@ class Connection(asyncio.Protocol):
         self._pause_reading()
 
     def _head_timed_out(self) -> None:
-        self.timer = None
         if self.in_head and self.cycle is None:
             self._refuse(408, "request head not received in time", "head-timeout")
         elif self.cycle is None and self.transport is not None:
             self.transport.close()  # connected but sent nothing
 
     def _idle_timed_out(self) -> None:
-        self.timer = None
         if self.cycle is None and not self.in_head and self.transport is not None:
             self.transport.close()
 
-    def _arm(self, seconds: float, handler: Any) -> None:
-        self._disarm()
-        self.timer = self.loop.call_later(seconds, handler)
+    def _arm(self, seconds: float, handler: Callable[[], None]) -> None:
+        """Call ``handler`` in ``seconds`` unless re-armed or disarmed before. Re-arming
+        moves a deadline, not a timer: the one timer, when it fires early, waits for the
+        deadline (a busy connection re-arms twice per request)."""
+        self.deadline = self.loop.time() + seconds
+        self.on_deadline = handler
+        if self.timer is None:
+            self.timer = self.loop.call_at(self.deadline, self._tick)
 
     def _disarm(self) -> None:
+        self.deadline = None
+
+    def _tick(self) -> None:
+        self.timer = None
+        deadline = self.deadline
+        if deadline is None or self.transport is None:
+            return
+        if self.loop.time() < deadline:
+            self.timer = self.loop.call_at(deadline, self._tick)
+            return
+        self.deadline = None
+        self.on_deadline()
+
+    def _cancel_timer(self) -> None:
+        self.deadline = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None

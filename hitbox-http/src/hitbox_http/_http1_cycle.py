@@ -15,21 +15,29 @@ from __future__ import annotations
 import asyncio
 import http
 import logging
-import re
 from collections.abc import Callable
 from typing import Any, Final, NamedTuple, final
 
 from hitbox_http._asgi import ASGIApp, Message, Scope
+from hitbox_http._headers import Headers
+from hitbox_http._models import Response
 
-__all__ = ["BODY_HIGH_WATER", "Cycle", "Framing", "chunk", "encode_head", "status_line"]
+__all__ = [
+    "BODY_HIGH_WATER",
+    "Cycle",
+    "Framing",
+    "chunk",
+    "encode_head",
+    "encode_response_head",
+    "frame",
+    "status_line",
+]
 
 logger = logging.getLogger("hitbox_http.server")
 
 BODY_HIGH_WATER: Final = 65536
 """Request body bytes buffered for the application before the socket stops being read."""
 
-_INVALID_NAME: Final = re.compile(rb"[\x00-\x20\x7f()<>@,;:\[\]={}\\\"/?]")
-_INVALID_VALUE: Final = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
@@ -62,42 +70,71 @@ class Framing(NamedTuple):
 
 
 def encode_head(status: int, headers: Any, method: str, keep_alive: bool) -> Framing:
-    """The head of a response to a ``method`` request: status line and ``headers`` (byte
-    pairs), with ``Transfer-Encoding: chunked`` when the body has no length, and
-    ``Connection: close`` when the connection will close (``keep_alive`` false, or the
-    response says so). ``RuntimeError`` for a field that would break the framing."""
-    names: list[bytes] = []
-    values: list[bytes] = []
-    parts = [status_line(status)]
-    length: int | None = None
+    """The head of a response to a ``method`` request with ``headers`` (ASGI byte pairs):
+    see :func:`frame`. ``RuntimeError`` for a field that would break the framing."""
+    raw = [(name.lower(), value) for name, value in headers]
+    length: bytes | None = None
     chunked = False
-    for name, value in headers:
-        name = name.lower()
-        names.append(name)
-        values.append(value)
-        parts += (name, b": ", value, b"\r\n")
+    close = False
+    for name, value in raw:
         if name == b"content-length" and length is None:
-            length = int(value)
+            length = value
         elif name == b"transfer-encoding":
             chunked = value.lower() == b"chunked"
-        elif name == b"connection" and b"close" in value.lower():
-            keep_alive = False
-    # Two searches over all names and all values at once: field lines are never allowed
-    # to smuggle a CR, LF or NUL into the response.
-    if _INVALID_NAME.search(b"".join(names)) or b"" in names:
-        raise RuntimeError("invalid response header name")
-    if _INVALID_VALUE.search(b"".join(values)):
-        raise RuntimeError("invalid response header value")
-    if not keep_alive and b"connection" not in names:
+        elif name == b"connection":
+            close = close or b"close" in value.lower()
+    try:
+        lines = Headers.from_raw(raw).field_lines()
+    except ValueError as exc:
+        raise RuntimeError(f"response header: {exc}") from None
+    return frame(status, lines, length, chunked, close, method, keep_alive)
+
+
+def encode_response_head(response: Response, method: str, keep_alive: bool) -> Framing:
+    """:func:`encode_head` for a response of the cache: its field lines are encoded once
+    per stored response (:meth:`Headers.field_lines`), only ``Age`` and ``Cache-Status``
+    per answer. ``ValueError`` for a field that would break the framing."""
+    headers = response.headers
+    connection = headers.get("connection")
+    return frame(
+        response.status,
+        headers.field_lines(),
+        None if (length := headers.get("content-length")) is None else length.encode(),
+        headers.get("transfer-encoding", "").lower() == "chunked",
+        connection is not None and "close" in connection.lower(),
+        method,
+        keep_alive,
+    )
+
+
+def frame(
+    status: int,
+    lines: bytes,
+    length: bytes | None,
+    chunked: bool,
+    close: bool,
+    method: str,
+    keep_alive: bool,
+) -> Framing:
+    """The head (status line, field ``lines``) and framing of a response to ``method``:
+    ``Transfer-Encoding: chunked`` added when a body has no ``length``, ``Connection:
+    close`` when the connection will close (``keep_alive`` false) and the fields do not
+    say so (``close``); no body for ``HEAD``, 1xx, 204 and 304."""
+    parts = [status_line(status), lines]
+    if close:
+        keep_alive = False
+    elif not keep_alive:
         parts.append(b"connection: close\r\n")
     if method == "HEAD" or status in _NO_BODY_STATUSES or status < 200:
-        length, chunked = 0, False
+        size, chunked = 0, False
     elif length is None or chunked:
         if not chunked:
             parts.append(b"transfer-encoding: chunked\r\n")
-        length, chunked = 0, True
+        size, chunked = 0, True
+    else:
+        size = int(length)
     parts.append(b"\r\n")
-    return Framing(b"".join(parts), length, chunked, keep_alive)
+    return Framing(b"".join(parts), size, chunked, keep_alive)
 
 
 def chunk(body: bytes, last: bool) -> bytes:

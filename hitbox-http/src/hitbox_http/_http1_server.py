@@ -112,7 +112,9 @@ async def serve(
     if not await lifespan.startup():
         return False
     servers = [
-        await loop.create_server(lambda: Connection(app, state, limits, answer_now), sock=sock)
+        await loop.create_server(
+            lambda: Connection(app, state, limits, answer_now), sock=sock, backlog=_BACKLOG
+        )
         for sock in sockets
     ]
     handled = []

@@ -81,6 +81,8 @@ def primary_key(
     """
     key = "http:" + normalize_url(url)
     present = headers.names()
+    if present.isdisjoint(unkeyed_headers):
+        return _bounded(key, max_length)
     extra = [
         name + "=" + "\n".join(headers.get_all(name)) for name in unkeyed_headers if name in present
     ]

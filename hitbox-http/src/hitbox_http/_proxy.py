@@ -97,6 +97,7 @@ class CachingProxy:
         self.timeout = timeout
         self.cache = cache
         self.edge = EdgePolicy.validated(edge or {})
+        self._forwarding = frozenset(self.edge.forwarding_headers)
         # A misbehaving origin makes these fire per request: one line per minute per kind.
         self._warnings = hitbox.RateLimitedLogger(logger, clock=cache.clock)
         if transport is None:
@@ -119,7 +120,7 @@ class CachingProxy:
             return
         if scope["type"] != "http":
             return
-        admitted = self._admit(scope)
+        admitted = self._admitted(scope)
         if isinstance(admitted, Refusal):
             if admitted.kind != "invalid-host":
                 self._warnings.warning(
@@ -131,7 +132,13 @@ class CachingProxy:
             close = admitted.kind != "invalid-host"
             await self._error(send, admitted.status, admitted.message, admitted.kind, close=close)
             return
-        request, peer = admitted
+        request = admitted
+        client = scope.get("client")
+        peer = Peer(
+            str(client[0]) if client else None,
+            scope.get("scheme") or "http",
+            urlsplit(request.url).netloc,
+        )
         origin = PullOrigin(self.cache, lambda upstream: self._send(upstream, receive, peer))
         try:
             answer = await self.cache.serve(request, origin)
@@ -166,7 +173,7 @@ class CachingProxy:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _admit(self, scope: Scope) -> tuple[Request, Peer] | Refusal:
+    def _admitted(self, scope: Scope) -> Request | Refusal:
         """The request as the cache and the origin see it, or why it is refused: the
         edge's checks and its forwarding fields (see :mod:`hitbox_http._edge`)."""
         request = request_from_scope(scope)
@@ -176,26 +183,23 @@ class CachingProxy:
         if not has_valid_authority(request):
             return _INVALID_HOST
         client = scope.get("client")
-        peer = Peer(
-            str(client[0]) if client else None,
-            scope.get("scheme") or "http",
-            urlsplit(request.url).netloc,
-        )
-        if not self.edge.trusts(peer.address):
+        if not request.headers.names().isdisjoint(self._forwarding) and not self.edge.trusts(
+            str(client[0]) if client else None
+        ):
             # Before the cache sees the request: these fields never reach the origin, so
             # they must not split the cache key either.
             request = request.with_headers(request.headers.without(*self.edge.forwarding_headers))
-        return request, peer
+        return request
 
     def respond_now(self, scope: Scope) -> Response | None:
         """The response this app would send for an ``http`` ``scope`` when the cache
         holds it at hand (:meth:`HttpCache.serve_now`: a fresh hit read without waiting),
         byte for byte; ``None`` otherwise: run the app. For servers that can answer
         such a request in place, without starting a task for it."""
-        admitted = self._admit(scope)
+        admitted = self._admitted(scope)
         if isinstance(admitted, Refusal):
             return None  # the app refuses it (and logs it once)
-        answer = self.cache.serve_now(admitted[0])
+        answer = self.cache.serve_now(admitted)
         if answer is None or answer.response is None:
             return None
         response = answer.response
