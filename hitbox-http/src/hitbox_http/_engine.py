@@ -35,22 +35,33 @@ import functools
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final, final
 
 import hitbox
-from hitbox.engine import REFUSED, UNREAD, Call, Engine, Flight, State
+from hitbox.engine import REFUSED, UNREAD, Call, Engine, Flight
 from hitbox.plugins import PluginManager
 from hitbox.policy import LockMode
 
 from hitbox_http._answer import Answer, Streamed
 from hitbox_http._config import HttpPolicy
 from hitbox_http._headers import Headers
+from hitbox_http._hit_window import unchanged_until
+from hitbox_http._http_io import HttpIo
 from hitbox_http._models import Request, Response
 from hitbox_http._pull import PullOrigin
 from hitbox_http._spec import Forward, Hit, HttpCacheSpec, ResponsePlan
 from hitbox_http._store import HttpStore, Lookup
 
-__all__ = ["Answer", "Exchange", "HttpCache", "Origin", "Streamed", "UpstreamError"]
+__all__ = [
+    "Answer",
+    "Exchange",
+    "HttpCache",
+    "Origin",
+    "ReusableHit",
+    "Streamed",
+    "UpstreamError",
+]
 
 logger = logging.getLogger("hitbox_http")
 
@@ -88,6 +99,19 @@ class Exchange:
         return self.decision
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class ReusableHit:
+    """A fresh hit served without waiting (:meth:`HttpCache.serve_now`): its ``answer``,
+    and the window (``since`` to ``until``, clock time) in which the same request gets
+    the same answer again from the same entries (:meth:`HttpCache.serve_again`)."""
+
+    answer: Answer
+    exchange: Exchange
+    since: float
+    until: float
+
+
 Origin = Callable[[Exchange, bool], Awaitable[Answer]]
 """An integration's way to the origin: ``origin(exchange, background)`` sends
 ``exchange.forward.request`` (again, for ``plan.retry``), plans the response with
@@ -110,86 +134,11 @@ def _keeps(answer: Answer) -> bool:
     return bool(answer.kept)
 
 
-def _state_of(decision: Hit | Forward) -> State:
-    """What RFC 9111 decided, as the state machine's classification: a response it may
-    serve is a ``HIT``; one served under ``stale-while-revalidate`` is ``STALE`` (the
-    machine then revalidates it in the background); anything else is a ``MISS``."""
-    if not isinstance(decision, Hit):
-        return State.MISS
-    return State.STALE if decision.revalidate is not None else State.HIT
-
-
 @functools.lru_cache(maxsize=4096)
 def _event_key(key: str) -> str:
     """The key a run is known by in events and traces: a digest of the cache key, so the
     URL and its query string never reach them (memoised: hot URLs repeat)."""
     return "http:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
-
-
-@final
-class _HttpIo:
-    """The machine's backend side for HTTP: RFC 9111 lookups and stores (see module doc)."""
-
-    def __init__(self, cache: HttpCache, can_lock: bool) -> None:
-        self.cache = cache
-        self.can_lock = can_lock
-        """Whether ``lock="distributed"`` single-flights across processes."""
-
-    async def read(self, call: Call) -> Hit | Forward:
-        """Look up and decide again for ``call.context`` (an :class:`Exchange`); the
-        machine reads only while it polls for another process's response."""
-        exchange: Exchange = call.context
-        if exchange.failed_read:  # the lookup before the run failed: record it here
-            exchange.failed_read = False
-            raise hitbox.BackendError("looking up the stored responses failed")
-        looked = await self.cache.look_up(exchange.request)
-        decision = looked.decision
-        if isinstance(decision, Hit) and decision.revalidate is not None:
-            # A poll for a distributed lock's holder found a stale-while-revalidate hit:
-            # this request revalidates it itself if it gets the lock.
-            decision = decision.revalidate
-        exchange.lookup, exchange.decision = looked.lookup, decision
-        return decision
-
-    def classify(self, entry: Hit | Forward, call: Call, now: float) -> State:
-        """RFC 9111's decision for this request (the spec judged freshness already)."""
-        return _state_of(entry)
-
-    def usable_on_error(self, entry: Hit | Forward, call: Call, now: float) -> bool:
-        """Never here: stale-if-error is decided per response by the spec when the origin
-        fails (:meth:`HttpCache.on_upstream_error`), honouring ``must-revalidate``."""
-        return False
-
-    def decode(self, entry: Hit | Forward, call: Call) -> Answer:
-        """The answer for a served decision. The stored response goes along: local
-        waiters re-check it against their own request when a poll finds it."""
-        assert isinstance(entry, Hit)
-        kept = (entry.stored,) if entry.stored is not None else ()
-        return Answer(entry.response, kept=kept)
-
-    async def store(self, call: Call, value: Any, created_at: float) -> bool:
-        exchange: Exchange = call.context
-        answer: Answer = value
-        lookup = exchange.lookup
-        assert lookup is not None
-        assert answer.plan is not None
-        store = self.cache.store
-        for url in answer.plan.invalidate:
-            await store.invalidate(url, exchange.request.headers)
-        written = False
-        for stored in answer.kept:  # freshened responses first, then the new one
-            written = await store.store(lookup, stored) or written
-        return written
-
-    async def acquire_lock(self, call: Call) -> str | None:
-        lookup = call.context.lookup
-        assert lookup is not None
-        return await self.cache.store.acquire_lock(lookup.key, call.policy.lock_timeout)
-
-    async def release_lock(self, call: Call, token: str) -> None:
-        lookup = call.context.lookup
-        assert lookup is not None
-        await self.cache.store.release_lock(lookup.key, token)
 
 
 @final
@@ -250,7 +199,7 @@ class HttpCache:
         locking = isinstance(backend, hitbox.LockingBackend)
         self.engine = Engine(
             backend,
-            lambda engine: _HttpIo(self, locking),
+            lambda engine: HttpIo(self, locking),
             policy=self._shared,
             clock=clock,
             plugins=plugins,
@@ -313,7 +262,7 @@ class HttpCache:
         answer: Answer = await self._execute(call, UNREAD if exchange.failed_read else decision)
         return answer
 
-    def serve_now(self, request: Request) -> Answer | None:
+    def serve_now(self, request: Request) -> ReusableHit | None:
         """:meth:`serve` for a request answered by a fresh stored response found without
         waiting (an in-process backend, see :meth:`HttpStore.lookup_now`); ``None`` for
         any other request, which :meth:`serve` then answers.
@@ -322,7 +271,8 @@ class HttpCache:
         decision and state machine run (``HIT``: counted, reported to event listeners).
         A server calls it where no task runs (an HTTP parser's callback), so nothing here
         may wait: a decision that needs the origin or a revalidation is left to
-        :meth:`serve`.
+        :meth:`serve`. The same request may get the answer again through
+        :meth:`serve_again` (see :mod:`hitbox_http._hit_window`).
         """
         if request.method not in ("GET", "HEAD") or not self.store.can_look_up_now:
             return None
@@ -332,10 +282,31 @@ class HttpCache:
         lookup = self.store.lookup_now(request)
         if lookup is None:
             return None
+        now = self.clock.now()
         decision = self.spec.on_request(request, lookup.responses, variants_exist=lookup.found_any)
         if not isinstance(decision, Hit) or decision.stored is None or decision.revalidate:
             return None
-        run = self._execute(self._call(Exchange(request, decision, lookup), _NO_ORIGIN), decision)
+        exchange = Exchange(request, decision, lookup)
+        answer = self._run_hit(exchange)
+        until = unchanged_until(self.spec, request, lookup, decision, now)
+        return ReusableHit(answer, exchange, now, until)
+
+    def serve_again(self, hit: ReusableHit) -> bool:
+        """Serve ``hit``'s answer once more to the same request, if it is still the answer
+        :meth:`serve_now` would give: within its time window and with every entry its
+        lookup read unchanged. Counted and reported as that run would be; ``False``
+        (nothing counted): ask :meth:`serve_now` again."""
+        if not hit.since <= self.clock.now() < hit.until:
+            return False
+        lookup = hit.exchange.lookup
+        if lookup is None or not self.store.unchanged(lookup.reads):
+            return False
+        self._run_hit(hit.exchange)
+        return True
+
+    def _run_hit(self, exchange: Exchange) -> Answer:
+        """The state machine's run for a fresh hit: ``HIT``, counted and reported."""
+        run = self._execute(self._call(exchange, _NO_ORIGIN), exchange.decision)
         # A HIT runs the machine to its end without waiting (classify, decode, count,
         # report): the coroutine finishes on its first step.
         try:

@@ -42,7 +42,7 @@ from hitbox_http._asgi import (
 from hitbox_http._cache_status import CacheStatus
 from hitbox_http._dates import format_http_date
 from hitbox_http._edge import EdgePolicy, Peer, Refusal, forwarding_headers, refusal
-from hitbox_http._engine import HttpCache, Streamed, UpstreamError
+from hitbox_http._engine import HttpCache, ReusableHit, Streamed, UpstreamError
 from hitbox_http._headers import Headers
 from hitbox_http._models import Request, Response
 from hitbox_http._pull import PullOrigin
@@ -59,7 +59,15 @@ _PROXY_FIELDS = ("proxy-authorization", "proxy-authenticate", "proxy-connection"
 _DROPPED = frozenset((*HOP_BY_HOP, *_PROXY_FIELDS))
 
 
+_MEMO_SIZE: Final = 4096
+"""Request heads whose hit :meth:`CachingProxy.respond_now` keeps (then starts over)."""
+_MEMO_MAX_HEAD: Final = 4096
+"""Bytes of field lines beyond which a request head is not kept (memory bound)."""
 _INVALID_HOST: Final = Refusal(400, "invalid Host header", "invalid-host")
+
+
+def _head_size(headers: list[tuple[bytes, bytes]]) -> int:
+    return sum(len(name) + len(value) for name, value in headers)
 
 
 def _clean(headers: Headers) -> Headers:
@@ -98,6 +106,8 @@ class CachingProxy:
         self.cache = cache
         self.edge = EdgePolicy.validated(edge or {})
         self._forwarding = frozenset(self.edge.forwarding_headers)
+        # Request head -> the hit answering it and the response sent (see respond_now).
+        self._answered: dict[Any, tuple[ReusableHit, Response]] = {}
         # A misbehaving origin makes these fire per request: one line per minute per kind.
         self._warnings = hitbox.RateLimitedLogger(logger, clock=cache.clock)
         if transport is None:
@@ -195,15 +205,44 @@ class CachingProxy:
         """The response this app would send for an ``http`` ``scope`` when the cache
         holds it at hand (:meth:`HttpCache.serve_now`: a fresh hit read without waiting),
         byte for byte; ``None`` otherwise: run the app. For servers that can answer
-        such a request in place, without starting a task for it."""
+        such a request in place, without starting a task for it.
+
+        The same request head (method, target, field lines, server address, whether the
+        client is a trusted proxy) gets the same response object again while
+        :meth:`HttpCache.serve_again` agrees: the edge's checks, the key and the RFC
+        9111 decision are then not recomputed per request.
+        """
+        client = scope.get("client")
+        trusted = bool(self.edge.trusted_proxies) and self.edge.trusts(
+            str(client[0]) if client else None
+        )
+        headers = scope["headers"]
+        memo_key = (
+            scope.get("server"),
+            scope.get("scheme"),
+            trusted,
+            scope["method"],
+            scope.get("raw_path"),
+            scope.get("query_string"),
+            tuple(headers),
+        )
+        kept = self._answered.get(memo_key)
+        if kept is not None and self.cache.serve_again(kept[0]):
+            return kept[1]
         admitted = self._admitted(scope)
         if isinstance(admitted, Refusal):
             return None  # the app refuses it (and logs it once)
-        answer = self.cache.serve_now(admitted)
-        if answer is None or answer.response is None:
+        hit = self.cache.serve_now(admitted)
+        if hit is None or hit.answer.response is None:
+            self._answered.pop(memo_key, None)
             return None
-        response = answer.response
-        return Response(response.status, _clean(response.headers), response.body)
+        answer = hit.answer.response
+        response = Response(answer.status, _clean(answer.headers), answer.body)
+        if hit.until > hit.since and _head_size(headers) <= _MEMO_MAX_HEAD:
+            if len(self._answered) >= _MEMO_SIZE:
+                self._answered.clear()
+            self._answered[memo_key] = (hit, response)
+        return response
 
     async def _error(
         self, send: Send, status: int, message: str, detail: str, *, close: bool = False

@@ -57,7 +57,8 @@ class Lookup:
 
     ``found_any`` tells a URI miss from a Vary miss; ``index`` is the variant index read
     (so a later store can update it without reading it again); ``failed`` says a read
-    failed (the backend did not answer, or its breaker is open).
+    failed (the backend did not answer, or its breaker is open). ``reads`` are the keys
+    :meth:`HttpStore.lookup_now` read and the entries it found there.
     """
 
     key: str
@@ -65,6 +66,7 @@ class Lookup:
     found_any: bool = False
     index: VariantIndex | None = None
     failed: bool = False
+    reads: list[tuple[str, hitbox.CachedValue | None]] = field(default_factory=list)
 
 
 @final
@@ -193,10 +195,12 @@ class HttpStore:
             return None
         read_now = self._read_now
         walk = self._walk(request)
+        reads = []
         try:
             key = next(walk)
             while True:
                 entry = read_now(key)
+                reads.append((key, entry))
                 if entry is not None and not isinstance(
                     entry.value, (StoredResponse, VariantIndex)
                 ):
@@ -204,9 +208,21 @@ class HttpStore:
                 key = walk.send(None if entry is None else (entry.value, entry.stale_until))
         except StopIteration as done:
             found: Lookup = done.value
+            found.reads = reads
             return found
         except Exception:
             return None
+
+    def unchanged(self, reads: list[tuple[str, hitbox.CachedValue | None]]) -> bool:
+        """Whether each key of ``reads`` (a :meth:`lookup_now`'s) still holds the very
+        entry read there: then a lookup now would find what that one found."""
+        read_now = self._read_now
+        if read_now is None or self.guard.breaker.tripped:
+            return False
+        try:
+            return all(read_now(key) is entry for key, entry in reads)
+        except Exception:
+            return False
 
     @property
     def can_look_up_now(self) -> bool:
