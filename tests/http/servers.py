@@ -10,13 +10,27 @@ from typing import Any
 
 import uvicorn
 from hitbox_http._cli import allow_any_status
+from hitbox_http._http1_connection import ServerLimits
+from hitbox_http._http1_server import bind
+from hitbox_http._http1_server import serve as serve_http1
 
 from tests.support import free_port, wait_for_port
 
+SERVERS = ("h11", "fast")
+"""The servers `hitbox proxy` runs on: uvicorn's h11 one (the fallback without httptools)
+and hitbox's own (the default with httptools); tests of the proxy run on both."""
+
 
 @contextmanager
-def serve(app: Any, *, port: int | None = None, http: Any = "h11") -> Iterator[str]:
-    """Run ``app`` under uvicorn in a thread; yields its base URL; stops it afterwards."""
+def serve(
+    app: Any, *, port: int | None = None, http: Any = "h11", limits: ServerLimits | None = None
+) -> Iterator[str]:
+    """Run ``app`` under uvicorn (``http``: its protocol) or, with ``http="fast"``,
+    hitbox's own server, in a thread; yields its base URL; stops it afterwards."""
+    if http == "fast":
+        with serve_fast(app, port=port, limits=limits) as url:
+            yield url
+        return
     allow_any_status()  # as `hitbox proxy` does
     port = port or free_port()
     config = uvicorn.Config(
@@ -39,6 +53,30 @@ def serve(app: Any, *, port: int | None = None, http: Any = "h11") -> Iterator[s
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@contextmanager
+def serve_fast(
+    app: Any, *, port: int | None = None, limits: ServerLimits | None = None
+) -> Iterator[str]:
+    """Run ``app`` on hitbox's own server (as `hitbox proxy --http fast`: a proxy's hits
+    are answered in place) in a thread; yields its base URL; stops it afterwards."""
+    port = port or free_port()
+    sock = bind("127.0.0.1", port)
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    answer_now = getattr(app, "respond_now", None)
+    served = loop.create_task(serve_http1(app, [sock], limits, answer_now=answer_now, stop=stop))
+    thread = threading.Thread(target=loop.run_until_complete, args=(served,), daemon=True)
+    thread.start()
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(timeout=15)
+        sock.close()
+        loop.close()
 
 
 BAD_RESPONSES: dict[str, bytes] = {

@@ -26,18 +26,20 @@ class Headers:
         headers.set("Age", "3").get("age")  # a new Headers; the original is unchanged
     """
 
-    __slots__ = ("_items", "_lines", "_names", "_raw")
+    __slots__ = ("_extends", "_items", "_lines", "_names", "_raw")
 
     _items: tuple[tuple[str, str], ...]
     _names: frozenset[str] | None
     _raw: list[tuple[bytes, bytes]] | None
     _lines: bytes | None
+    _extends: tuple[Headers, list[tuple[bytes, bytes]]] | None
 
     def __init__(self, items: Iterable[tuple[str, str]] = ()) -> None:
         self._items = tuple((name.lower(), value) for name, value in items)
         self._names = None
         self._raw = None
         self._lines = None
+        self._extends = None
 
     @classmethod
     def _trusted(cls, items: tuple[tuple[str, str], ...]) -> Headers:
@@ -47,6 +49,7 @@ class Headers:
         headers._names = None
         headers._raw = None
         headers._lines = None
+        headers._extends = None
         return headers
 
     @classmethod
@@ -72,7 +75,7 @@ class Headers:
         if self._raw is not None:
             added = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in items]
             headers._raw = self._raw + added
-            headers._lines = self.field_lines() + _field_lines(added)
+            headers._extends = (self, added)  # field lines: this object's, then these
         return headers
 
     def field_lines(self) -> bytes:
@@ -81,7 +84,12 @@ class Headers:
         CR, LF or NUL, which would break the message's framing."""
         lines = self._lines
         if lines is None:
-            lines = self._lines = _field_lines(self.raw())
+            if self._extends is not None:
+                base, added = self._extends
+                lines = base.field_lines() + _field_lines(added)
+            else:
+                lines = _field_lines(self.raw())
+            self._lines = lines
         return lines
 
     @overload

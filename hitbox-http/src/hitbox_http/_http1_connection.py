@@ -36,7 +36,6 @@ from hitbox_http._models import Response
 __all__ = ["AnswerNow", "Connection", "ServerLimits", "ServerState"]
 
 logger = logging.getLogger("hitbox_http.server")
-_warnings = hitbox.RateLimitedLogger(logger)
 
 AnswerNow = Callable[[Scope], Response | None]
 """The response to a request when the app has it at hand (a fresh cache hit), else
@@ -65,6 +64,10 @@ class ServerState:
 
     connections: set[Connection] = field(default_factory=set)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    warnings: hitbox.RateLimitedLogger = field(
+        default_factory=lambda: hitbox.RateLimitedLogger(logger)
+    )
+    """Refusals are logged one line per minute per kind: clients choose how many."""
 
 
 class _StopParsingError(Exception):
@@ -323,7 +326,9 @@ class Connection(asyncio.Protocol):
 
     def _refuse(self, status: int, message: str, kind: str) -> None:
         """Answer ``status`` once the requests before this one are answered, then close."""
-        _warnings.warning(kind, "hitbox proxy: refused a request with %d: %s", status, message)
+        self.state.warnings.warning(
+            kind, "hitbox proxy: refused a request with %d: %s", status, message
+        )
         body = f"{status} {message}\n".encode("latin-1", "replace")
         self.refusal = b"".join(
             (

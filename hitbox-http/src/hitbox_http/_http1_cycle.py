@@ -208,6 +208,8 @@ class Cycle:
         task.add_done_callback(tasks.discard)
 
     async def _run(self, app: ASGIApp) -> None:
+        if self.disconnected:
+            return  # refused (its body was malformed) or gone before the app could start
         try:
             await app(self.scope, self.receive, self.send)
         except Exception as exc:
