@@ -11,8 +11,12 @@ interleave the contenders, the median round counts. Contenders:
 * ``floor`` — a bare asyncio HTTP/1.1 server answering the response from memory (what a
   Python server costs at least, with no parsing beyond the request line);
 * ``nginx proxy_cache`` — nginx, one worker, ``proxy_cache`` in a tmpfs-like directory;
-* ``hitbox proxy`` — ``hitbox proxy`` with the default memory backend, one worker
-  (``--workers 2`` as well when the proxy supports it).
+* ``hitbox proxy`` — ``hitbox proxy`` with the default memory backend and server
+  (``--http auto``: its own server when httptools is installed), one worker; two
+  workers, each with its memory backend, and two workers sharing one SQLite file; and
+  one worker on uvicorn's h11 server (``--http h11``, the pure-Python fallback).
+
+On a 2-core machine wrk takes one core, so a second worker mostly competes with it.
 
 nginx and wrk come from Debian's packages: the script installs them with apt-get when
 they are missing and it runs as root, and skips otherwise.
@@ -43,6 +47,8 @@ from report import validate
 BODY = b"x" * 1024
 NGINX = "nginx proxy_cache, 1 worker"
 HITBOX = "hitbox proxy, 1 worker"
+HITBOX_2 = "hitbox proxy, 2 workers"
+FLOOR = "floor (bare asyncio server)"
 CONNECTIONS = 32
 ORIGIN_HEAD = (
     b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncache-control: max-age=600\r\n"
@@ -192,19 +198,14 @@ def measure(rounds: int, seconds: float) -> dict[str, list[float]]:
     proxies: dict[str, tuple[int, list[str]]] = {HITBOX: (free_port(), [])}
     options = hitbox_proxy_options()
     if "--workers" in options:
-        proxies["hitbox proxy, 2 workers"] = (free_port(), ["--workers", "2"])
-    if "httptools" in options:
-        # uvicorn's httptools server: faster, but it answers CONNECT and Content-Length
-        # with Transfer-Encoding itself, so it is not the default (docs/http.md).
-        proxies["hitbox proxy, 1 worker, --http httptools"] = (
+        proxies[HITBOX_2] = (free_port(), ["--workers", "2"])
+        proxies["hitbox proxy, 2 workers, one SQLite file"] = (
             free_port(),
-            ["--http", "httptools"],
+            ["--workers", "2", "--config", "{sqlite}"],
         )
-        if "--workers" in options:
-            proxies["hitbox proxy, 2 workers, --http httptools"] = (
-                free_port(),
-                ["--workers", "2", "--http", "httptools"],
-            )
+    if "fast" in options:
+        # The pure-Python fallback (uvicorn's h11 server), the default before `fast`.
+        proxies["hitbox proxy, 1 worker, --http h11"] = (free_port(), ["--http", "h11"])
     response = ORIGIN_HEAD + BODY
     with contextlib.ExitStack() as stack:
         directory = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -215,11 +216,14 @@ def measure(rounds: int, seconds: float) -> dict[str, list[float]]:
         config = nginx_config(directory, nginx_port, origin_port)
         stack.enter_context(process(["nginx", "-c", str(config), "-p", str(directory)]))
         upstream = f"http://127.0.0.1:{origin_port}"
+        sqlite = directory / "hitbox.toml"
+        sqlite.write_text(f'[hitbox.backend]\nname = "sqlite"\npath = "{directory / "c.db"}"\n')
         for port, extra in proxies.values():
             args = [hitbox, "proxy", "--upstream", upstream, "--listen", f"127.0.0.1:{port}"]
+            extra = [str(sqlite) if arg == "{sqlite}" else arg for arg in extra]
             stack.enter_context(process([*args, *extra]))
         urls = {
-            "floor (bare asyncio server)": f"http://127.0.0.1:{floor_port}/page",
+            FLOOR: f"http://127.0.0.1:{floor_port}/page",
             "nginx proxy_cache, 1 worker": f"http://127.0.0.1:{nginx_port}/page",
             **{name: f"http://127.0.0.1:{port}/page" for name, (port, _) in proxies.items()},
         }
@@ -284,6 +288,8 @@ def main(rounds: int, seconds: float) -> None:
     for name, median in medians.items():
         print(f"  {name:<42} {median:>10,.0f}   {median / medians[NGINX]:.2f}x nginx")
     print(f"\nhitbox / nginx (1 worker each): {medians[HITBOX] / medians[NGINX]:.2f}x (>= 0.5)")
+    if HITBOX_2 in medians:
+        print(f"hitbox 2 workers / nginx 1 worker: {medians[HITBOX_2] / medians[NGINX]:.2f}x")
 
 
 if __name__ == "__main__":

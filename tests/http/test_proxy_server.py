@@ -1,4 +1,4 @@
-"""How `hitbox proxy` is served: uvicorn's HTTP/1.1 servers, the event loop, --workers."""
+"""How `hitbox proxy` is served: its own HTTP/1.1 server or uvicorn's, the event loop, --workers."""
 
 from __future__ import annotations
 
@@ -134,7 +134,10 @@ def _fetch_twice(port: int, path: str) -> list[httpx.Response]:
 
 
 @pytest.mark.slow
-def test_two_workers_start_serve_and_stop(origin: tuple[str, Origin], tmp_path: Path) -> None:
+@pytest.mark.parametrize("http", ["fast", "h11"])
+def test_two_workers_start_serve_and_stop(
+    origin: tuple[str, Origin], tmp_path: Path, http: str
+) -> None:
     config = tmp_path / "hitbox.toml"
     config.write_text(f'[hitbox.backend]\nname = "sqlite"\npath = "{tmp_path / "cache.db"}"\n')
     port = free_port()
@@ -148,6 +151,8 @@ def test_two_workers_start_serve_and_stop(origin: tuple[str, Origin], tmp_path: 
             str(config),
             "--workers",
             "2",
+            "--http",
+            http,
         ]
     )
     try:
@@ -204,14 +209,15 @@ def test_the_proxy_serves_without_httptools_and_uvloop(origin: tuple[str, Origin
     assert code in STOPPED, stderr
 
 
-def test_http_httptools_without_httptools_is_one_line() -> None:
+@pytest.mark.parametrize("http", ["httptools", "fast"])
+def test_a_server_on_httptools_without_httptools_is_one_line(http: str) -> None:
     process = _start(
-        ["--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:1", "--http", "httptools"],
+        ["--upstream", "http://127.0.0.1:1", "--listen", "127.0.0.1:1", "--http", http],
         without_extras=True,
     )
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
-    assert "httptools is not installed" in stderr
+    assert f"--http {http}: httptools is not installed" in stderr
     assert "Traceback" not in stderr
     assert len(stderr.strip().splitlines()) == 1
 
