@@ -9,10 +9,10 @@ from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
-from hitbox_http._cli import allow_any_status
-from hitbox_http._http1_connection import ServerLimits
+from hitbox_http._http1_config import ServerLimits
 from hitbox_http._http1_server import bind
 from hitbox_http._http1_server import serve as serve_http1
+from hitbox_http._proxy_run import allow_any_status
 
 from tests.support import free_port, wait_for_port
 

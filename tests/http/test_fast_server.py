@@ -16,7 +16,7 @@ import pytest
 from hitbox.keys import DefaultKeyStrategy
 from hitbox.serializers import CborSerializer
 from hitbox_http import HttpCache, HttpPolicy
-from hitbox_http._http1_connection import ServerLimits
+from hitbox_http._http1_config import ServerLimits
 from hitbox_http._models import Response
 from hitbox_http._proxy import CachingProxy
 from hitbox_memory import MemoryBackend

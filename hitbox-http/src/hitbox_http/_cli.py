@@ -1,7 +1,8 @@
-"""``hitbox proxy``: run the caching reverse proxy.
+"""``hitbox proxy``: the command line of the caching reverse proxy.
 
 The server is hitbox's own HTTP/1.1 server (:mod:`hitbox_http._http1_server`, on
-httptools) when httptools is installed, else uvicorn's h11 server; ``--http`` picks one.
+httptools) when httptools is installed, else uvicorn's h11 server; ``--http`` picks one
+(:mod:`hitbox_http._proxy_run` runs the proxy on it).
 
 ``--config`` takes the same TOML file as ``hitbox check`` (its ``[hitbox]`` table or the
 whole file); an ``http`` table inside it configures :class:`HttpPolicy`. Without a file
@@ -13,7 +14,6 @@ the same server, loopback unless told otherwise; a non-loopback one needs a toke
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import socket
 import sys
@@ -25,17 +25,17 @@ from typing import Any
 import click
 import hitbox
 
-from hitbox_http._admin import AdminApp, AdminRouter, is_loopback
+from hitbox_http._admin import is_loopback
 from hitbox_http._config import HttpPolicy
 from hitbox_http._edge import EdgePolicy
 from hitbox_http._engine import HttpCache
 from hitbox_http._proxy import CachingProxy
+from hitbox_http._proxy_run import run_on_fast_server, run_on_uvicorn
 
 __all__ = [
     "DEFAULT_ADMIN",
     "HTTP_SERVERS",
     "AdminListener",
-    "allow_any_status",
     "build_proxy",
     "parse_admin",
     "parse_listen",
@@ -49,31 +49,7 @@ DEFAULT_ADMIN = "127.0.0.1:9181"
 HTTP_SERVERS = ("auto", "fast", "h11", "httptools")
 """The values of ``--http``."""
 
-_PER_WORKER_MEMORY = (
-    "hitbox proxy: the memory backend is per worker (each fills its own); "
-    "share one with --config (sqlite or redis)"
-)
 _MIN_TOKEN_LENGTH = 16
-_STARTUP_FAILURE = 3  # uvicorn's exit code when the server could not start
-
-
-def allow_any_status() -> None:
-    """Let uvicorn send any three-digit status, as a proxy must pass them through.
-
-    uvicorn's HTTP/1.1 servers look reason phrases up in tables covering 100-599 only and
-    fail the response for anything else; an empty reason phrase is valid HTTP/1.1
-    (RFC 9112 §4), so the tables are completed with empty phrases. Nothing else changes.
-    """
-    from uvicorn.protocols.http import h11_impl
-
-    for code in range(100, 1000):
-        h11_impl.STATUS_PHRASES.setdefault(code, b"")
-    try:
-        from uvicorn.protocols.http import httptools_impl
-    except ImportError:  # httptools is optional
-        return
-    for code in range(100, 1000):
-        httptools_impl.STATUS_LINE.setdefault(code, b"HTTP/1.1 %d \r\n" % code)
 
 
 def resolve_http(http: str) -> str:
@@ -292,135 +268,20 @@ def proxy_command(
     listener = None if admin is None else parse_admin(admin, admin_token, listen_port=port)
     # Built in this process even with workers: a bad --config fails here, in one line.
     proxy = build_proxy(upstream, config, timeout=timeout, trusted_proxies=trusted_proxy)
+    if workers > 1 and config is None:
+        click.echo(
+            "hitbox proxy: the memory backend is per worker (each fills its own); "
+            "share one with --config (sqlite or redis)",
+            err=True,
+        )
+
+    def build_app() -> CachingProxy:
+        # In each worker (after the fork or spawn): its own cache, client and event loop.
+        return build_proxy(upstream, config, timeout=timeout, trusted_proxies=trusted_proxy)
+
     if http == "fast":
-        _run_fast(proxy, host, port, listener, workers, config, trusted_proxy)
-        return
-    import uvicorn
-
-    if workers > 1:
-        _run_workers(uvicorn, proxy, host, port, http, workers, config, trusted_proxy)
-        return
-    app: Any = proxy
-    sockets = None
-    if listener is not None:
-        endpoint = AdminApp(proxy.cache, token=listener.token, upstream=proxy.upstream)
-        app = AdminRouter(proxy, endpoint, listener.port)
-        admin_socket = listener.bind()
-    allow_any_status()
-    server_config = uvicorn.Config(app, host=host, port=port, **_server_settings(http))
-    if listener is not None:
-        # One server, two listeners: the router tells them apart by local port.
-        sockets = [server_config.bind_socket(), admin_socket]
-    server = uvicorn.Server(server_config)
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run(sockets=sockets)
-    if not server.started:
-        sys.exit(_STARTUP_FAILURE)  # uvicorn has logged why (as uvicorn.run does)
-
-
-def _server_settings(http: str) -> dict[str, Any]:
-    return {
-        "server_header": False,
-        "date_header": False,
-        "lifespan": "on",
-        "log_level": "warning",
-        # The proxy decides whom to believe (--trusted-proxy): uvicorn must not rewrite
-        # the client address from a client's X-Forwarded-For (it trusts 127.0.0.1 by
-        # default), or a local client could claim any address.
-        "proxy_headers": False,
-        # h11 by default: uvicorn's httptools server answers CONNECT and a request with
-        # both Content-Length and Transfer-Encoding itself, before the proxy's edge
-        # checks (docs/http.md); _httptools keeps absolute-form targets visible to them.
-        # The event loop is uvloop when installed ("auto"), else asyncio.
-        "http": _http_protocol(http),
-        "loop": "auto",
-    }
-
-
-def _http_protocol(http: str) -> Any:
-    if http == "httptools":
-        from hitbox_http._httptools import TargetKeepingProtocol
-
-        return TargetKeepingProtocol
-    return http
-
-
-def _run_workers(
-    uvicorn: Any,
-    proxy: CachingProxy,
-    host: str,
-    port: int,
-    http: str,
-    workers: int,
-    config: str | None,
-    trusted_proxy: tuple[str, ...],
-) -> None:
-    """Serve with ``workers`` processes under uvicorn's supervisor (see ``_workers``)."""
-    from uvicorn.supervisors import Multiprocess
-
-    from hitbox_http._workers import settings_to_environment
-
-    if config is None:
-        click.echo(_PER_WORKER_MEMORY, err=True)
-    settings_to_environment(proxy.upstream, config, proxy.timeout, trusted_proxy)
-    server_config = uvicorn.Config(
-        "hitbox_http._workers:worker_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        **_server_settings(http),
-    )
-    Multiprocess(server_config, sockets=[server_config.bind_socket()]).run()
-
-
-def _run_fast(
-    proxy: CachingProxy,
-    host: str,
-    port: int,
-    listener: AdminListener | None,
-    workers: int,
-    config: str | None,
-    trusted_proxy: tuple[str, ...],
-) -> None:
-    """Serve with hitbox's own server (:mod:`hitbox_http._http1_server`)."""
-    from hitbox_http._http1_server import bind, run, run_workers
-
-    if workers > 1:
-        if config is None:
-            click.echo(_PER_WORKER_MEMORY, err=True)
-
-        def build_app() -> tuple[Any, Any]:
-            # In the worker, after the fork: its own cache, client and event loop.
-            app = build_proxy(
-                proxy.upstream, config, timeout=proxy.timeout, trusted_proxies=trusted_proxy
-            )
-            return app, app.respond_now
-
-        sys.exit(run_workers(build_app, host, port, workers))
-    try:
-        sockets = [bind(host, port)]
-    except OSError as exc:
-        raise hitbox.ConfigError(
-            f"--listen {host}:{port}: cannot listen: {exc.strerror or exc}",
-            field="listen",
-            value=f"{host}:{port}",
-        ) from None
-    app: Any = proxy
-    answer_now = proxy.respond_now
-    if listener is not None:
-        endpoint = AdminApp(proxy.cache, token=listener.token, upstream=proxy.upstream)
-        app = AdminRouter(proxy, endpoint, listener.port)
-        admin_socket = listener.bind()
-        admin_socket.listen(128)
-        admin_socket.setblocking(False)
-        sockets.append(admin_socket)
-        admin_port = listener.port
-
-        def answer_now(scope: Any) -> Any:
-            # The admin listener's requests are the admin app's, never the cache's.
-            return None if scope["server"][1] == admin_port else proxy.respond_now(scope)
-
-    with contextlib.suppress(KeyboardInterrupt):
-        if not run(app, sockets, answer_now=answer_now):
-            sys.exit(_STARTUP_FAILURE)
+        code = run_on_fast_server(proxy, build_app, host, port, listener, workers)
+    else:
+        code = run_on_uvicorn(proxy, host, port, http, listener, workers, config, trusted_proxy)
+    if code:
+        sys.exit(code)

@@ -21,53 +21,23 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any, Final, final
 from urllib.parse import unquote
 
-import hitbox
 import httptools
 
 from hitbox_http._asgi import ASGIApp, Scope
+from hitbox_http._http1_config import AnswerNow, ServerLimits, ServerState
 from hitbox_http._http1_cycle import Cycle, chunk, encode_response_head, status_line
+from hitbox_http._http1_deadline import Deadline
 from hitbox_http._models import Response
 
-__all__ = ["AnswerNow", "Connection", "ServerLimits", "ServerState"]
+__all__ = ["Connection"]
 
 logger = logging.getLogger("hitbox_http.server")
 
-AnswerNow = Callable[[Scope], Response | None]
-"""The response to a request when the app has it at hand (a fresh cache hit), else
-``None``: such requests are answered in the parser's callback, without an ASGI task."""
-
 _ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
 _VERSIONS: Final = frozenset({"1.0", "1.1"})
-
-
-@final
-@dataclass(frozen=True, slots=True)
-class ServerLimits:
-    """What one client may cost the server (see the module doc)."""
-
-    keep_alive_timeout: float = 5.0
-    head_timeout: float = 10.0
-    max_head_bytes: int = 32768
-    max_fields: int = 100
-
-
-@final
-@dataclass(slots=True)
-class ServerState:
-    """What the server tracks across connections: to close them and await their tasks
-    when it stops."""
-
-    connections: set[Connection] = field(default_factory=set)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    warnings: hitbox.RateLimitedLogger = field(
-        default_factory=lambda: hitbox.RateLimitedLogger(logger)
-    )
-    """Refusals are logged one line per minute per kind: clients choose how many."""
 
 
 class _StopParsingError(Exception):
@@ -110,9 +80,7 @@ class Connection(asyncio.Protocol):
         """The request being answered (the application is running for it)."""
         self.waiting: deque[Cycle] = deque()
         """Pipelined requests, in order, waiting for the one being answered."""
-        self.timer: asyncio.TimerHandle | None = None
-        self.deadline: float | None = None
-        self.on_deadline: Callable[[], None] = self._idle_timed_out
+        self.deadline = Deadline(self.loop)
         self.stopped = False
         """No further byte is parsed (a request was refused, upgraded or the server stops)."""
         self.refusal: bytes | None = None
@@ -133,11 +101,11 @@ class Connection(asyncio.Protocol):
         self.server = _address(transport.get_extra_info("sockname"))
         self.client = _address(transport.get_extra_info("peername"))
         self.state.connections.add(self)
-        self._arm(self.limits.head_timeout, self._head_timed_out)
+        self.deadline.arm(self.limits.head_timeout, self._head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
-        self._cancel_timer()
+        self.deadline.cancel()
         self.stopped = True
         for cycle in (self.cycle, *self.waiting):
             if cycle is not None and not cycle.response_complete:
@@ -182,7 +150,7 @@ class Connection(asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.expect_continue = False
-        self._arm(self.limits.head_timeout, self._head_timed_out)
+        self.deadline.arm(self.limits.head_timeout, self._head_timed_out)
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -197,7 +165,7 @@ class Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        self._disarm()
+        self.deadline.disarm()
         parser = self.parser
         if len(self.headers) > self.limits.max_fields or (
             self.head_bytes > self.limits.max_head_bytes
@@ -287,7 +255,7 @@ class Connection(asyncio.Protocol):
             self.stopped = True
             transport.close()
         elif not self.in_head:
-            self._arm(self.limits.keep_alive_timeout, self._idle_timed_out)
+            self.deadline.arm(self.limits.keep_alive_timeout, self._idle_timed_out)
 
     def _completed(self, cycle: Cycle) -> None:
         """``cycle``'s response is written: start the next request, or wait for one."""
@@ -310,7 +278,7 @@ class Connection(asyncio.Protocol):
             return
         self._resume_reading()
         if not self.in_head:
-            self._arm(self.limits.keep_alive_timeout, self._idle_timed_out)
+            self.deadline.arm(self.limits.keep_alive_timeout, self._idle_timed_out)
 
     def _start_next(self) -> None:
         if self.cycle is not None or not self.waiting or self.transport is None:
@@ -363,7 +331,7 @@ class Connection(asyncio.Protocol):
     def _stop_reading_requests(self) -> None:
         self.stopped = True
         self.in_head = False
-        self._disarm()
+        self.deadline.disarm()
         self._pause_reading()
 
     def _head_timed_out(self) -> None:
@@ -375,35 +343,6 @@ class Connection(asyncio.Protocol):
     def _idle_timed_out(self) -> None:
         if self.cycle is None and not self.in_head and self.transport is not None:
             self.transport.close()
-
-    def _arm(self, seconds: float, handler: Callable[[], None]) -> None:
-        """Call ``handler`` in ``seconds`` unless re-armed or disarmed before. Re-arming
-        moves a deadline, not a timer: the one timer, when it fires early, waits for the
-        deadline (a busy connection re-arms twice per request)."""
-        self.deadline = self.loop.time() + seconds
-        self.on_deadline = handler
-        if self.timer is None:
-            self.timer = self.loop.call_at(self.deadline, self._tick)
-
-    def _disarm(self) -> None:
-        self.deadline = None
-
-    def _tick(self) -> None:
-        self.timer = None
-        deadline = self.deadline
-        if deadline is None or self.transport is None:
-            return
-        if self.loop.time() < deadline:
-            self.timer = self.loop.call_at(deadline, self._tick)
-            return
-        self.deadline = None
-        self.on_deadline()
-
-    def _cancel_timer(self) -> None:
-        self.deadline = None
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
 
     def _pause_reading(self) -> None:
         if self.reading and self.transport is not None:

@@ -27,7 +27,8 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from hitbox_http._asgi import ASGIApp, Message
-from hitbox_http._http1_connection import AnswerNow, Connection, ServerLimits, ServerState
+from hitbox_http._http1_config import AnswerNow, ServerLimits, ServerState
+from hitbox_http._http1_connection import Connection
 
 __all__ = ["bind", "run", "run_workers"]
 

@@ -18,7 +18,9 @@ and answered through :class:`HttpCache`. The proxy:
 
 Serve it with uvicorn's own ``Date``/``Server`` headers off, so the origin's pass through
 exactly once, and with ``proxy_headers=False``, so uvicorn never takes the client address
-from a client's ``X-Forwarded-For`` (``hitbox proxy`` does both).
+from a client's ``X-Forwarded-For`` (``hitbox proxy`` does both; its own server,
+:mod:`hitbox_http._http1_server`, adds neither header and reads no forwarding field, and
+answers fresh hits in place through :meth:`CachingProxy.respond_now`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,8 @@ def settings_to_environment(
 
 def worker_app() -> Any:
     """The proxy app of one worker (uvicorn's ``factory``), built as the parent's was."""
-    from hitbox_http._cli import allow_any_status, build_proxy
+    from hitbox_http._cli import build_proxy
+    from hitbox_http._proxy_run import allow_any_status
 
     settings = json.loads(os.environ[ENVIRONMENT_VARIABLE])
     allow_any_status()  # the status tables live in this process too
