@@ -333,6 +333,35 @@ async def test_pipelined_requests_are_answered_in_order(fast_proxy: tuple[str, O
     assert answer.count(b"HTTP/1.1 200 ") == 5
 
 
+async def test_hits_a_client_does_not_read_are_not_buffered_without_bound() -> None:
+    big = b"z" * (256 * 1024)
+    origin = Origin(lambda scope, _: (200, [("cache-control", "max-age=600")], big))
+    with serve(origin) as upstream:
+        proxy = CachingProxy(upstream, HttpCache(MemoryBackend(), HttpPolicy()), timeout=5)
+        answered_now = _count_answers_now(proxy)
+        with serve(proxy, http="fast") as url:
+            await raw_exchange(url, b"GET /big HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            host, port = url.removeprefix("http://").split(":")
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+            sock.connect((host, int(port)))
+            sock.sendall(b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n" * 200)  # and read nothing
+            await asyncio.sleep(0.5)
+            before_reading = answered_now()
+            sock.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=sock)
+            bodies = []
+            for _ in range(200):  # now read: every answer arrives, whole and in order
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+                assert head.startswith(b"HTTP/1.1 200 ")
+                length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+                bodies.append(await asyncio.wait_for(reader.readexactly(length), 10))
+            writer.close()
+        await proxy.aclose()
+    assert before_reading < 40  # the rest waited for the client to read (not 200)
+    assert bodies == [big] * 200
+
+
 async def test_a_client_leaving_mid_response_leaves_the_server_serving(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

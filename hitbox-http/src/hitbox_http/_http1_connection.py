@@ -202,7 +202,10 @@ class Connection(asyncio.Protocol):
             "headers": self.headers,
         }
         assert self.transport is not None
-        if self.cycle is None and self.answer_now is not None:
+        # In place only when nothing is ahead of it and the client reads what it is sent:
+        # otherwise it waits its turn like any request (a client pipelining hits it never
+        # reads would make the server buffer them without bound).
+        if self.cycle is None and self.answer_now is not None and self.writable.is_set():
             response = self.answer_now(scope)
             if response is not None:
                 self.current = None  # answered: its (empty) body is not anyone's
@@ -281,14 +284,23 @@ class Connection(asyncio.Protocol):
             self.deadline.arm(self.limits.keep_alive_timeout, self._idle_timed_out)
 
     def _start_next(self) -> None:
-        if self.cycle is not None or not self.waiting or self.transport is None:
-            return
-        if self.transport.is_closing():
-            return
-        cycle = self.cycle = self.waiting.popleft()
-        if not self.waiting:
-            self._resume_reading()
-        cycle.start(self.app, self.state.tasks)
+        transport = self.transport
+        while self.cycle is None and self.waiting and transport is not None:
+            if transport.is_closing():
+                return
+            cycle = self.waiting.popleft()
+            if not self.waiting:
+                self._resume_reading()
+            if self.answer_now is not None and self.writable.is_set():
+                response = self.answer_now(cycle.scope)
+                if response is not None:
+                    cycle.response_complete = True  # its (empty) body goes nowhere
+                    self._write_now(response, cycle.scope["method"], cycle.keep_alive)
+                    continue
+            self.cycle = cycle
+            cycle.start(self.app, self.state.tasks)
+        if self.cycle is None and not self.waiting and self.refusal is not None:
+            self._write_refusal()
 
     # -- refusing, timing out, flow control --------------------------------------------------
 
