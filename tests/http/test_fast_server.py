@@ -275,6 +275,26 @@ async def test_oversized_heads_are_a_431(fast_proxy: tuple[str, Origin], head: b
     assert len(origin.calls) == before
 
 
+async def test_a_large_head_within_the_limit_is_served_in_pieces(
+    fast_proxy: tuple[str, Origin],
+) -> None:
+    url, _ = fast_proxy
+    host, port = url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        b"GET /plain HTTP/1.1\r\nHost: h\r\nCookie: "
+        + b"c" * 24000
+        + b"\r\nConnection: close\r\n\r\n"
+    )
+    for start in range(0, len(head), 7000):  # four reads, three of them all head
+        writer.write(head[start : start + 7000])
+        await writer.drain()
+        await asyncio.sleep(0.05)
+    answer = await asyncio.wait_for(reader.read(), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:80]
+
+
 async def test_an_endless_head_in_small_pieces_is_cut_off(fast_proxy: tuple[str, Origin]) -> None:
     url, _ = fast_proxy
     host, port = url.removeprefix("http://").split(":")

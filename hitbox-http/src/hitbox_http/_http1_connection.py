@@ -87,6 +87,9 @@ class Connection(asyncio.Protocol):
         # The request whose head is being parsed.
         self.in_head = False
         self.head_bytes = 0
+        """Bytes of the target and field lines parsed so far."""
+        self.head_reads = 0
+        """Bytes of the reads that were all head (see ``data_received``)."""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
@@ -123,6 +126,7 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.stopped:
             return
+        was_in_head = self.in_head
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -133,10 +137,11 @@ class Connection(asyncio.Protocol):
             if not self.stopped:
                 self._refuse(400, f"invalid HTTP request: {exc}", "parse")
             return
-        if self.in_head:
-            # Bytes of a head still incomplete: bounded however slowly it arrives.
-            self.head_bytes += len(data)
-            if self.head_bytes > self.limits.max_head_bytes:
+        if was_in_head and self.in_head:
+            # A read that is all head (it began before and did not end it): the parser
+            # keeps a field it has not seen the end of, so bound it here, whatever pace.
+            self.head_reads += len(data)
+            if self.head_reads > self.limits.max_head_bytes:
                 self._refuse(431, "request header fields too large", "head-size")
 
     # -- parser callbacks ---------------------------------------------------------------
@@ -147,6 +152,7 @@ class Connection(asyncio.Protocol):
             raise _StopParsingError  # e.g. the request before was answered with "connection: close"
         self.in_head = True
         self.head_bytes = 0
+        self.head_reads = 0
         self.url = b""
         self.headers = []
         self.expect_continue = False
@@ -347,7 +353,7 @@ class Connection(asyncio.Protocol):
         self._pause_reading()
 
     def _head_timed_out(self) -> None:
-        if self.in_head and self.cycle is None:
+        if self.in_head:  # answered after the requests before it, if any
             self._refuse(408, "request head not received in time", "head-timeout")
         elif self.cycle is None and self.transport is not None:
             self.transport.close()  # connected but sent nothing
