@@ -8,7 +8,6 @@ member named after itself, with parameters such as ``hit``, ``fwd``, ``fwd-statu
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Final, Literal, final
 
@@ -43,10 +42,6 @@ class CacheStatus:
     detail: str | None = None
 
     def __str__(self) -> str:
-        return _render(self)
-
-    def render(self) -> str:
-        """The member as sent (``str(status)``, memoised: hits repeat the same few)."""
         parts = [self.name]
         if self.hit:
             # §2.1: "hit: ... the request was satisfied by the cache; that is, it was not
@@ -79,11 +74,6 @@ class CacheStatus:
         if not existing:
             return headers.add("cache-status", str(self))
         return headers.set("cache-status", ", ".join([*existing, str(self)]))
-
-
-@functools.lru_cache(maxsize=4096)
-def _render(status: CacheStatus) -> str:
-    return status.render()
 
 
 def _detail(value: str) -> str:

@@ -55,7 +55,7 @@ _MIN_TOKEN_LENGTH = 16
 def resolve_http(http: str) -> str:
     """The server ``--http`` names, ``auto`` resolved; ``ClickException`` naming the
     package to install when the one asked for is missing."""
-    has_httptools = importlib.util.find_spec("httptools") is not None
+    has_httptools = _installed("httptools")
     if http == "auto":
         http = "fast" if has_httptools else "h11"
     if http in ("fast", "httptools") and not has_httptools:
@@ -63,12 +63,18 @@ def resolve_http(http: str) -> str:
             f"--http {http}: httptools is not installed: pip install httptools "
             '(or "hitbox-http[proxy]")'
         )
-    if http in ("h11", "httptools") and importlib.util.find_spec("uvicorn") is None:
+    if http in ("h11", "httptools") and not _installed("uvicorn"):
         raise click.ClickException(
             f"'hitbox proxy --http {http}' needs uvicorn, which is not installed: "
             'pip install "hitbox-http[proxy]" (or pip install "hitbox[http]")'
         )
     return http
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules:
+        return sys.modules[module] is not None  # None: blocked (tests do it)
+    return importlib.util.find_spec(module) is not None
 
 
 def parse_listen(value: str, option: str = "listen") -> tuple[str, int]:

@@ -63,6 +63,8 @@ _DROPPED = frozenset((*HOP_BY_HOP, *_PROXY_FIELDS))
 
 _MEMO_SIZE: Final = 4096
 """Request heads whose hit :meth:`CachingProxy.respond_now` keeps (then starts over)."""
+_MEMO_BYTES: Final = 32 * 1024 * 1024
+"""Body bytes the kept answers may hold (beyond that they start over)."""
 _MEMO_MAX_HEAD: Final = 4096
 """Bytes of field lines beyond which a request head is not kept (memory bound)."""
 _INVALID_HOST: Final = Refusal(400, "invalid Host header", "invalid-host")
@@ -110,6 +112,7 @@ class CachingProxy:
         self._forwarding = frozenset(self.edge.forwarding_headers)
         # Request head -> the hit answering it and the response sent (see respond_now).
         self._answered: dict[Any, tuple[ReusableHit, Response]] = {}
+        self._answered_bytes = 0
         # A misbehaving origin makes these fire per request: one line per minute per kind.
         self._warnings = hitbox.RateLimitedLogger(logger, clock=cache.clock)
         if transport is None:
@@ -241,8 +244,12 @@ class CachingProxy:
         answer = hit.answer.response
         response = Response(answer.status, _clean(answer.headers), answer.body)
         if hit.until > hit.since and _head_size(headers) <= _MEMO_MAX_HEAD:
-            if len(self._answered) >= _MEMO_SIZE:
+            # Bounded in entries and in body bytes: a kept answer may hold a body the
+            # backend has evicted since.
+            self._answered_bytes += len(response.body)
+            if len(self._answered) >= _MEMO_SIZE or self._answered_bytes > _MEMO_BYTES:
                 self._answered.clear()
+                self._answered_bytes = len(response.body)
             self._answered[memo_key] = (hit, response)
         return response
 
