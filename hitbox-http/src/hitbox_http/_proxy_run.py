@@ -5,6 +5,7 @@ as a second listener when asked."""
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -55,6 +56,13 @@ def run_on_fast_server(
     from hitbox_http._http1_server import bind, run, run_workers
 
     if workers > 1:
+        if not hasattr(os, "fork"):
+            raise hitbox.ConfigError(
+                "--workers: the fast server forks its workers, which this platform cannot;"
+                " use --http h11",
+                field="workers",
+                value=workers,
+            )
 
         def worker_app() -> tuple[Any, Any]:
             app = build_app()
