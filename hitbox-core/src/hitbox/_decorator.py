@@ -192,6 +192,7 @@ to the machine."""
 # mode): the backend answers the fresh hit in one call, key and clock reading in, kept
 # value (or NO_VALUE: "ask the machine") out. The machine then reads the entry itself.
 _FRESH_BLOCK = """\
+    {p}entry = {p}UNREAD
     if not {p}breaker.tripped{healthy}:
 {start}\
         try:
@@ -200,8 +201,19 @@ _FRESH_BLOCK = """\
                 {p}counters.hits += 1
 {emit}\
                 return {p}value
+{handover}\
         except {p}Exception:  # not the contract: the machine reads and judges
-            pass
+            {p}entry = {p}UNREAD
+"""
+# What a FreshReads backend that also has SyncReads hands the machine after a non-hit:
+# the entry itself (``None`` for a miss), read without the coroutine and the guard's
+# bookkeeping of the machine's own read, unless it needs the machine's checks.
+_HANDOVER = """\
+            {p}entry = {p}get_sync({p}key)
+            if {p}entry is not None and (
+                {p}type({p}entry) is not {p}CachedValue or {p}entry.tags
+            ):
+                {p}entry = {p}UNREAD
 """
 
 _TEMPLATE = """\
@@ -376,7 +388,10 @@ def generated_wrapper(
     # machine reads the entry again for everything else.
     fresh = access.stores_objects and isinstance(access.backend, FreshReads)
     if fresh:
-        fast = _FRESH_BLOCK.format(p=p, start=start, emit=emit, healthy=healthy)
+        handover = _HANDOVER.format(p=p) if isinstance(access.backend, SyncReads) else ""
+        fast = _FRESH_BLOCK.format(
+            p=p, start=start, emit=emit, healthy=healthy, handover=handover
+        )
     else:
         fast = _FAST_BLOCK.format(
             p=p,
@@ -408,7 +423,7 @@ def generated_wrapper(
         kwargs="{" + ", ".join(kwargs) + "}",
         open=_OPEN_BLOCK.format(p=p) if opener is not None else "",
         fast=fast if fast_hits else "",
-        entry=f"{p}entry" if fast_hits and not fresh else f"{p}UNREAD",
+        entry=f"{p}entry" if fast_hits else f"{p}UNREAD",
     )
     label = getattr(func, "__qualname__", None) or repr(func)
     exec(compile(source, f"<hitbox cached wrapper for {label}>", "exec"), namespace)  # noqa: S102
