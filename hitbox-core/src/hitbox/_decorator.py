@@ -389,9 +389,7 @@ def generated_wrapper(
     fresh = access.stores_objects and isinstance(access.backend, FreshReads)
     if fresh:
         handover = _HANDOVER.format(p=p) if isinstance(access.backend, SyncReads) else ""
-        fast = _FRESH_BLOCK.format(
-            p=p, start=start, emit=emit, healthy=healthy, handover=handover
-        )
+        fast = _FRESH_BLOCK.format(p=p, start=start, emit=emit, healthy=healthy, handover=handover)
     else:
         fast = _FAST_BLOCK.format(
             p=p,
