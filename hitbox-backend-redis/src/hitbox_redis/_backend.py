@@ -155,6 +155,11 @@ class RedisBackend(Backend):
         ``redis+sentinel://``); ``overrides`` set or replace config fields."""
         return cls(RedisConfig.from_url(url, **overrides))
 
+    @property
+    def codec(self) -> Codec:
+        """The codec entries are stored with (an envelope codec unless one was passed)."""
+        return self._codec
+
     # -- Backend --------------------------------------------------------------------
 
     async def get(self, key: str) -> CachedValue | None:

@@ -143,6 +143,11 @@ class SQLiteBackend(Backend):
         """The validated settings of this backend."""
         return self._config
 
+    @property
+    def codec(self) -> EnvelopeCodec:
+        """The codec entries are stored with (an envelope codec unless one was passed)."""
+        return self._codec
+
     def __repr__(self) -> str:
         return f"SQLiteBackend(path={self._config.path!r})"
 
