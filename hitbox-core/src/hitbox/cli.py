@@ -124,15 +124,15 @@ def plugins_command(as_json: bool) -> None:
 def _signing(backend: Backend) -> str:
     """Whether ``backend``'s entries are signed, for ``hitbox check``.
 
-    Backends that store bytes keep their :class:`hitbox.EnvelopeCodec` in ``_codec`` (the
-    built-in ones and the example do); a tiered backend reports each tier.
+    The backend says so itself (:attr:`hitbox.Backend.signed`, from its codec); a tiered
+    backend reports each tier.
     """
     tiers = getattr(backend, "tiers", None)
     if tiers:
         return ", ".join(f"{tier.label}: {_signing(tier.backend)}" for tier in tiers)
     if backend.stores_objects:
         return "in-process objects (nothing serialized, nothing to sign)"
-    signed = getattr(getattr(backend, "_codec", None), "signed", None)
+    signed = backend.signed
     if signed is None:
         return "unknown (the backend does not say)"
     return "signed (HMAC-SHA256)" if signed else "unsigned (set signing_key to sign them)"

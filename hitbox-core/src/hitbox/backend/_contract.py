@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, final, runtime_checkable
 
+from hitbox.backend._codec import Codec
 from hitbox.backend._events import emit_backend_event
 from hitbox.backend._value import CachedValue
 
@@ -49,6 +50,9 @@ class Backend(abc.ABC):
     ``open_timeout``
         Most seconds the cache waits for :meth:`open` before a first call goes ahead
         without it (the open itself carries on). Set it from your connect timeouts.
+
+    A backend that stores bytes says which :attr:`codec` it encodes them with; tools
+    (``hitbox check``) read :attr:`signed` from it.
     """
 
     is_local: bool = False
@@ -96,6 +100,23 @@ class Backend(abc.ABC):
         emit_backend_event(
             kind, self.label or type(self).__name__, key, plugins=self.plugins, **detail
         )
+
+    @property
+    def codec(self) -> Codec | None:
+        """The codec this backend stores entries with (an :class:`EnvelopeCodec` in the
+        built-in backends). ``None`` by default: a backend that stores objects, or one that
+        does not say. Override it in a backend that stores bytes."""
+        return None
+
+    @property
+    def signed(self) -> bool | None:
+        """Whether this backend's entries are signed (HMAC with a ``signing_key``), so
+        that a tampered entry, or one copied under another key, reads as a miss; ``None``
+        when the backend does not say. By default, what its :attr:`codec` says (an
+        :class:`EnvelopeCodec`'s ``signed``); a codec without ``signed`` says nothing.
+        """
+        signed = getattr(self.codec, "signed", None)
+        return signed if isinstance(signed, bool) else None
 
 
 @runtime_checkable
