@@ -14,7 +14,8 @@ from typing import Any
 
 import click
 
-from hitbox._errors import HitboxError
+from hitbox._errors import ConfigError, HitboxError
+from hitbox.config import naming_environment
 from hitbox.backend._contract import (
     Backend,
     BatchBackend,
@@ -303,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         _fail(exc.format_message())
+    except ConfigError as exc:
+        _fail(str(naming_environment(exc)))
     except HitboxError as exc:
         _fail(str(exc))
     except Exception as exc:  # a bug: one line naming who failed, never a traceback
