@@ -27,11 +27,11 @@ from types import TracebackType
 from typing import Any, ParamSpec, Self, TypeVar, final
 
 from hitbox import config as _config
-from hitbox._errors import ConfigError
 from hitbox._cache_decorate import DecoratorFace
 from hitbox._cache_sync import SyncFace
 from hitbox._clock import Clock
 from hitbox._durations import DurationLike, parse_duration
+from hitbox._errors import ConfigError
 from hitbox._request import CacheableRequest
 from hitbox._switch import SWITCH
 from hitbox.backend._contract import Backend

@@ -15,7 +15,6 @@ from typing import Any
 import click
 
 from hitbox._errors import ConfigError, HitboxError
-from hitbox.config import naming_environment
 from hitbox.backend._contract import (
     Backend,
     BatchBackend,
@@ -23,6 +22,7 @@ from hitbox.backend._contract import (
     InvalidationBus,
     LockingBackend,
 )
+from hitbox.config import naming_environment
 from hitbox.plugins import PluginManager, get_plugin_manager
 
 __all__ = ["build_cli", "main"]
