@@ -20,39 +20,57 @@ def get_item(item_id: int) -> str:
     return f"item {item_id}"
 
 
-def test_a_one_parameter_key_remembers_exact_ints_and_strs() -> None:
+def test_a_one_parameter_key_function_gets_a_memo_and_stays_pure() -> None:
     key_fn = DefaultKeyStrategy(namespace="shop").compile(get_item)
     memo = memo_of(key_fn)
     assert memo is not None
     assert memo.parameter == "item_id"
-    first = key_fn(7)
-    assert memo.keys == {7: first}
-    assert key_fn(7) == first  # built again (only the wrapper reads the memo), same key
-    key_fn("7")
-    key_fn(True)  # == 1, but not an exact int: never remembered
-    key_fn(7.0)  # == 7: likewise
-    assert set(memo.keys) == {7, "7"}
-    assert len({key_fn(7), key_fn("7"), key_fn(True), key_fn(1), key_fn(7.0)}) == 5
+    assert key_fn(7) == "shop:tests.core.test_key_memo.get_item:i7"
+    assert memo.keys == {}  # only the decorator's wrapper fills it
 
 
-def test_the_memo_is_bounded() -> None:
-    key_fn = DefaultKeyStrategy().compile(get_item)
-    memo = memo_of(key_fn)
+def cached_get_item(cache: hitbox.Cache) -> Any:
+    async def get_item(item_id: Any) -> str:
+        return f"item {item_id}"
+
+    return cache.cached(get_item)
+
+
+@pytest.mark.asyncio
+async def test_the_wrapper_remembers_exact_ints_and_strs() -> None:
+    cached = cached_get_item(hitbox.Cache(MemoryBackend(), policy=hitbox.Policy(ttl=60)))
+    memo = memo_of(cached.cache_key)
+    assert memo is not None
+    for argument in (7, "7", True, 7.0, 7, "7"):
+        await cached(argument)
+    assert memo.keys == {7: cached.cache_key(7), "7": cached.cache_key("7")}
+
+
+@pytest.mark.asyncio
+async def test_the_memo_is_bounded() -> None:
+    cached = cached_get_item(hitbox.Cache(MemoryBackend(), policy=hitbox.Policy(ttl=60)))
+    memo = memo_of(cached.cache_key)
     assert memo is not None
     for item_id in range(KEY_MEMO_SIZE * 2 + 5):
-        assert key_fn(item_id) == DefaultKeyStrategy().compile(get_item)(item_id)
+        assert await cached(item_id) == f"item {item_id}"
         assert len(memo.keys) <= KEY_MEMO_SIZE
+    assert memo.keys[KEY_MEMO_SIZE * 2 + 4] == cached.cache_key(KEY_MEMO_SIZE * 2 + 4)
 
 
-def test_long_keys_are_remembered_hashed() -> None:
-    strategy = DefaultKeyStrategy(max_length=80)
-    key_fn = strategy.compile(get_item)
+@pytest.mark.asyncio
+async def test_long_keys_are_remembered_hashed() -> None:
+    cache = hitbox.Cache(
+        MemoryBackend(),
+        key_strategy={"name": "default", "max_length": 80},
+        policy=hitbox.Policy(ttl=60),
+    )
+    cached = cached_get_item(cache)
     long_argument = "x" * 200
-    key = key_fn(long_argument)
-    assert len(key) == 80
-    memo = memo_of(key_fn)
+    await cached(long_argument)
+    memo = memo_of(cached.cache_key)
     assert memo is not None
-    assert memo.keys[long_argument] == key
+    assert len(memo.keys[long_argument]) == 80
+    assert memo.keys[long_argument] == cached.cache_key(long_argument)
 
 
 class Shop:
@@ -90,8 +108,8 @@ def test_a_template_on_one_parameter_is_remembered() -> None:
     key_fn = DefaultKeyStrategy().compile(Shop.price, "price:{item_id}")
     memo = memo_of(key_fn)
     assert memo is not None
+    assert memo.parameter == "item_id"
     assert key_fn(Shop("a"), 3) == "price:3"
-    assert memo.keys == {3: "price:3"}
 
 
 @pytest.mark.asyncio

@@ -21,7 +21,7 @@ import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
 
-from hitbox._key_codegen import KeyMemo
+from hitbox._key_codegen import KEY_MEMO_SIZE, KeyMemo
 from hitbox._switch import SWITCH
 from hitbox.backend._contract import FreshReads, SyncReads
 from hitbox.backend._value import NO_VALUE, CachedValue
@@ -251,23 +251,27 @@ def {name}({params}):
 """
 
 
-# A key function with a memo (hitbox._key_codegen.KeyMemo) remembers the keys of exact
-# int/str arguments: a remembered key is one dict lookup, and the key function (its
-# formatting and the new string's hashing) runs only for the rest. The memo block makes
-# the ``try`` that follows it the body of its ``else``: an indented copy of it.
 _KEY_BLOCK = """\
     try:
         {p}key = {p}key_fn({forward})
     except {p}Exception as {p}exc:
         return {await_}{p}uncached({p}exc, {args}, {kwargs})
 """
+
+# A key function with a memo (hitbox._key_codegen.KeyMemo) gets the keys of exact
+# int/str arguments remembered here: a remembered key is one dict lookup, and the key
+# function (its formatting and the new string's hashing) runs only for the rest. The
+# ``{key}`` and ``{plain}`` blocks are the plain key block, indented for their branch.
 _MEMO_BLOCK = """\
-    if (
-        ({p}type({arg}) is {p}int or {p}type({arg}) is {p}str)
-        and ({p}key := {p}memo.get({arg})) is not None
-    ):
-        pass
+    if {p}type({arg}) is {p}int or {p}type({arg}) is {p}str:
+        {p}key = {p}memo.get({arg})
+        if {p}key is None:
+{key}\
+            if {p}len({p}memo) >= {size}:
+                {p}memo.clear()
+            {p}memo[{arg}] = {p}key
     else:
+{plain}\
 """
 
 
@@ -326,6 +330,7 @@ def generated_wrapper(
         f"{p}type": type,
         f"{p}int": int,
         f"{p}str": str,
+        f"{p}len": len,
         f"{p}emit_hit": emit_hit,
         f"{p}perf_counter": time.perf_counter,
         f"{p}switch": SWITCH,
@@ -410,7 +415,13 @@ def generated_wrapper(
     memo: KeyMemo | None = getattr(key_fn, "key_memo", None)
     if memo is not None and any(param.name == memo.parameter for param in params):
         namespace[f"{p}memo"] = memo.keys
-        key_block = _MEMO_BLOCK.format(p=p, arg=memo.parameter) + textwrap.indent(key_block, "    ")
+        key_block = _MEMO_BLOCK.format(
+            p=p,
+            arg=memo.parameter,
+            size=KEY_MEMO_SIZE,
+            key=textwrap.indent(key_block, " " * 8),
+            plain=textwrap.indent(key_block, " " * 4),
+        )
     source = (_SYNC_TEMPLATE if sync else _TEMPLATE).format(
         key=key_block,
         name=f"{p}wrapper",

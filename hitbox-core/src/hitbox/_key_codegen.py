@@ -51,14 +51,15 @@ KEY_MEMO_SIZE: Final = 1024
 
 @final
 class KeyMemo:
-    """The keys a generated key function built for ``int``/``str`` values of its one
-    key parameter. The function fills it; the decorator's wrapper looks a call's key up
-    in it before calling the function: for a hot argument, a dict lookup instead of
-    formatting (and hashing) the key string again.
+    """Room for the keys a generated key function builds for ``int``/``str`` values of
+    its one key parameter, attached to the function as ``key_memo``. The decorator's
+    wrapper looks a call's key up in it and calls the function (and remembers its
+    answer) only when it is not there: for a hot argument, a dict lookup instead of
+    formatting (and hashing) the key string again. The key function itself stays pure.
 
-    Only exact ``int`` and ``str`` arguments are remembered (``True == 1`` and
-    ``1.0 == 1`` would otherwise share an entry), and only when the key depends on that
-    one parameter and the strategy's fixed settings, so the memo cannot go stale.
+    Only exact ``int`` and ``str`` arguments may be remembered (``True == 1`` and
+    ``1.0 == 1`` would otherwise share an entry); a memo exists only when the key depends
+    on that one parameter and the strategy's fixed settings, so it cannot go stale.
     """
 
     __slots__ = ("keys", "parameter")
@@ -126,15 +127,6 @@ class Source:
         if all(char in _FSTRING_SAFE for char in text):
             return text
         return "{" + self.bind(text) + "}"
-
-    def remember(self, key: str, memo: KeyMemo) -> None:
-        """Lines storing the finished ``key`` in ``memo`` for an exact int/str argument."""
-        p, arg, keys = self.p, memo.parameter, self.bind(memo.keys)
-        self.lines += [
-            f"if {p}type({arg}) is {p}int or {p}type({arg}) is {p}str:",
-            f"    if {p}len({keys}) >= {KEY_MEMO_SIZE}: {keys}.clear()",
-            f"    {keys}[{arg}] = {key}",
-        ]
 
     def build(self, func: Callable[..., Any], result: str) -> Callable[..., Any]:
         """exec the function: ``func``'s parameter list, the collected lines, ``result``."""

@@ -178,11 +178,8 @@ class DefaultKeyStrategy:
             f"{key} = {src.bind(shorten)}({key}, {self._max_length})"
         )
         parameter = memo_parameter(src.params, keyed)
-        memo = None if parameter is None else KeyMemo(parameter)
-        if memo is not None:
-            src.remember(key, memo)
         generated = src.build(target, key)
-        generated.key_memo = memo  # type: ignore[attr-defined]
+        generated.key_memo = None if parameter is None else KeyMemo(parameter)  # type: ignore[attr-defined]
         return cast(KeyFunction, generated)
 
     def compile_tags(
