@@ -52,10 +52,10 @@ class Flight:
     """
 
     __slots__ = (
-        "_waiters",
         "_loop",
         "_outcome",
         "_storing",
+        "_waiters",
         "_writing",
         "invalidated",
         "key",
