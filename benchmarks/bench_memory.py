@@ -329,7 +329,8 @@ def collect(quick: bool) -> dict[str, Any]:
             "description": (
                 "Hitbox's memory backend (W-TinyLFU by default, or LRU) against "
                 "cachetools and a plain dict: hit ratios replaying synthetic traces "
-                "read-through (moka-py and theine, both W-TinyLFU in Rust, too), nanoseconds per get and set (10,000-entry caches, best of "
+                "read-through (moka-py and theine, both W-TinyLFU in Rust, too), "
+                "nanoseconds per get and set (10,000-entry caches, best of "
                 "interleaved rounds), and RSS growth holding entries with 100-byte payloads."
             ),
             "parameters": {"keys": keys, "requests": length, "rounds": rounds, "entries": entries},
