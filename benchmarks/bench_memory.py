@@ -8,8 +8,9 @@ Sections:
 
 * ``eviction`` — hit ratios replaying Zipf(0.9), Zipf(0.99) and a scan-polluted trace
   (see ``memory_traces.py``) at cache sizes of 1 % and 10 % of the key space, for Hitbox
-  ``tinylfu`` (the default), Hitbox ``lru``, ``cachetools.LRUCache`` and
-  ``cachetools.LFUCache``. Every contender sees the same read-through loop: ``get``, and
+  ``tinylfu`` (the default), Hitbox ``lru``, ``cachetools.LRUCache``,
+  ``cachetools.LFUCache``, and the Rust W-TinyLFU caches moka-py (``Moka``) and theine
+  (``Cache``). Every contender sees the same read-through loop: ``get``, and
   ``set`` on a miss.
 * ``cost`` — nanoseconds per operation for gets (hits and misses) and sets (new keys into
   a full cache, which evicts, and overwrites), for a plain ``dict``, ``cachetools.LRUCache``
@@ -328,7 +329,8 @@ def collect(quick: bool) -> dict[str, Any]:
             "description": (
                 "Hitbox's memory backend (W-TinyLFU by default, or LRU) against "
                 "cachetools and a plain dict: hit ratios replaying synthetic traces "
-                "read-through, nanoseconds per get and set (10,000-entry caches, best of "
+                "read-through (moka-py and theine, both W-TinyLFU in Rust, too), "
+                "nanoseconds per get and set (10,000-entry caches, best of "
                 "interleaved rounds), and RSS growth holding entries with 100-byte payloads."
             ),
             "parameters": {"keys": keys, "requests": length, "rounds": rounds, "entries": entries},

@@ -81,11 +81,41 @@ def replay_cachetools(trace: list[str], size: int, cls: type[cachetools.Cache[st
     return hits / len(trace)
 
 
+def replay_moka(trace: list[str], size: int) -> float:
+    """Hit ratio of moka-py's ``Moka`` (W-TinyLFU, its default policy) replaying ``trace``."""
+    from moka_py import Moka
+
+    cache: Any = Moka(size)
+    hits = 0
+    for key in trace:
+        if cache.get(key) is None:
+            cache.set(key, VALUE)
+        else:
+            hits += 1
+    return hits / len(trace)
+
+
+def replay_theine(trace: list[str], size: int) -> float:
+    """Hit ratio of theine's ``Cache`` (W-TinyLFU in Rust) replaying ``trace``."""
+    from theine import Cache
+
+    cache: Any = Cache(size)
+    hits = 0
+    for key in trace:
+        if cache.get(key)[1]:
+            hits += 1
+        else:
+            cache.set(key, VALUE)
+    return hits / len(trace)
+
+
 HIT_CONTENDERS: dict[str, Callable[[list[str], int], float]] = {
     "hitbox tinylfu": lambda t, n: replay_hitbox(t, n, "tinylfu"),
     "hitbox lru": lambda t, n: replay_hitbox(t, n, "lru"),
     "cachetools LRU": lambda t, n: replay_cachetools(t, n, cachetools.LRUCache),
     "cachetools LFU": lambda t, n: replay_cachetools(t, n, cachetools.LFUCache),
+    "moka-py": replay_moka,
+    "theine": replay_theine,
 }
 
 

@@ -101,7 +101,7 @@ def test_signing_key_reaches_bytes_backends(plugins: PluginManager) -> None:
     kwargs = cache_kwargs(
         {"backend": "example://", "signing_key": "a-signing-key-of-32-characters!!"}, plugins
     )
-    assert kwargs["backend"]._codec is not None  # type: ignore[attr-defined]
+    assert kwargs["backend"].signed is True
 
 
 def test_config_from_url_rejects_non_urls() -> None:
@@ -173,3 +173,29 @@ def test_backend_config_errors_never_echo_secrets() -> None:
         VaultConfig.validated({"password": "hunter2"})
     assert "hunter2" not in str(caught.value)
     assert caught.value.value == "***"
+
+
+def test_an_error_about_a_setting_from_the_environment_names_the_variable(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "hitbox.toml"
+    path.write_text("[hitbox]\npolicy = { ttl = 30 }\n")
+    monkeypatch.setenv("HITBOX_POLICY__TTL", "-5")
+    with pytest.raises(hitbox.ConfigError, match=r"^policy\.ttl \(from HITBOX_POLICY__TTL\): "):
+        hitbox.Cache.from_file(path)
+    monkeypatch.delenv("HITBOX_POLICY__TTL")
+    path.write_text("[hitbox]\npolicy = { ttl = -5 }\n")
+    with pytest.raises(hitbox.ConfigError, match=r"^policy\.ttl: ") as raised:
+        hitbox.Cache.from_file(path)
+    assert "HITBOX" not in str(raised.value)
+
+
+def test_the_nearest_enclosing_variable_is_named() -> None:
+    from hitbox.config import environment_source
+
+    error = hitbox.ConfigError("x", field="backend.max_entries", value="abc")
+    assert environment_source(error, {"HITBOX_BACKEND": "memory://"}) == "HITBOX_BACKEND"
+    assert environment_source(error, {"HITBOX_BACKEND__MAX_ENTRIES": "a"}) == (
+        "HITBOX_BACKEND__MAX_ENTRIES"
+    )
+    assert environment_source(error, {"HITBOX_POLICY__TTL": "1"}) is None

@@ -55,16 +55,17 @@ def test_blank_signing_key_is_a_config_error(build: Callable[[], object], field:
 def test_empty_environment_key_does_not_silently_unsign_the_file(tmp_path: Path) -> None:
     path = _toml(tmp_path, f'backend = "example://"\nsigning_key = "{KEY}"\n')
     signed = hitbox.Cache.from_config(load_file(path, {}))
-    assert signed.backend._codec.signed  # type: ignore[attr-defined]
+    assert signed.backend.signed is True
     with pytest.raises(hitbox.ConfigError, match=r"^invalid configuration: signing_key: must not"):
         hitbox.Cache.from_config(load_file(path, {"HITBOX_SIGNING_KEY": ""}))
 
 
 def test_absent_key_means_unsigned() -> None:
-    assert not hitbox.Cache.from_url("example://").backend._codec.signed  # type: ignore[attr-defined]
-    assert not hitbox.Cache.from_config(
-        {"backend": "example://", "signing_key": None}
-    ).backend._codec.signed  # type: ignore[attr-defined]
+    assert hitbox.Cache.from_url("example://").backend.signed is False
+    assert (
+        hitbox.Cache.from_config({"backend": "example://", "signing_key": None}).backend.signed
+        is False
+    )
 
 
 def test_codec_refuses_blank_bytes() -> None:

@@ -190,6 +190,31 @@ async def test_cancelled_waiter_does_not_cancel_the_flight() -> None:
     await cache.aclose()
 
 
+async def test_a_cancelled_waiter_leaves_the_other_waiters_their_value() -> None:
+    cache = make_cache()
+    gate = asyncio.Event()
+    calls = 0
+
+    @cache.cached
+    async def value() -> str:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return "v"
+
+    leader = asyncio.create_task(value())
+    await settle()
+    first, second, third = (asyncio.create_task(value()) for _ in range(3))
+    await settle()
+    second.cancel()
+    await settle()
+    gate.set()
+    assert [await leader, await first, await third] == ["v", "v", "v"]
+    assert second.cancelled()
+    assert calls == 1
+    await cache.aclose()
+
+
 async def test_lock_none_lets_every_caller_through() -> None:
     cache = make_cache(lock="none")
     gate = asyncio.Event()

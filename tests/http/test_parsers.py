@@ -54,6 +54,13 @@ def test_headers_updated_replaces_every_line_of_each_new_field() -> None:
     assert merged.get("content-length") == "5"
 
 
+def test_headers_only_keeps_the_named_fields_in_order() -> None:
+    headers = Headers([("ETag", '"a"'), ("X", "1"), ("Vary", "Accept"), ("x", "2")])
+    assert list(headers.only("x", "ETAG", "absent")) == [("etag", '"a"'), ("x", "1"), ("x", "2")]
+    assert len(headers.only("absent")) == 0
+    assert headers.only("vary") == Headers([("vary", "Accept")])
+
+
 def test_split_list_respects_quotes_and_drops_empty_members() -> None:
     assert split_list(' a , ,"b, c" ,d,') == ["a", '"b, c"', "d"]
     assert split_list('"unterminated, x') == ['"unterminated, x']

@@ -31,9 +31,13 @@ class TestMemoryConformance(BackendConformance):
         # The last variant is what a free-threaded Python gets: every read takes the lock.
         monkeypatch.setattr(store_module, "_GIL_ENABLED", lock_free)
         self.clock = FakeClock()
+        self.fresh_value_hits = lock_free  # without lock-free reads it always defers
         backend = MemoryBackend(max_entries=1000, mode=mode, policy=policy, clock=self.clock)
         yield backend
         await backend.aclose()
+
+    def now(self) -> float:
+        return self.clock.now
 
     async def advance_time(self, seconds: float) -> None:
         self.clock.advance(seconds)

@@ -94,6 +94,11 @@ class DynamoDBBackend(hitbox.Backend):
         # wait for ACTIVE); this only caps how long the cache's first call waits for it.
         self.open_timeout = (config.connect_timeout + config.read_timeout) * config.max_attempts
 
+    @property
+    def codec(self) -> Codec:
+        """The codec entries are stored with (an envelope codec unless one was passed)."""
+        return self._codec
+
     def __repr__(self) -> str:
         return f"DynamoDBBackend(table={self._table!r}, region={self.config.region!r})"
 

@@ -129,6 +129,11 @@ class MemcachedBackend(Backend):
         """The validated settings of this backend."""
         return self._config
 
+    @property
+    def codec(self) -> EnvelopeCodec:
+        """The codec entries are stored with (an envelope codec unless one was passed)."""
+        return self._codec
+
     def __repr__(self) -> str:
         return f"MemcachedBackend(servers={list(self._config.servers)!r})"
 

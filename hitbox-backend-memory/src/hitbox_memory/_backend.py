@@ -1,14 +1,14 @@
 """The memory backend: :class:`BoundedStore` behind the :class:`hitbox.Backend` contract.
 
 The hit path is the point of this module. A hit on a protected or window (or, with
-``lru``, any) entry takes no lock: two or three dict lookups, an exact expiry check, an LRU
-reorder in C within the entry's own segment and a bump of the entry's hit counter. A
-window hit needs no more than that (W-TinyLFU only reorders the window on a hit), so a
-new hot key, which stays in the window, is as cheap to hit as an established one.
+``lru``, any) entry takes no lock: two or three dict lookups, an exact expiry check and
+the key appended to the store's read buffer (``BoundedStore.reads``); the next write
+applies the buffered hits to the policy (LRU reorder, frequency) under the lock before
+it can evict, as Caffeine's read buffer does. :meth:`MemoryBackend.fresh_value` is that
+hit for the decorator (:class:`hitbox.backend.FreshReads`): key in, kept value out.
 Everything else (writes, hits on probationary entries, which move them to the protected
-segment, expired entries, entries whose frequency must be aged) runs under one
-:class:`threading.Lock`; no operation awaits while holding it, so the backend is safe from
-many threads and many event loops at once.
+segment, expired entries) runs under one :class:`threading.Lock`; no operation awaits
+while holding it, so the backend is safe from many threads and many event loops at once.
 
 Lock-free reads rely on the GIL making each dict operation atomic (on a free-threaded
 build the store hands out empty ``_fast``/``_fast_window`` maps and miss checks that hold
@@ -30,10 +30,11 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, final
 
 from hitbox import Backend, CachedValue, ConfigError
+from hitbox.backend import NO_VALUE
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_memory._config import MemoryConfig, Mode, PolicyName
-from hitbox_memory._store import MAX_FREQUENCY, BoundedStore
+from hitbox_memory._store import BoundedStore
 
 __all__ = ["MemoryBackend"]
 
@@ -138,18 +139,34 @@ class MemoryBackend(BoundedStore, Backend):
             entry = segment[key]
         except KeyError:  # moved or evicted by another thread since the test
             return self._get_locked(key)
-        if entry.epoch is self._epoch and entry > self._clock():
-            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
-                segment.move_to_end(key)
-            except KeyError:  # moved or evicted by another thread since the lookup
-                pass
-            if entry.freq < MAX_FREQUENCY:
-                entry.freq += 1
+        if entry > self._clock():
+            self.reads.append(key)  # the next write applies the hit (apply_reads_locked)
             if self._codec is None:
                 result: CachedValue = entry.stored
                 return result
             return self._codec.decode(entry.stored)
         return self._get_locked(key)
+
+    def fresh_value(self, key: str, now: float) -> Any:
+        """The kept value under ``key`` if its entry is fresh at ``now`` with no tags, else
+        :data:`~hitbox.backend.NO_VALUE` (:class:`hitbox.backend.FreshReads`): the
+        decorator's whole hit, lock-free. ``now`` (the cache's clock) also stands in for
+        this backend's clock in the expiry check; both are ``time.time`` by default.
+        Bytes mode keeps no :class:`CachedValue` and always answers ``NO_VALUE``."""
+        segment = self._fast
+        if key not in segment:
+            segment = self._fast_window
+            if key not in segment:
+                return NO_VALUE
+        try:
+            entry = segment[key]
+            stored = entry.stored
+            if now < entry and now < stored.fresh_until and not stored.tags:
+                self.reads.append(key)
+                return stored.value
+        except (KeyError, AttributeError):  # gone since the test; bytes mode's envelope
+            pass
+        return NO_VALUE
 
     def _get_locked(self, key: str) -> CachedValue | None:
         """What :meth:`get_sync` returns for ``key``, found under the lock."""
@@ -208,13 +225,8 @@ class MemoryBackend(BoundedStore, Backend):
             entry = segment[key]
         except KeyError:  # moved or evicted by another thread since the test
             return self._get_locked(key)
-        if entry.epoch is self._epoch and entry > self._clock():
-            try:  # noqa: SIM105 - contextlib.suppress costs a context manager per hit
-                segment.move_to_end(key)
-            except KeyError:  # moved or evicted by another thread since the lookup
-                pass
-            if entry.freq < MAX_FREQUENCY:
-                entry.freq += 1
+        if entry > self._clock():
+            self.reads.append(key)  # the next write applies the hit (apply_reads_locked)
             if self._codec is None:
                 result: CachedValue = entry.stored
                 return result

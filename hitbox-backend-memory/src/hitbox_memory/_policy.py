@@ -12,16 +12,17 @@ Frequencies come from a :class:`FrequencySketch` that remembers keys long after 
 evicted. A sketch update costs more in Python than the rest of a hit, so the sketch is
 touched only when a key enters (its count is incremented and read into the entry's
 ``freq``) and when an entry with hits leaves (its ``freq`` goes back into the sketch). In
-between, hits bump ``freq`` and admission contests compare ``freq`` values, each aged by
-the sketch halvings (epochs) since it was last brought up to date. A cached key's count
+between, hits bump ``freq`` (lock-free hits through the store's read buffer, applied by
+the next write) and admission contests compare ``freq`` values, each aged by the sketch
+halvings (epochs) since it was last brought up to date. A cached key's count
 is exact from its insertion on (no count-min collisions), and a hit costs one small-int
 increment.
 
-Callers hold the store's lock. Lock-free readers may still reorder segments
-(``move_to_end``) meanwhile, so a writer takes a segment's oldest key with
-``for key in segment: break``: no thread switch can fall between creating that iterator
-and reading it, whereas ``next(iter(segment))`` has a call in between, and a reorder there
-would make ``next`` raise "OrderedDict mutated during iteration". And an entry moving
+Callers hold the store's lock. Lock-free readers only look entries up and append to the
+read buffer; still, a writer takes a segment's oldest key with ``for key in segment:
+break``, which no thread switch can split, rather than ``next(iter(segment))``, which
+would raise "OrderedDict mutated during iteration" if a reorder fell between its calls
+(a third-party subclass reading lock-free could still reorder). And an entry moving
 between segments is inserted into its target before it is deleted from its source, so a
 lock-free reader looking in every segment cannot overlook it.
 """

@@ -19,7 +19,7 @@ import math
 import random
 import sys
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Container
 from typing import Any, Final, Literal, final
 
@@ -37,6 +37,8 @@ _ADMIT_FREQUENCY: Final = 6
 _FOREVER: Final = math.inf
 """The TTL of an entry that never expires."""
 _GIL_ENABLED: Final = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+_READ_BUFFER: Final = 512
+"""Lock-free hits remembered until the next write applies them (older ones are dropped)."""
 
 
 @final
@@ -93,7 +95,9 @@ class BoundedStore(SegmentPolicy):
         self._protected_target = 1
         self._retarget(max_entries or 0)
         self.mutex = threading.Lock()
-        """Guards every mutation; the lock-free hit path only reads and reorders."""
+        """Guards every mutation; the lock-free hit path only reads and records."""
+        self.reads: deque[str] = deque(maxlen=_READ_BUFFER)
+        """Keys of lock-free hits not yet applied to the policy (:meth:`apply_reads_locked`)."""
         self.evictions = 0
         """Entries dropped to stay within bounds."""
         self.expirations = 0
@@ -129,6 +133,42 @@ class BoundedStore(SegmentPolicy):
             segment.move_to_end(key)
         return entry
 
+    def apply_reads_locked(self) -> None:
+        """Apply the lock-free hits recorded in :attr:`reads` to the policy, oldest first.
+
+        A lock-free hit only appends its key (one C call); the reorder and the frequency
+        bump it stands for happen here, under the lock, before a write can evict (as
+        Caffeine's read buffer does). The buffer is bounded: between two writes only the
+        last ``_READ_BUFFER`` hits count, which changes nothing a policy decides until a
+        hit ratio above 99.8 %. A key that left the window and protected segments since
+        its hit (evicted, deleted) is skipped.
+        """
+        reads = self.reads
+        if not reads:
+            return
+        protected, window, epoch = self._protected, self._window, self._epoch
+        pop = reads.popleft
+        for _ in range(len(reads)):
+            try:
+                key = pop()
+            except IndexError:  # a full buffer dropped its oldest under a concurrent append
+                return
+            segment = protected
+            entry = protected.get(key)
+            if entry is None:
+                segment = window
+                entry = window.get(key)
+                if entry is None:
+                    continue
+            freq = entry.freq
+            if entry.epoch != epoch:
+                freq >>= epoch - entry.epoch
+                entry.epoch = epoch
+            if freq < MAX_FREQUENCY:
+                freq += 1
+            entry.freq = freq
+            segment.move_to_end(key)
+
     # -- writes -----------------------------------------------------------------------
 
     _plain = True
@@ -159,6 +199,8 @@ class BoundedStore(SegmentPolicy):
         mutex = self.mutex
         mutex.acquire()
         try:
+            if self.reads:
+                self.apply_reads_locked()
             if ttl < _FOREVER:
                 now = self._clock()
                 if ttl <= 0 or weight > self._byte_bound:
@@ -335,6 +377,7 @@ class BoundedStore(SegmentPolicy):
         """Drop every entry (frequency history is kept)."""
         for segment in (self._window, self._probation, self._protected):
             segment.clear()
+        self.reads.clear()
         self._wheel.clear()
         self._count = 0
         self._weight = 0

@@ -3,37 +3,32 @@
 Entries are stored as envelope bytes (:class:`hitbox.EnvelopeCodec`) under the cache key
 with ``PX`` set to the ``ttl`` the cache passes -- the entry's full lifetime (fresh, stale
 and stale-if-error windows together). The backend raises redis-py's errors; the cache
-turns them into upstream calls (fail-open). Every call is bounded: by the socket, connect
-and pool timeouts in standalone mode, and by ``operation_timeout`` in cluster and
-sentinel mode, where redis-py follows redirects and rediscovers nodes internally.
+turns them into upstream calls (fail-open). Every call is bounded
+(:mod:`hitbox_redis._bounds`). Reads live in :mod:`hitbox_redis._reads`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
 import os
 import secrets
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Self, cast, final
+from typing import TYPE_CHECKING, Any, Self, final
 
 from hitbox import Backend, CachedValue, CorruptEntry, EnvelopeCodec, Invalidation
-from hitbox.backend import Deadlines
 from hitbox.codec import Codec
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import NoScriptError
 
 from hitbox_redis._batching import Command, PipelineBatcher, ReadCoalescer
+from hitbox_redis._bounds import CallBounds
 from hitbox_redis._bus import InvalidationChannel
 from hitbox_redis._client import build_client
 from hitbox_redis._config import RedisConfig
-from hitbox_redis._connection import DirectConnection
-from hitbox_redis._keys import group_by_slot, lock_key
-from hitbox_redis._pool import WaitingConnectionPool
+from hitbox_redis._keys import lock_key
+from hitbox_redis._reads import AsyncReader, ReadResult
 from hitbox_redis._sizes import BOUNDED_MGET, SizeLimit
 from hitbox_redis._sync_reader import SyncReader
 
@@ -49,10 +44,6 @@ end
 return 0
 """
 """Delete the lock only if it still holds the caller's token (compare-and-delete)."""
-
-_Result = CachedValue | None | CorruptEntry
-_Raw = bytes | int | None
-"""A value as read: its bytes, ``None`` if absent, or its length if over the limit."""
 
 
 _backends: weakref.WeakSet[RedisBackend] = weakref.WeakSet()
@@ -111,38 +102,29 @@ class RedisBackend(Backend):
         self.client: Redis | RedisCluster = (
             client if client is not None else build_client(self.config)
         )
-        self._is_cluster = isinstance(self.client, RedisCluster)
-        # redis-py's lazy cluster discovery races when many first commands start at once
-        # (connections get closed under them), so the backend discovers nodes itself,
-        # once, before the first command.
-        self._deadline = (
-            self.config.operation_timeout
-            if self._is_cluster or self.config.mode != "standalone"
-            else None
-        )
-        self._needs_discovery = self._is_cluster
-        # Standalone clients built here read single keys on the lean path (_connection).
-        pool = getattr(self.client, "connection_pool", None)
-        self._direct_pool = (
-            pool
-            if isinstance(pool, WaitingConnectionPool)
-            and issubclass(pool.connection_class, DirectConnection)
-            else None
-        )
-        self._deadlines = Deadlines()
-        self._discovery_lock = asyncio.Lock()
+        self._bounds = CallBounds(self.client, self.config)
+        self._deadline = self._bounds.deadline
         self._codec: Codec = (
             codec if codec is not None else EnvelopeCodec(self.config.signing_key_bytes())
         )
-        self._coalescer: ReadCoalescer[_Result] | None = None
+        self.sizes = SizeLimit(self.config.max_value_size, self)
+        """``max_value_size``, and counts of the values refused and found over it."""
+        self._reader = AsyncReader(
+            self.client,
+            codec=self._codec,
+            sizes=self.sizes,
+            max_batch=self.config.max_batch_size,
+            deadline=self._deadline,
+            bounded=self._bounds.bounded,
+        )
+        # An instance attribute, so that a get without batching costs one lookup.
+        self._fetch = self._reader.fetch
+        self._coalescer: ReadCoalescer[ReadResult] | None = None
         self._writes: PipelineBatcher | None = None
         if self.config.auto_batch:
             self._coalescer = ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
             self._writes = PipelineBatcher(self._pipeline, max_batch=self.config.max_batch_size)
         self._release: AsyncScript = self.client.register_script(_RELEASE_LUA)
-        self._bounded_mget: AsyncScript = self.client.register_script(BOUNDED_MGET)
-        self.sizes = SizeLimit(self.config.max_value_size, self)
-        """``max_value_size``, and counts of the values refused and found over it."""
         self._bus = InvalidationChannel(
             self.config.invalidation_channel,
             uuid.uuid4().hex,
@@ -172,6 +154,11 @@ class RedisBackend(Backend):
         """A backend for ``url`` (``redis://``, ``rediss://``, ``redis+cluster://``,
         ``redis+sentinel://``); ``overrides`` set or replace config fields."""
         return cls(RedisConfig.from_url(url, **overrides))
+
+    @property
+    def codec(self) -> Codec:
+        """The codec entries are stored with (an envelope codec unless one was passed)."""
+        return self._codec
 
     # -- Backend --------------------------------------------------------------------
 
@@ -206,7 +193,7 @@ class RedisBackend(Backend):
         """Connect now: discover the nodes (cluster mode), ``PING`` (every primary) and
         load the script of multi-key reads (see :mod:`hitbox_redis._sizes`)."""
         await self.ping()
-        async with self._bounded():
+        async with self._bounds.bounded():
             await self.client.script_load(BOUNDED_MGET)
 
     def get_sync(self, key: str) -> CachedValue | None:
@@ -226,8 +213,8 @@ class RedisBackend(Backend):
             self._coalescer = ReadCoalescer(self._fetch, max_batch=self.config.max_batch_size)
         if self._writes is not None:
             self._writes = PipelineBatcher(self._pipeline, max_batch=self.config.max_batch_size)
-        self._discovery_lock = asyncio.Lock()
-        self._deadlines = Deadlines()
+        self._bounds.after_fork()
+        self._reader.after_fork()
 
     async def aclose(self) -> None:
         """Stop subscriptions and batching; close the clients if the backend built them."""
@@ -276,7 +263,7 @@ class RedisBackend(Backend):
         ]
         for key in items:
             self._forget(key)
-        async with self._bounded():
+        async with self._bounds.bounded():
             pipe = self.client.pipeline(transaction=False)
             for key, px, data in commands:
                 if data is None:
@@ -294,7 +281,7 @@ class RedisBackend(Backend):
         for key in keys:
             self._forget(key)
         size = self.config.max_batch_size
-        async with self._bounded():
+        async with self._bounds.bounded():
             for start in range(0, len(keys), size):
                 await self.client.delete(*keys[start : start + size])
         for key in keys:
@@ -311,7 +298,7 @@ class RedisBackend(Backend):
 
     async def release_lock(self, key: str, token: str) -> None:
         """Delete the lock if ``token`` still owns it (atomic, in a Lua script)."""
-        async with self._bounded():
+        async with self._bounds.bounded():
             await self._release(keys=[self.lock_key(key)], args=[token])
 
     def lock_key(self, key: str) -> str:
@@ -324,7 +311,7 @@ class RedisBackend(Backend):
         self, keys: Sequence[str] = (), tags: Sequence[str] = ()
     ) -> None:
         """Publish an invalidation of ``keys`` and ``tags`` to the other instances."""
-        async with self._bounded():
+        async with self._bounds.bounded():
             await self._bus.publish(keys, tags)
 
     def subscribe_invalidations(self) -> AsyncIterator[Invalidation]:
@@ -344,7 +331,7 @@ class RedisBackend(Backend):
 
     async def ping(self) -> bool:
         """``PING`` (every primary in cluster mode); raises if the server does not answer."""
-        async with self._bounded():
+        async with self._bounds.bounded():
             if isinstance(self.client, RedisCluster):
                 await self.client.ping(target_nodes=RedisCluster.PRIMARIES)
             else:
@@ -371,25 +358,10 @@ class RedisBackend(Backend):
         if self._coalescer is not None:
             self._coalescer.forget(key)
 
-    @contextlib.asynccontextmanager
-    async def _bounded(self) -> AsyncIterator[None]:
-        """A deadline around calls whose client may retry internally (cluster, sentinel),
-        and node discovery before the first cluster command."""
-        async with asyncio.timeout(self._deadline):
-            if self._needs_discovery:
-                await self._discover()
-            yield
-
-    async def _discover(self) -> None:
-        async with self._discovery_lock:
-            if self._needs_discovery:
-                await self.client.initialize()
-                self._needs_discovery = False
-
     async def _command(self, *args: Any) -> Any:
         if self._deadline is None:
             return await self.client.execute_command(*args)
-        async with self._bounded():
+        async with self._bounds.bounded():
             return await self.client.execute_command(*args)
 
     async def _write(self, *args: Any) -> Any:
@@ -402,83 +374,15 @@ class RedisBackend(Backend):
         """Send ``commands`` in one pipeline; a failed command's error is its own result."""
         if len(commands) == 1:
             return [await self._command(*commands[0])]
-        async with self._bounded():
+        async with self._bounds.bounded():
             pipe = self.client.pipeline(transaction=False)
             for command in commands:
                 pipe.execute_command(*command)
             return list(await pipe.execute(raise_on_error=False))
 
-    async def _fetch(self, keys: list[str]) -> list[_Result]:
-        """Read and decode ``keys`` (distinct) in as few round trips as the topology allows."""
-        raw = await self._read(keys)
-        decode = self._codec.decode
-        results: list[_Result] = []
-        for key, data in zip(keys, raw, strict=True):
-            if data is None:
-                results.append(None)
-                continue
-            if isinstance(data, int):
-                self.sizes.found_stored(key, data)
-                results.append(None)
-                continue
-            try:
-                results.append(decode(data, key))
-            except CorruptEntry as exc:
-                results.append(exc)
-        return results
-
-    async def _read(self, keys: list[str]) -> list[_Raw]:
-        if len(keys) == 1 and self._direct_pool is not None:  # standalone's hit path
-            return [await self._get_direct(keys[0])]
-        size = self.config.max_batch_size
-        if self._is_cluster:
-            groups = [
-                chunk[start : start + size]
-                for chunk in group_by_slot(keys).values()
-                for start in range(0, len(chunk), size)
-            ]
-        else:
-            groups = [keys[start : start + size] for start in range(0, len(keys), size)]
-        if len(groups) == 1:
-            return await self._mget(groups[0])
-        limit = self.sizes.limit
-        async with self._bounded():
-            try:
-                replies = await self._mget_pipeline(groups, limit)
-            except NoScriptError:  # a restarted or flushed server: load it, once
-                await self.client.script_load(BOUNDED_MGET)
-                replies = await self._mget_pipeline(groups, limit)
-        by_key: dict[str, _Raw] = {}
-        for group, reply in zip(groups, replies, strict=True):
-            by_key.update(zip(group, reply, strict=True))
-        return [by_key[key] for key in keys]
-
-    async def _mget(self, keys: list[str]) -> list[_Raw]:
-        """``MGET`` of one group (one slot in cluster mode), sizes over the limit only."""
-        if self._deadline is None:
-            return list(await self._bounded_mget(keys=keys, args=[self.sizes.limit]))
-        async with self._bounded():
-            return list(await self._bounded_mget(keys=keys, args=[self.sizes.limit]))
-
-    async def _mget_pipeline(self, groups: list[list[str]], limit: int) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for group in groups:
-            pipe.execute_command("EVALSHA", self._bounded_mget.sha, len(group), *group, limit)
-        return list(await pipe.execute())
-
-    async def _get_direct(self, key: str) -> _Raw:
-        pool = self._direct_pool
-        assert pool is not None
-        connection = cast(DirectConnection, await pool.get_connection())
-        try:
-            reply = await connection.get(self._deadlines, key, self.sizes.limit)
-        finally:
-            await pool.release(connection)
-        return reply
-
     async def _make_pubsub(self, attempt: int) -> Any:
         if isinstance(self.client, RedisCluster):
-            async with self._bounded():  # discovers the nodes on first use
+            async with self._bounds.bounded():  # discovers the nodes on first use
                 pass
             nodes = self.client.get_nodes()
             node = nodes[attempt % len(nodes)] if nodes else None

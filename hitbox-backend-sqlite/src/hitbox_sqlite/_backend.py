@@ -4,7 +4,8 @@ Threads, not the event loop, talk to SQLite: one writer thread owns the only wri
 connection of this process (so in-process writers queue instead of contending for the
 file lock), and a small pool of reader threads each own a reader connection. Across
 processes, WAL mode plus immediate write transactions and a busy timeout keep every
-process making progress (see :mod:`hitbox_sqlite._store`).
+process making progress (see :mod:`hitbox_sqlite._store`). Entries become rows, within
+the size limits, in :mod:`hitbox_sqlite._envelopes`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar, final
 
-from hitbox import Backend, CachedValue, RateLimitedLogger, emit_backend_event
+from hitbox import Backend, CachedValue, RateLimitedLogger
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_sqlite import _store
 from hitbox_sqlite._batcher import Batcher
 from hitbox_sqlite._config import SQLiteConfig, Synchronous
+from hitbox_sqlite._envelopes import Envelopes, Row
 
 __all__ = ["SQLiteBackend"]
 
@@ -83,8 +85,17 @@ class SQLiteBackend(Backend):
         )
         self._codec = codec if codec is not None else EnvelopeCodec(signing_key=signing_key)
         self._clock = clock
-        # A workload of large values would otherwise log on every write.
-        self._warnings = RateLimitedLogger(logger, clock=clock)
+        envelopes = Envelopes(
+            self._codec,
+            max_value_size=max_value_size,
+            max_bytes=max_bytes,
+            # A workload of large values would otherwise log on every write.
+            warnings=RateLimitedLogger(logger, clock=clock),
+            backend=self,
+        )
+        # Instance attributes: a get or set looks each up once, as a method would be.
+        self._decode = envelopes.decode
+        self._encode = envelopes.encode
         self._capped = max_entries is not None or max_bytes is not None
         self._touched: dict[str, float] = {}
         self._touched_lock = threading.Lock()
@@ -131,6 +142,11 @@ class SQLiteBackend(Backend):
     def config(self) -> SQLiteConfig:
         """The validated settings of this backend."""
         return self._config
+
+    @property
+    def codec(self) -> EnvelopeCodec:
+        """The codec entries are stored with (an envelope codec unless one was passed)."""
+        return self._codec
 
     def __repr__(self) -> str:
         return f"SQLiteBackend(path={self._config.path!r})"
@@ -235,48 +251,6 @@ class SQLiteBackend(Backend):
                 for key in keys:
                     self._touched[key] = now
 
-    def _decode(self, key: str, envelope: bytes | int | None) -> CachedValue | None:
-        if envelope is None:
-            return None
-        if isinstance(envelope, int):  # over max_value_size: left unread, a miss
-            self._oversized("oversized-read", key, envelope, "max_value_size", "get")
-            return None
-        return self._codec.decode(envelope, key)
-
-    def _encode(self, key: str, value: CachedValue, ttl: float) -> tuple[str, bytes, float] | None:
-        # An envelope is never smaller than its payload: a payload over the limit is
-        # refused before copying it into one.
-        if len(value.data) > self._config.max_value_size:
-            self._oversized("oversized", key, len(value.data), "max_value_size", "set")
-            return None
-        envelope = self._codec.encode(value, key)
-        if len(envelope) > self._config.max_value_size:
-            self._oversized("oversized", key, len(envelope), "max_value_size", "set")
-            return None
-        max_bytes = self._config.max_bytes
-        if max_bytes is not None and len(key) + len(envelope) > max_bytes:
-            self._oversized("oversized", key, len(key) + len(envelope), "max_bytes", "set")
-            return None
-        return key, envelope, ttl
-
-    def _oversized(self, kind: str, key: str, size: int, setting: str, operation: str) -> None:
-        """Warn (rate-limited) and report an entry of ``size`` bytes over ``setting``."""
-        limit: int = getattr(self._config, setting)
-        if operation == "set":
-            message = "not caching %r: entry of %d bytes exceeds %s=%d"
-        else:
-            message = "entry %r holds %d bytes, over %s=%d: not read, answered as a miss"
-        self._warnings.warning(kind, message, key, size, setting, limit)
-        emit_backend_event(
-            "oversized",
-            self.label or "sqlite",
-            key,
-            plugins=self.plugins,
-            size=size,
-            limit=limit,
-            operation=operation,
-        )
-
     # -- Backend ----------------------------------------------------------------------
 
     def get_sync(self, key: str) -> CachedValue | None:
@@ -353,7 +327,7 @@ class SQLiteBackend(Backend):
 
     async def set_many(self, items: Mapping[str, tuple[CachedValue, float]]) -> None:
         """Store each ``key -> (value, ttl)`` in one transaction."""
-        rows: list[tuple[str, bytes, float]] = []
+        rows: list[Row] = []
         oversized: list[str] = []
         for key, (value, ttl) in items.items():
             row = self._encode(key, value, ttl)

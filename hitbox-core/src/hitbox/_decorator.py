@@ -15,13 +15,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import textwrap
 import time
 import typing
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar, final
 
+from hitbox._key_codegen import KEY_MEMO_SIZE, KeyMemo
 from hitbox._switch import SWITCH
-from hitbox.backend._contract import SyncReads
+from hitbox.backend._contract import FreshReads, SyncReads
 from hitbox.backend._value import NO_VALUE, CachedValue
 from hitbox.engine._access import BackendAccess
 from hitbox.engine._machine import UNREAD, Call, Machine, describe
@@ -186,15 +188,39 @@ machine's ``PENDING -> HIT -> RESPONSE`` for an entry fresh by its times with no
 the kept object (object mode) or deserializes (bytes mode); an entry it cannot use goes
 to the machine."""
 
+# The same path on a :class:`~hitbox.backend.FreshReads` backend (in-process, object
+# mode): the backend answers the fresh hit in one call, key and clock reading in, kept
+# value (or NO_VALUE: "ask the machine") out. The machine then reads the entry itself.
+_FRESH_BLOCK = """\
+    {p}entry = {p}UNREAD
+    if not {p}breaker.tripped{healthy}:
+{start}\
+        try:
+            {p}value = {p}fresh_value({p}key, {p}now())
+            if {p}value is not {p}NO_VALUE:
+                {p}counters.hits += 1
+{emit}\
+                return {p}value
+{handover}\
+        except {p}Exception:  # not the contract: the machine reads and judges
+            {p}entry = {p}UNREAD
+"""
+# What a FreshReads backend that also has SyncReads hands the machine after a non-hit:
+# the entry itself (``None`` for a miss), read without the coroutine and the guard's
+# bookkeeping of the machine's own read, unless it needs the machine's checks.
+_HANDOVER = """\
+            {p}entry = {p}get_sync({p}key)
+            if {p}entry is not None and (
+                {p}type({p}entry) is not {p}CachedValue or {p}entry.tags
+            ):
+                {p}entry = {p}UNREAD
+"""
+
 _TEMPLATE = """\
 async def {name}({params}):
     if {p}switch.off:
         return await {p}uncached(None, {args}, {kwargs})
-    try:
-        {p}key = {p}key_fn({forward})
-    except {p}Exception as {p}exc:
-        return await {p}uncached({p}exc, {args}, {kwargs})
-{open}\
+{key}{open}\
 {fast}\
     {p}call = {p}slow_call({p}key, {args}, {kwargs})
     if {p}call is None:
@@ -220,12 +246,32 @@ _SYNC_TEMPLATE = """\
 def {name}({params}):
     if {p}switch.off:
         return {p}uncached(None, {args}, {kwargs})
+{key}{fast}\
+    return {p}slow({p}key, {args}, {kwargs}, {entry})
+"""
+
+
+_KEY_BLOCK = """\
     try:
         {p}key = {p}key_fn({forward})
     except {p}Exception as {p}exc:
-        return {p}uncached({p}exc, {args}, {kwargs})
-{fast}\
-    return {p}slow({p}key, {args}, {kwargs}, {entry})
+        return {await_}{p}uncached({p}exc, {args}, {kwargs})
+"""
+
+# A key function with a memo (hitbox._key_codegen.KeyMemo) gets the keys of exact
+# int/str arguments remembered here: a remembered key is one dict lookup, and the key
+# function (its formatting and the new string's hashing) runs only for the rest. The
+# ``{key}`` and ``{plain}`` blocks are the plain key block, indented for their branch.
+_MEMO_BLOCK = """\
+    if {p}type({arg}) is {p}int or {p}type({arg}) is {p}str:
+        {p}key = {p}memo.get({arg})
+        if {p}key is None:
+{key}\
+            if {p}len({p}memo) >= {size}:
+                {p}memo.clear()
+            {p}memo[{arg}] = {p}key
+    else:
+{plain}\
 """
 
 
@@ -282,6 +328,9 @@ def generated_wrapper(
         f"{p}CachedValue": CachedValue,
         f"{p}Exception": Exception,
         f"{p}type": type,
+        f"{p}int": int,
+        f"{p}str": str,
+        f"{p}len": len,
         f"{p}emit_hit": emit_hit,
         f"{p}perf_counter": time.perf_counter,
         f"{p}switch": SWITCH,
@@ -291,6 +340,7 @@ def generated_wrapper(
         f"{p}loads": access.serializer.loads,
         f"{p}hint": hint,
         f"{p}Unusable": _UnusableEntryError,
+        f"{p}fresh_value": getattr(access.backend, "fresh_value", None),
     }
     if sync_get is not None:
         namespace[f"{p}get"] = sync_get
@@ -338,15 +388,42 @@ def generated_wrapper(
     )
     # A sync caller reads in its own thread: after a failure it leaves the backend to the
     # engine's loop, where the guard decides.
-    fast = _FAST_BLOCK.format(
-        p=p,
-        start=start,
-        emit=emit,
-        read=f"{p}get" if sync else read,
-        healthy=f" and not {p}breaker.failures" if sync else "",
-        decode=(_KEPT_VALUE if access.stores_objects else _DECODED_VALUE).format(p=p),
-    )
+    healthy = f" and not {p}breaker.failures" if sync else ""
+    # An object-mode FreshReads backend answers the whole fresh hit in one call; the
+    # machine reads the entry again for everything else.
+    fresh = access.stores_objects and isinstance(access.backend, FreshReads)
+    if fresh:
+        handover = _HANDOVER.format(p=p) if isinstance(access.backend, SyncReads) else ""
+        fast = _FRESH_BLOCK.format(p=p, start=start, emit=emit, healthy=healthy, handover=handover)
+    else:
+        fast = _FAST_BLOCK.format(
+            p=p,
+            start=start,
+            emit=emit,
+            read=f"{p}get" if sync else read,
+            healthy=healthy,
+            decode=(_KEPT_VALUE if access.stores_objects else _DECODED_VALUE).format(p=p),
+        )
+    key_format = {
+        "p": p,
+        "forward": ", ".join(forward),
+        "args": f"({', '.join(args)},)" if args else "()",
+        "kwargs": "{" + ", ".join(kwargs) + "}",
+        "await_": "" if sync else "await ",
+    }
+    key_block = _KEY_BLOCK.format(**key_format)
+    memo: KeyMemo | None = getattr(key_fn, "key_memo", None)
+    if memo is not None and any(param.name == memo.parameter for param in params):
+        namespace[f"{p}memo"] = memo.keys
+        key_block = _MEMO_BLOCK.format(
+            p=p,
+            arg=memo.parameter,
+            size=KEY_MEMO_SIZE,
+            key=textwrap.indent(key_block, " " * 8),
+            plain=textwrap.indent(key_block, " " * 4),
+        )
     source = (_SYNC_TEMPLATE if sync else _TEMPLATE).format(
+        key=key_block,
         name=f"{p}wrapper",
         params=", ".join(declared),
         p=p,

@@ -25,13 +25,18 @@ from hitbox._key_encoding import (
 )
 
 __all__ = [
+    "KEY_MEMO_SIZE",
+    "KeyMemo",
     "Source",
     "default_key_body",
     "function_name",
     "guard_rendering",
     "label_of",
+    "memo_parameter",
     "parameters",
+    "skipped_self",
     "template_body",
+    "template_roots",
     "unwrap",
 ]
 
@@ -40,6 +45,39 @@ _FSTRING_SAFE: Final = frozenset(
     string.ascii_letters + string.digits + " !#$%&'()*+,-./:;<=>?@[]^_`|~"
 )
 _P = inspect.Parameter
+KEY_MEMO_SIZE: Final = 1024
+"""Keys a key function remembers per argument value (cleared when full)."""
+
+
+@final
+class KeyMemo:
+    """Room for the keys a generated key function builds for ``int``/``str`` values of
+    its one key parameter, attached to the function as ``key_memo``. The decorator's
+    wrapper looks a call's key up in it and calls the function (and remembers its
+    answer) only when it is not there: for a hot argument, a dict lookup instead of
+    formatting (and hashing) the key string again. The key function itself stays pure.
+
+    Only exact ``int`` and ``str`` arguments may be remembered (``True == 1`` and
+    ``1.0 == 1`` would otherwise share an entry); a memo exists only when the key depends
+    on that one parameter and the strategy's fixed settings, so it cannot go stale.
+    """
+
+    __slots__ = ("keys", "parameter")
+
+    def __init__(self, parameter: str) -> None:
+        self.parameter = parameter
+        """The name of the parameter whose value the keys are remembered by."""
+        self.keys: dict[int | str, str] = {}
+        """Argument value -> key."""
+
+
+def memo_parameter(params: list[inspect.Parameter], keyed: set[str]) -> str | None:
+    """The one parameter a key depends on, if exactly one (of those named in ``keyed``)
+    does and it takes a single value (not ``*args``/``**kwargs``)."""
+    candidates = [param for param in params if param.name in keyed]
+    if len(candidates) != 1 or candidates[0].kind in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD):
+        return None
+    return candidates[0].name
 
 
 def parameters(func: Callable[..., Any], label: str) -> list[inspect.Parameter]:
@@ -148,6 +186,26 @@ def _expected_type(param: inspect.Parameter) -> type | None:
         return None
 
 
+def skipped_self(params: list[inspect.Parameter]) -> int:
+    """1 if the first parameter is a method's ``self``/``cls`` (never part of a default
+    key), else 0."""
+    first = params[0] if params else None
+    return int(
+        first is not None
+        and first.name in _SELF_NAMES
+        and first.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
+    )
+
+
+def template_roots(template: str) -> set[str]:
+    """The parameter names a (valid) key template's placeholders start with."""
+    return {
+        field.split(".")[0]
+        for _, field, _, _ in string.Formatter().parse(template)
+        if field is not None
+    }
+
+
 def default_key_body(src: Source, key: str, head: str, label: str) -> None:
     """Lines assigning the default key (``head`` + encoded arguments) to local ``key``.
 
@@ -157,11 +215,7 @@ def default_key_body(src: Source, key: str, head: str, label: str) -> None:
     encoder = src.bind(encode)
     p, guards, fast, general, dispatched, named = src.p, [], [], [], [], []
     for index, param in enumerate(src.params):
-        if (
-            index == 0
-            and param.name in _SELF_NAMES
-            and param.kind in (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
-        ):
+        if index < skipped_self(src.params):
             continue  # methods: the instance (or class) is not part of the key
         arg, var = param.name, src.temp()
         slow = f"{var} = {encoder}({arg})"

@@ -31,6 +31,7 @@ from hitbox._cache_decorate import DecoratorFace
 from hitbox._cache_sync import SyncFace
 from hitbox._clock import Clock
 from hitbox._durations import DurationLike, parse_duration
+from hitbox._errors import ConfigError
 from hitbox._request import CacheableRequest
 from hitbox._switch import SWITCH
 from hitbox.backend._contract import Backend
@@ -154,8 +155,15 @@ class Cache(DecoratorFace, SyncFace):
         cls, path: str | os.PathLike[str], *, plugins: PluginManager | None = None
     ) -> Cache:
         """A cache from a TOML file (its ``[hitbox]`` table or the whole file);
-        ``HITBOX_*`` environment variables override the file."""
-        return cls.from_config(_config.load_file(path), plugins=plugins)
+        ``HITBOX_*`` environment variables override the file (an error about a setting
+        one of them made names the variable)."""
+        try:
+            return cls.from_config(_config.load_file(path), plugins=plugins)
+        except ConfigError as exc:
+            named = _config.naming_environment(exc)
+            if named is exc:
+                raise
+            raise named from None
 
     # -- requests -----------------------------------------------------------------------
 

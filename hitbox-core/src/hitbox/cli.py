@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from hitbox._errors import HitboxError
+from hitbox._errors import ConfigError, HitboxError
 from hitbox.backend._contract import (
     Backend,
     BatchBackend,
@@ -22,6 +22,7 @@ from hitbox.backend._contract import (
     InvalidationBus,
     LockingBackend,
 )
+from hitbox.config import naming_environment
 from hitbox.plugins import PluginManager, get_plugin_manager
 
 __all__ = ["build_cli", "main"]
@@ -124,15 +125,15 @@ def plugins_command(as_json: bool) -> None:
 def _signing(backend: Backend) -> str:
     """Whether ``backend``'s entries are signed, for ``hitbox check``.
 
-    Backends that store bytes keep their :class:`hitbox.EnvelopeCodec` in ``_codec`` (the
-    built-in ones and the example do); a tiered backend reports each tier.
+    The backend says so itself (:attr:`hitbox.Backend.signed`, from its codec); a tiered
+    backend reports each tier.
     """
     tiers = getattr(backend, "tiers", None)
     if tiers:
         return ", ".join(f"{tier.label}: {_signing(tier.backend)}" for tier in tiers)
     if backend.stores_objects:
         return "in-process objects (nothing serialized, nothing to sign)"
-    signed = getattr(getattr(backend, "_codec", None), "signed", None)
+    signed = backend.signed
     if signed is None:
         return "unknown (the backend does not say)"
     return "signed (HMAC-SHA256)" if signed else "unsigned (set signing_key to sign them)"
@@ -303,6 +304,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         _fail(exc.format_message())
+    except ConfigError as exc:
+        _fail(str(naming_environment(exc)))
     except HitboxError as exc:
         _fail(str(exc))
     except Exception as exc:  # a bug: one line naming who failed, never a traceback

@@ -42,7 +42,9 @@ __all__ = [
     "cache_kwargs",
     "config_from_url",
     "env_overrides",
+    "environment_source",
     "load_file",
+    "naming_environment",
     "resolve_backend",
     "resolve_key_strategy",
     "resolve_serializer",
@@ -347,6 +349,39 @@ def env_overrides(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
             target = existing
         target[path[-1]] = value
     return result
+
+
+def environment_source(error: ConfigError, environ: Mapping[str, str] | None = None) -> str | None:
+    """The ``HITBOX_*`` variable that set the field ``error`` names, if one is set.
+
+    ``policy.ttl`` comes from ``HITBOX_POLICY__TTL``; an error about a field a variable
+    set should name the variable, which is where the user has to look."""
+    if not error.field or error.field.startswith(ENV_PREFIX):
+        return None
+    environ = os.environ if environ is None else environ
+    parts = error.field.split(".")
+    # The variable setting the field itself, else the nearest enclosing one
+    # (HITBOX_BACKEND=... for an error about backend.max_entries of its URL).
+    for end in range(len(parts), 0, -1):
+        name = ENV_PREFIX + "__".join(part.upper() for part in parts[:end])
+        if name in environ and name not in _NOT_SETTINGS:
+            return name
+    return None
+
+
+def naming_environment(error: ConfigError, environ: Mapping[str, str] | None = None) -> ConfigError:
+    """``error``, or the same error with `` (from HITBOX_...)`` after its field when an
+    environment variable set that field."""
+    name = environment_source(error, environ)
+    if name is None:
+        return error
+    message = str(error)
+    field = error.field or ""
+    if message.startswith(field + ":"):
+        message = f"{field} (from {name}){message[len(field) :]}"
+    else:
+        message = f"{message} (from {name})"
+    return ConfigError(message, field=error.field, value=error.value)
 
 
 _NOT_SETTINGS = frozenset(

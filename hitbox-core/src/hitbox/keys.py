@@ -28,13 +28,17 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, cast, final, runtime_che
 
 from hitbox._errors import ConfigError, KeyStrategyError, suggestion
 from hitbox._key_codegen import (
+    KeyMemo,
     Source,
     default_key_body,
     function_name,
     guard_rendering,
     label_of,
+    memo_parameter,
     parameters,
+    skipped_self,
     template_body,
+    template_roots,
     unwrap,
 )
 from hitbox._key_encoding import shorten
@@ -163,14 +167,20 @@ class DefaultKeyStrategy:
         if template is None:
             head = src.literal(f"{self._prefix}{function_name(target, label)}:")
             default_key_body(src, key, head, label)
+            keyed = {param.name for param in src.params[skipped_self(src.params) :]}
         else:
             body = src.literal(self._prefix) + template_body(src, template, label)
             src.lines.append(f'{key} = f"{body}"')
             guard_rendering(src, label, f"template {template!r}")
-        src.lines.append(f"if {p}len({key}) < {self._max_length}: return {key}")
-        return cast(
-            KeyFunction, src.build(target, f"{src.bind(shorten)}({key}, {self._max_length})")
+            keyed = template_roots(template)
+        src.lines.append(
+            f"if {p}len({key}) >= {self._max_length}: "
+            f"{key} = {src.bind(shorten)}({key}, {self._max_length})"
         )
+        parameter = memo_parameter(src.params, keyed)
+        generated = src.build(target, key)
+        generated.key_memo = None if parameter is None else KeyMemo(parameter)  # type: ignore[attr-defined]
+        return cast(KeyFunction, generated)
 
     def compile_tags(
         self, func: Callable[..., Any], templates: tuple[str, ...]

@@ -27,6 +27,7 @@ TTLs have a coarse resolution (memcached: whole seconds) set ``ttl_resolution``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 from typing import ClassVar
@@ -34,7 +35,7 @@ from typing import ClassVar
 import pytest
 
 from hitbox.backend._contract import Backend, BatchBackend, Healthcheck, LockingBackend
-from hitbox.backend._value import CachedValue
+from hitbox.backend._value import NO_VALUE, CachedValue
 
 __all__ = ["BackendConformance", "make_value"]
 
@@ -69,6 +70,14 @@ class BackendConformance:
 
     supports_unicode_keys: ClassVar[bool] = True
     """Whether arbitrary Unicode keys (spaces, control characters) must round-trip."""
+
+    fresh_value_hits: bool = True
+    """Whether ``fresh_value`` (if the backend has it) hands out fresh kept values; False
+    for a configuration where it always defers (answers ``NO_VALUE``)."""
+
+    def now(self) -> float:
+        """The backend's clock. Override when the backend has a fake clock."""
+        return time.time()
 
     async def advance_time(self, seconds: float) -> None:
         """Let ``seconds`` pass for the backend. Override when the backend has a fake clock."""
@@ -149,6 +158,30 @@ class BackendConformance:
         assert stored.tags == ("user:1",)
         await backend.delete(key)
         assert await asyncio.to_thread(get_sync, key) is None
+
+    @pytest.mark.asyncio
+    async def test_fresh_value_agrees_with_get(self, backend: Backend, key: str) -> None:
+        """The optional one-call hit (``fresh_value``, :class:`~hitbox.backend.FreshReads`)
+        hands out the kept value of a fresh entry without tags, and ``NO_VALUE`` for
+        everything else, which the cache then reads with ``get``."""
+        fresh_value = getattr(backend, "fresh_value", None)
+        if fresh_value is None or not backend.stores_objects:
+            pytest.skip("backend has no one-call hits (fresh_value) in object mode")
+        now = self.now()
+        assert fresh_value(key, now) is NO_VALUE
+        kept = {"kept": [1, 2]}
+        await backend.set(key, dataclasses.replace(make_value(ttl=30, now=now), value=kept), 60)
+        hit = await asyncio.to_thread(fresh_value, key, now)
+        assert hit is (kept if self.fresh_value_hits else NO_VALUE)
+        assert fresh_value(key, now + 31) is NO_VALUE  # stale: the machine decides
+        assert fresh_value(key + ":other", now) is NO_VALUE
+        await backend.set(key, make_value(ttl=30, now=now), 60)  # no kept value
+        assert fresh_value(key, now) is NO_VALUE
+        tagged = dataclasses.replace(make_value(ttl=30, tags=("t",), now=now), value=kept)
+        await backend.set(key, tagged, 60)  # tags: the machine checks invalidations
+        assert fresh_value(key, now) is NO_VALUE
+        await backend.delete(key)
+        assert fresh_value(key, now) is NO_VALUE
 
     @pytest.mark.asyncio
     async def test_keys_are_isolated(self, backend: Backend, key: str) -> None:

@@ -168,6 +168,11 @@ class Headers:
             return self
         return Headers._trusted(tuple(item for item in self._items if item[0] not in drop))
 
+    def only(self, *names: str) -> Headers:
+        """A copy with only the lines of the given fields, in their order."""
+        keep = self.names().intersection(map(str.lower, names))
+        return Headers._trusted(tuple(item for item in self._items if item[0] in keep))
+
     def updated(self, newer: Headers, *, keep: Iterable[str] = ()) -> Headers:
         """A copy where every field present in ``newer`` replaces all lines of that field.
 

@@ -222,7 +222,7 @@ def client_condition_met(request: Request, response_headers: Headers, response_t
 
 def not_modified_headers(headers: Headers) -> Headers:
     """The subset of a 200's fields that a 304 in its place carries."""
-    return Headers._trusted(tuple(item for item in headers if item[0] in _NOT_MODIFIED_FIELDS))
+    return headers.only(*_NOT_MODIFIED_FIELDS)
 
 
 def invalidated_urls(request: Request, status: int, response_headers: Headers) -> tuple[str, ...]:

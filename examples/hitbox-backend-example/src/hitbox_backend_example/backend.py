@@ -29,6 +29,11 @@ class ExampleBackend(hitbox.Backend):
         self._entries: dict[str, tuple[bytes, float]] = {}
         self._locks: dict[str, tuple[str, float]] = {}
 
+    @property
+    def codec(self) -> EnvelopeCodec:
+        """The codec entries are stored with; ``hitbox check`` reads ``signed`` from it."""
+        return self._codec
+
     async def get(self, key: str) -> hitbox.CachedValue | None:
         """The entry under ``key`` unless it has expired."""
         item = self._entries.get(key)

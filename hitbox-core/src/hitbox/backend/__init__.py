@@ -5,7 +5,7 @@ A backend is an independent distribution that imports only this module (plus
 
 - the contract: :class:`Backend` and the optional capabilities :class:`BatchBackend`,
   :class:`LockingBackend`, :class:`Healthcheck`, :class:`InvalidationBus` (with
-  :class:`Invalidation`), :class:`SyncReads`, and what entries are:
+  :class:`Invalidation`), :class:`SyncReads`, :class:`FreshReads`, and what entries are:
   :class:`CachedValue`, :data:`NO_VALUE`;
 - configuration: :class:`BackendConfig` (the base of a backend's validated settings) and
   the registry a plugin adds its backend to (:class:`BackendRegistry`, :class:`BackendSpec`)
@@ -30,6 +30,7 @@ from hitbox.backend._config import BackendConfig
 from hitbox.backend._contract import (
     Backend,
     BatchBackend,
+    FreshReads,
     Healthcheck,
     Invalidation,
     InvalidationBus,
@@ -55,6 +56,7 @@ __all__ = [
     "CorruptEntry",
     "Deadlines",
     "EnvelopeCodec",
+    "FreshReads",
     "Healthcheck",
     "Invalidation",
     "InvalidationBus",

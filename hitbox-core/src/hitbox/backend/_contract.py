@@ -10,8 +10,9 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, final, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, final, runtime_checkable
 
+from hitbox.backend._codec import Codec
 from hitbox.backend._events import emit_backend_event
 from hitbox.backend._value import CachedValue
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Backend",
     "BatchBackend",
+    "FreshReads",
     "Healthcheck",
     "Invalidation",
     "InvalidationBus",
@@ -48,6 +50,9 @@ class Backend(abc.ABC):
     ``open_timeout``
         Most seconds the cache waits for :meth:`open` before a first call goes ahead
         without it (the open itself carries on). Set it from your connect timeouts.
+
+    A backend that stores bytes says which :attr:`codec` it encodes them with; tools
+    (``hitbox check``) read :attr:`signed` from it.
     """
 
     is_local: bool = False
@@ -96,6 +101,23 @@ class Backend(abc.ABC):
             kind, self.label or type(self).__name__, key, plugins=self.plugins, **detail
         )
 
+    @property
+    def codec(self) -> Codec | None:
+        """The codec this backend stores entries with (an :class:`EnvelopeCodec` in the
+        built-in backends). ``None`` by default: a backend that stores objects, or one that
+        does not say. Override it in a backend that stores bytes."""
+        return None
+
+    @property
+    def signed(self) -> bool | None:
+        """Whether this backend's entries are signed (HMAC with a ``signing_key``), so
+        that a tampered entry, or one copied under another key, reads as a miss; ``None``
+        when the backend does not say. By default, what its :attr:`codec` says (an
+        :class:`EnvelopeCodec`'s ``signed``); a codec without ``signed`` says nothing.
+        """
+        signed = getattr(self.codec, "signed", None)
+        return signed if isinstance(signed, bool) else None
+
 
 @runtime_checkable
 class SyncReads(Protocol):
@@ -108,6 +130,26 @@ class SyncReads(Protocol):
 
     def get_sync(self, key: str) -> CachedValue | None:
         """What ``await get(key)`` returns, without a coroutine."""
+        ...
+
+
+@runtime_checkable
+class FreshReads(Protocol):
+    """An object-mode, in-process backend that answers a fresh hit in one call.
+
+    The decorator's hit path on such a backend (``is_local`` and ``stores_objects``) is
+    one call of :meth:`fresh_value` with the key and the cache's clock reading: no
+    :class:`CachedValue` is handed out, checked and unpacked per hit. Everything that is
+    not a fresh hit then takes the usual path (:meth:`Backend.get`, the state machine),
+    which judges the entry again: ``fresh_value`` only ever says "here is the value" or
+    "ask again"."""
+
+    def fresh_value(self, key: str, now: float) -> Any:
+        """The value kept under ``key`` if its entry is live, fresh at ``now``
+        (``now < fresh_until``), carries no tags and keeps its decoded value; else
+        :data:`NO_VALUE`. ``now`` comes from the cache's clock; a backend may also use it
+        for its own expiry check (one clock reading per hit). Never raises, never blocks,
+        safe from any thread; a hit counts as an access for the backend's eviction."""
         ...
 
 

@@ -52,10 +52,10 @@ class Flight:
     """
 
     __slots__ = (
-        "_future",
         "_loop",
         "_outcome",
         "_storing",
+        "_waiters",
         "_writing",
         "invalidated",
         "key",
@@ -68,10 +68,11 @@ class Flight:
         self.key = key
         self.tags = tags
         self.shared = shared
-        # Futures are made only when somebody waits: most flights have no waiter, and a
-        # miss should not pay for two futures nobody awaits.
+        # A future per waiter, made only when somebody waits: most flights have none.
+        # Each waiter awaits its own future, so cancelling one waiter cancels nothing
+        # shared, with none of the two extra futures and callbacks asyncio.shield costs.
         self._outcome: Any = _PENDING
-        self._future: asyncio.Future[Any] | None = None
+        self._waiters: list[asyncio.Future[Any]] | None = None
         # The leader's loop. A cache used by async code and by sync code (whose runs are
         # on the cache's private loop) has flights on two loops; a waiter on another loop
         # could not be woken safely by this one, so it does not wait (see :meth:`wait`).
@@ -100,8 +101,12 @@ class Flight:
         """Hand ``value`` to every waiter."""
         if self._outcome is _PENDING:
             self._outcome = value
-            if self._future is not None:
-                self._future.set_result(value)
+            waiters = self._waiters
+            if waiters is not None:
+                self._waiters = None
+                for waiter in waiters:
+                    if not waiter.done():  # a waiter that timed out or was cancelled
+                        waiter.set_result(value)
 
     def release(self) -> None:
         """Let waiters go without a value; they retry (one of them becomes the leader)."""
@@ -134,19 +139,21 @@ class Flight:
         a thousand waiters then arms one timer, not a thousand)."""
         if self._outcome is not _PENDING:
             return self._outcome
-        if seconds <= 0 or not self._on_this_loop():
+        loop = asyncio.get_running_loop()
+        if seconds <= 0 or (self._loop is not None and self._loop is not loop):
             # A leader on another loop: this waiter produces its own value, as after a
             # timeout.
             return TIMED_OUT
-        future = self._future
-        if future is None:
-            future = self._future = asyncio.get_running_loop().create_future()
+        future = loop.create_future()
+        if self._waiters is None:
+            self._waiters = [future]
+        else:
+            self._waiters.append(future)
         try:
-            # shield: a cancelled waiter must not cancel the flight for everyone else.
             if deadlines is not None:
-                return await deadlines.bound(asyncio.shield(future), seconds)
+                return await deadlines.bound(future, seconds)
             async with clock.timeout(seconds):
-                return await asyncio.shield(future)
+                return await future
         except TimeoutError:
             return TIMED_OUT
 

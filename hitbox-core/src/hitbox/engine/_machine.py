@@ -132,6 +132,10 @@ class Machine:
             except BackendError as exc:
                 _to_error(run, exc)
                 return await self._fill(call, run, None)
+        if entry is None:  # nothing stored: a miss with nothing to fall back on
+            run.to(_MISS)
+            counters.misses += 1
+            return await self._fill(call, run, None)
         now = self.clock.now()
         try:
             state = io.classify(entry, call, now)
@@ -154,9 +158,7 @@ class Machine:
             return value
         run.to(_MISS)
         counters.misses += 1
-        fallback = None
-        if entry is not None and io.usable_on_error(entry, call, now):
-            fallback = entry
+        fallback = entry if io.usable_on_error(entry, call, now) else None
         return await self._fill(call, run, fallback)
 
     async def _read(self, call: Call, run: Run) -> Any:
