@@ -175,7 +175,7 @@ def make_cache(
 ) -> hitbox.Cache:
     """A cache over ``backend`` (a local DictBackend by default) with a manual clock."""
     clock = clock or ManualClock()
-    backend = backend or DictBackend(clock=clock)
+    backend = backend if backend is not None else DictBackend(clock=clock)
     plugins = plugin_manager(recorder) if recorder is not None else plugin_manager()
     return hitbox.Cache(
         backend,

@@ -17,7 +17,7 @@ from tests.core._cache_fakes import DictBackend, EventRecorder, plugin_manager
 def _cache(*plugins: object, backend: hitbox.Backend | None = None, **kw: object) -> hitbox.Cache:
     clock = ManualClock()
     return hitbox.Cache(
-        backend or DictBackend(clock=clock),
+        backend if backend is not None else DictBackend(clock=clock),
         serializer=CborSerializer(),
         key_strategy=DefaultKeyStrategy(),
         clock=clock,
