@@ -114,7 +114,8 @@ CORRUPT: list[tuple[str, bytes, str]] = [
     ("flags", _forge(flags=0x80), r"^unknown envelope flags 0x80$"),
     ("signed", _forge(key=KEY), r"^signed envelope, but this codec has no signing key"),
     ("nan", _forge(times=(NAN, 2.0, 3.0)), r"^invalid envelope: non-finite time \(created_at=nan"),
-    ("inf", _forge(times=(1.0, 2.0, INF)), r"^invalid envelope: non-finite time .*stale_until=inf"),
+    ("inf", _forge(times=(INF, INF, INF)), r"^invalid envelope: non-finite time \(created_at=inf"),
+    ("nan-stale", _forge(times=(1.0, 2.0, NAN)), r"^invalid envelope: non-finite time .*=nan"),
     ("order-1", _forge(times=(2.0, 1.0, 3.0)), r"^invalid envelope: times out of order"),
     ("order-2", _forge(times=(1.0, 3.0, 2.0)), r"^invalid envelope: times out of order"),
     ("utf8", _forge(tags=[b"ok", b"\xff\xfe"]), r"^tag 1 is not valid UTF-8$"),
@@ -176,7 +177,7 @@ def test_non_bytes_input_is_corrupt() -> None:
     ("entry", "message"),
     [
         (CachedValue(b"", NAN, 1.0, 2.0), r"^cannot encode entry: non-finite time"),
-        (CachedValue(b"", 1.0, 2.0, INF), r"^cannot encode entry: non-finite time"),
+        (CachedValue(b"", INF, INF, INF), r"^cannot encode entry: non-finite time"),
         (CachedValue(b"", 3.0, 2.0, 4.0), r"^cannot encode entry: times out of order"),
         (CachedValue(b"", 1.0, 2.0, 3.0, ("\ud800",)), r"^cannot encode entry: tag '\\ud800'"),
         (CachedValue(b"", 1.0, 2.0, 3.0, ("x" * 65536,)), r"^cannot encode entry: tag 'xxx"),
@@ -186,6 +187,13 @@ def test_non_bytes_input_is_corrupt() -> None:
 def test_encode_refuses_what_decode_would_reject(entry: CachedValue, message: str) -> None:
     with pytest.raises(SerializationError, match=message):
         PLAIN.encode(entry)
+
+
+@pytest.mark.parametrize("times", [(1.0, INF, INF), (1.0, 2.0, INF)])
+def test_an_entry_fresh_or_usable_for_ever_round_trips(times: tuple[float, float, float]) -> None:
+    entry = CachedValue(b"forever", *times, ("t",))
+    for codec in (PLAIN, EnvelopeCodec(KEY)):
+        assert codec.decode(codec.encode(entry, "k"), "k") == entry
 
 
 @pytest.mark.parametrize(

@@ -76,7 +76,10 @@ def lock_pk(key: str) -> str:
 
 
 def expiry_attributes(expires_at: float) -> dict[str, dict[str, str]]:
-    """The two expiry attributes of an item that expires at unix time ``expires_at``."""
+    """The two expiry attributes of an item that expires at unix time ``expires_at``
+    (none for ``math.inf``: an item without them never expires)."""
+    if expires_at == math.inf:
+        return {}
     return {
         EXPIRES_AT: {"N": str(math.ceil(expires_at))},
         EXPIRES_AT_MS: {"N": str(math.ceil(expires_at * 1000))},

@@ -44,7 +44,10 @@ _TOO_LARGE: Final = "too large"
 
 
 def _exptime(ttl: float) -> int:
-    """memcached's exptime for ``ttl`` seconds: whole seconds, rounded up, at least 1."""
+    """memcached's exptime for ``ttl`` seconds: whole seconds, rounded up, at least 1;
+    0 (no expiry) for ``math.inf``."""
+    if ttl == math.inf:
+        return 0
     seconds = max(1, math.ceil(ttl))
     if seconds > _RELATIVE_LIMIT:
         return int(time.time()) + seconds

@@ -64,6 +64,14 @@ def _milliseconds(seconds: float, what: str) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
+def _expiry(seconds: float, what: str) -> tuple[str | int, ...]:
+    """The ``SET`` arguments that expire an entry after ``seconds``: ``PX <ms>``, or none
+    for ``math.inf`` (an entry kept until evicted or deleted)."""
+    if seconds == math.inf:
+        return ()
+    return ("PX", _milliseconds(seconds, what))
+
+
 @final
 class RedisBackend(Backend):
     """Cache entries in Redis (standalone, Cluster or Sentinel).
@@ -173,14 +181,15 @@ class RedisBackend(Backend):
         return result
 
     async def set(self, key: str, value: CachedValue, ttl: float) -> None:
-        """Store ``value`` under ``key`` with ``PX`` = ``ttl`` (the entry's full lifetime)."""
-        px = _milliseconds(ttl, "ttl")
+        """Store ``value`` under ``key`` with ``PX`` = ``ttl`` (the entry's full lifetime;
+        no expiry for ``math.inf``)."""
+        expiry = _expiry(ttl, "ttl")
         data = self._encode(key, value)
         self._forget(key)
         if data is None:
             await self._write("DEL", key)  # the new value replaces the old one
         else:
-            await self._write("SET", key, data, "PX", px)
+            await self._write("SET", key, data, *expiry)
         self._forget(key)
 
     async def delete(self, key: str) -> None:
@@ -258,18 +267,18 @@ class RedisBackend(Backend):
         if not items:
             return
         commands = [
-            (key, _milliseconds(ttl, f"ttl of {key!r}"), self._encode(key, value))
+            (key, _expiry(ttl, f"ttl of {key!r}"), self._encode(key, value))
             for key, (value, ttl) in items.items()
         ]
         for key in items:
             self._forget(key)
         async with self._bounds.bounded():
             pipe = self.client.pipeline(transaction=False)
-            for key, px, data in commands:
+            for key, expiry, data in commands:
                 if data is None:
                     pipe.execute_command("DEL", key)
                 else:
-                    pipe.execute_command("SET", key, data, "PX", px)
+                    pipe.execute_command("SET", key, data, *expiry)
             await pipe.execute()
         for key in items:
             self._forget(key)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 import uuid
 from typing import ClassVar
@@ -182,6 +183,23 @@ class BackendConformance:
         assert fresh_value(key, now) is NO_VALUE
         await backend.delete(key)
         assert fresh_value(key, now) is NO_VALUE
+
+    @pytest.mark.asyncio
+    async def test_an_entry_fresh_for_ever_is_kept(self, backend: Backend, key: str) -> None:
+        """``Policy(ttl=math.inf)``: infinite times and an infinite ``ttl`` are stored
+        (until evicted or deleted), not refused."""
+        now = self.now()
+        forever = CachedValue(b"forever", now, math.inf, math.inf, ("t",))
+        await backend.set(key, forever, math.inf)
+        await self.advance_time(self.ttl_resolution * 2)
+        stored = await backend.get(key)
+        assert stored is not None
+        assert (stored.data, stored.fresh_until, stored.stale_until) == (
+            b"forever",
+            math.inf,
+            math.inf,
+        )
+        assert stored.tags == ("t",)
 
     @pytest.mark.asyncio
     async def test_keys_are_isolated(self, backend: Backend, key: str) -> None:

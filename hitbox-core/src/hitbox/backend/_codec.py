@@ -18,9 +18,10 @@ Byte layout, version 1 (integers and floats big-endian)::
 ``CachedValue.value`` (the decoded object an in-process backend may keep) is not encoded.
 
 Decoding trusts nothing: lengths must add up exactly (no truncation, no trailing bytes),
-the version must be known, times finite with ``created_at <= fresh_until <= stale_until``,
-tags valid UTF-8. Any violation raises :class:`hitbox.CorruptEntry` naming the problem,
-which the state machine treats as a miss; no other exception escapes :meth:`decode`.
+the version must be known, times ordered ``created_at <= fresh_until <= stale_until``
+(``created_at`` finite, the others finite or infinite, never NaN), tags valid UTF-8.
+Any violation raises :class:`hitbox.CorruptEntry` naming the problem, which the state
+machine treats as a miss; no other exception escapes :meth:`decode`.
 
 Signing is fixed by configuration, never read from the stored value: a codec built with a
 ``signing_key`` verifies the signature (constant-time) before parsing anything else and
@@ -67,10 +68,10 @@ _HEAD_NO_TAGS: Final = struct.Struct(">4sBBdddHI")
 
 def _times_problem(created_at: float, fresh_until: float, stale_until: float) -> str:
     """What is wrong with times that failed the ``_INF`` chain check (the slow path)."""
-    if not all(math.isfinite(t) for t in (created_at, fresh_until, stale_until)):
+    if not math.isfinite(created_at) or any(math.isnan(t) for t in (fresh_until, stale_until)):
         return (
             f"non-finite time (created_at={created_at}, fresh_until={fresh_until}, "
-            f"stale_until={stale_until})"
+            f"stale_until={stale_until}; only fresh_until and stale_until may be infinite)"
         )
     return (
         f"times out of order (created_at={created_at}, fresh_until={fresh_until}, "
@@ -146,14 +147,16 @@ class EnvelopeCodec:
         key itself is not stored.
 
         Raises :class:`hitbox.SerializationError` for a record that :meth:`decode` would
-        refuse: non-finite or out-of-order times, tags that are not encodable text or too
-        many or too long, a payload over 4 GiB.
+        refuse: NaN or out-of-order times, an infinite ``created_at`` (``fresh_until`` and
+        ``stale_until`` may be infinite), tags that are not encodable text or too many or
+        too long, a payload over 4 GiB.
         """
         created_at = value.created_at
         fresh_until = value.fresh_until
         stale_until = value.stale_until
-        # One chained comparison checks order and finiteness (NaN fails every comparison).
-        if not -_INF < created_at <= fresh_until <= stale_until < _INF:
+        # One chained comparison checks order and the times (NaN fails every comparison);
+        # an entry fresh for ever (``Policy(ttl=math.inf)``) has infinite times.
+        if not -_INF < created_at < _INF >= stale_until >= fresh_until >= created_at:
             problem = _times_problem(created_at, fresh_until, stale_until)
             raise SerializationError(f"cannot encode entry: {problem}")
         data = value.data
@@ -260,7 +263,7 @@ class EnvelopeCodec:
                 raise CorruptEntry("bad envelope signature (tampered, or signed with another key)")
         elif flags & _FLAG_SIGNED:
             raise CorruptEntry("signed envelope, but this codec has no signing key to verify it")
-        if not -_INF < created_at <= fresh_until <= stale_until < _INF:
+        if not -_INF < created_at < _INF >= stale_until >= fresh_until >= created_at:
             problem = _times_problem(created_at, fresh_until, stale_until)
             raise CorruptEntry(f"invalid envelope: {problem}")
         pos = _HEAD_SIZE
