@@ -195,6 +195,29 @@ async def test_hits_in_place_are_counted_and_reported_as_runs() -> None:
     assert len(origin.calls) == 1
 
 
+async def test_the_testing_switch_turns_answers_in_place_off() -> None:
+    origin = CountingOrigin()
+    with serve(origin) as upstream:
+        proxy = CachingProxy(
+            upstream, HttpCache(_cache(hitbox.ManualClock()), HttpPolicy()), timeout=5
+        )
+        answered_now = _count_answers_now(proxy)
+        with serve(proxy, http="fast") as url:
+            async with httpx.AsyncClient(base_url=url) as client:
+                await client.get("/plain")  # stored
+                await client.get("/plain")  # in place (and kept)
+                with hitbox.disabled():
+                    off = [await client.get("/plain") for _ in range(2)]
+                back = await client.get("/plain")
+        await proxy.aclose()
+    assert answered_now() == 2  # before and after, never while caching is off
+    assert len(origin.calls) == 3
+    assert {response.headers["cache-status"] for response in off} == {
+        "hitbox; fwd=bypass; fwd-status=200"
+    }
+    assert back.headers["cache-status"].startswith("hitbox; hit")
+
+
 async def test_a_kept_answer_is_dropped_when_the_stored_response_changes() -> None:
     origin = CountingOrigin()
     with serve(origin) as upstream:

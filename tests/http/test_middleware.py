@@ -53,6 +53,23 @@ async def test_fresh_response_is_served_from_the_cache(
     assert other.headers["cache-status"].startswith("hitbox; fwd=uri-miss")
 
 
+async def test_the_testing_switch_covers_the_http_layer(cache: hitbox.Cache) -> None:
+    origin = Origin(fixed(200, MAX_AGE))
+    async with client(CacheMiddleware(origin, cache=cache)) as http:
+        stored = await http.get("/a")  # stored while caching is on
+        with hitbox.disabled():
+            off = [await http.get("/a"), await http.get("/b"), await http.get("/b")]
+        again = await http.get("/a")
+        fresh = await http.get("/b")
+    assert len(origin.calls) == 5  # /a stored, then every call while off, then /b once more
+    assert stored.headers["cache-status"].endswith("stored")
+    assert {response.headers["cache-status"] for response in off} == {
+        "hitbox; fwd=bypass; fwd-status=200"
+    }
+    assert again.headers["cache-status"].startswith("hitbox; hit")  # kept, served again
+    assert fresh.headers["cache-status"].startswith("hitbox; fwd=uri-miss")  # nothing stored
+
+
 async def test_works_on_a_starlette_app_and_composes(cache: hitbox.Cache) -> None:
     calls = 0
 

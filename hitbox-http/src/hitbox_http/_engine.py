@@ -193,6 +193,9 @@ class HttpCache:
         if request.method not in ("GET", "HEAD"):
             unsafe = Exchange(request, self.spec.on_request(request, ()), None)
             return await self._pass_through(unsafe, origin)
+        if not hitbox.caching_enabled():  # the testing switch: nothing read or stored
+            bypass = Exchange(request, Forward(request, request, "bypass"), None)
+            return await self._pass_through(bypass, origin)
         opener = self._opener
         if opener is not None and opener.ready is not asyncio.get_running_loop():
             await opener.before_first_call()  # a cold start waits for the connection
@@ -221,7 +224,11 @@ class HttpCache:
         :meth:`serve`. The same request may get the answer again through
         :meth:`serve_again` (see :mod:`hitbox_http._hit_window`).
         """
-        if request.method not in ("GET", "HEAD") or not self.store.can_look_up_now:
+        if (
+            request.method not in ("GET", "HEAD")
+            or not self.store.can_look_up_now
+            or not hitbox.caching_enabled()
+        ):
             return None
         opener = self._opener
         if opener is not None and opener.ready is not asyncio.get_running_loop():
@@ -243,7 +250,7 @@ class HttpCache:
         :meth:`serve_now` would give: within its time window and with every entry its
         lookup read unchanged. Counted and reported as that run would be; ``False``
         (nothing counted): ask :meth:`serve_now` again."""
-        if not hit.since <= self.clock.now() < hit.until:
+        if not hit.since <= self.clock.now() < hit.until or not hitbox.caching_enabled():
             return False
         lookup = hit.exchange.lookup
         if lookup is None or not self.store.unchanged(lookup.reads):
