@@ -2,9 +2,10 @@
 
 While caching is off, every call of a ``@cache.cached`` function and every
 :meth:`Cache.fetch` goes straight to the upstream (counted in ``upstream_calls``);
-:meth:`Cache.get` answers its default and :meth:`Cache.set` stores nothing. The switch is
-process-wide — every cache, task and thread — because tests usually start servers and
-tasks of their own that must see it too::
+:meth:`Cache.get` answers its default and :meth:`Cache.set` stores nothing; the HTTP
+layer (``hitbox_http.HttpCache``, through :func:`caching_enabled`) bypasses its cache.
+The switch is process-wide — every cache, task and thread — because tests usually start
+servers and tasks of their own that must see it too::
 
     with hitbox.disabled():          # a block (async with works too)
         assert await get_user(1) is not await get_user(1)
