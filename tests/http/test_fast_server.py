@@ -118,11 +118,13 @@ def _seen(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], byt
     return response.status_code, headers, response.content
 
 
-async def _run_exchanges(http: str) -> tuple[list[Any], hitbox.Stats, int]:
+async def _run_exchanges(
+    http: str, make_cache: Callable[[hitbox.ManualClock], hitbox.Cache] = _cache
+) -> tuple[list[Any], hitbox.Stats, int]:
     clock = hitbox.ManualClock()
     origin = CountingOrigin()
     with serve(origin) as upstream:
-        cache = _cache(clock)
+        cache = make_cache(clock)
         proxy = CachingProxy(upstream, HttpCache(cache, HttpPolicy()), timeout=5)
         answered_now = _count_answers_now(proxy)
         with serve(proxy, http=http) as url:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -230,3 +231,58 @@ def test_admin_with_workers_is_refused_in_one_line() -> None:
     assert process.returncode == 2
     assert "--workers 1" in stderr
     assert "Traceback" not in stderr
+
+
+def _serving_pids(port: int) -> set[int]:
+    """The processes holding the accepted (server-side) connections on ``port``."""
+    listing = subprocess.run(
+        ["ss", "-Htnp", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {int(pid) for pid in re.findall(r"pid=(\d+)", listing)}
+
+
+@pytest.mark.slow
+def test_two_workers_share_a_tiered_memory_and_sqlite_backend(
+    origin: tuple[str, Origin], tmp_path: Path
+) -> None:
+    config = tmp_path / "hitbox.toml"
+    config.write_text(
+        '[hitbox.backend]\nname = "tiered"\nmax_l1_ttl = 5\n'
+        f'tiers = [{{name = "memory"}}, {{name = "sqlite", path = "{tmp_path / "cache.db"}"}}]\n'
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    listen = ["--listen", f"127.0.0.1:{port}"]
+    process = _start(["--upstream", origin[0], *listen, "--config", str(config), "--workers", "2"])
+    clients: list[httpx.Client] = []
+    try:
+        wait_for_port(port, timeout=30)
+        with httpx.Client(base_url=base, timeout=10) as first:
+            stored = first.get("/tiered")  # a miss: one worker stores it (its L1 and L2)
+        # Many connections, held open: the kernel spreads them over both workers, and
+        # each asks twice (the second, an L1 hit, answered in place).
+        clients = [httpx.Client(base_url=base, timeout=10) for _ in range(24)]
+        responses = [response for client in clients for response in _twice(client, "/tiered")]
+        serving = _serving_pids(port)
+    finally:
+        for client in clients:
+            client.close()
+        code, stderr = _stop(process)
+    assert stored.status_code == 200
+    assert "Traceback" not in stderr
+    assert code in STOPPED, stderr
+    assert "per worker" not in stderr  # L2 is shared: no warning
+    assert len(serving) == 2  # both workers held connections ...
+    # ... and every answer was the stored response: the worker that did not store it
+    # served it from the shared SQLite file (then from its own L1).
+    assert [r.status_code for r in responses] == [200] * 48
+    assert all(r.content == b"stored" for r in responses)
+    assert all("hit" in r.headers["cache-status"] for r in responses)
+    assert sum(call["path"] == "/tiered" for call in origin[1].calls) == 1
+
+
+def _twice(client: httpx.Client, path: str) -> list[httpx.Response]:
+    return [client.get(path), client.get(path)]

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, final
 
 from hitbox import Backend, CachedValue, ConfigError
-from hitbox.backend import NO_VALUE
+from hitbox.backend import NO_VALUE, NOT_LOCAL
 from hitbox.codec import EnvelopeCodec
 
 from hitbox_memory._config import MemoryConfig, Mode, PolicyName
@@ -57,8 +57,9 @@ class MemoryBackend(BoundedStore, Backend):
     ``clock`` returns unix seconds (``time.time`` by default; tests inject their own).
 
     Besides the async :class:`hitbox.Backend` API it offers ``get_sync``, ``set_sync`` and
-    ``delete_sync`` for threads without an event loop, and the :class:`hitbox.BatchBackend`
-    and :class:`hitbox.LockingBackend` capabilities.
+    ``delete_sync`` for threads without an event loop, ``read_local``
+    (:class:`hitbox.backend.LocalReads`), and the :class:`hitbox.BatchBackend` and
+    :class:`hitbox.LockingBackend` capabilities.
     """
 
     is_local = True
@@ -146,6 +147,15 @@ class MemoryBackend(BoundedStore, Backend):
                 return result
             return self._codec.decode(entry.stored)
         return self._get_locked(key)
+
+    def read_local(self, key: str) -> CachedValue | Any | None:
+        """:meth:`get_sync`'s answer (:class:`hitbox.backend.LocalReads`): this store is
+        all there is, so it always knows. ``NOT_LOCAL`` only for an envelope that does
+        not decode in bytes mode, so that ``get`` raises and reports it."""
+        try:
+            return self.get_sync(key)
+        except Exception:
+            return NOT_LOCAL
 
     def fresh_value(self, key: str, now: float) -> Any:
         """The kept value under ``key`` if its entry is fresh at ``now`` with no tags, else

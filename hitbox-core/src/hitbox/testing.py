@@ -17,7 +17,7 @@ The tests need ``pytest`` and ``pytest-asyncio`` (install ``hitbox-core[testing]
 test is marked ``asyncio`` explicitly, so it runs in pytest-asyncio's strict mode too (in
 strict mode, declare the fixture with ``pytest_asyncio.fixture``).
 
-Capability tests (batch, locks, health checks, sync reads) skip when the backend lacks
+Capability tests (batch, locks, health checks, sync and local reads) skip when the backend lacks
 the capability.
 Time passes through :meth:`BackendConformance.advance_time`, real sleeping by default;
 backends with an injectable clock override it so the suite runs instantly. Backends whose
@@ -31,12 +31,12 @@ import dataclasses
 import math
 import time
 import uuid
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
 from hitbox.backend._contract import Backend, BatchBackend, Healthcheck, LockingBackend
-from hitbox.backend._value import NO_VALUE, CachedValue
+from hitbox.backend._value import NO_VALUE, NOT_LOCAL, CachedValue
 
 __all__ = ["BackendConformance", "make_value"]
 
@@ -159,6 +159,42 @@ class BackendConformance:
         assert stored.tags == ("user:1",)
         await backend.delete(key)
         assert await asyncio.to_thread(get_sync, key) is None
+
+    @pytest.mark.asyncio
+    async def test_read_local_agrees_with_get(self, backend: Backend, key: str) -> None:
+        """The optional local read (``read_local``, :class:`~hitbox.backend.LocalReads`)
+        answers what ``get`` answers or ``NOT_LOCAL``, on the loop and from a thread, and
+        in object mode hands out the same entry object while it is unchanged."""
+        read_local = getattr(backend, "read_local", None)
+        if read_local is None or not getattr(backend, "local_reads", True):
+            pytest.skip("backend has no local reads (read_local)")
+
+        async def agrees() -> Any:
+            here, there = read_local(key), await asyncio.to_thread(read_local, key)
+            got = await backend.get(key)
+            for local in (here, there, read_local(key)):
+                assert local is NOT_LOCAL or local == got, (local, got)
+                if isinstance(local, CachedValue) and got is not None:
+                    assert (local.tags, local.value) == (got.tags, got.value)
+            return read_local(key)
+
+        assert await agrees() in (None, NOT_LOCAL)
+        kept = {"kept": 1} if backend.stores_objects else NO_VALUE
+        value = dataclasses.replace(make_value(b"local", ttl=30, tags=("t:1",)), value=kept)
+        await backend.set(key, value, 45)
+        first = await agrees()
+        if first is not NOT_LOCAL and backend.stores_objects:
+            again = read_local(key)
+            assert again is NOT_LOCAL or again is first
+        ttl = max(0.2, self.ttl_resolution)
+        await backend.set(key, make_value(b"rewritten", ttl=ttl), ttl)
+        await agrees()
+        await self.advance_time(ttl + self.ttl_resolution)
+        assert await agrees() in (None, NOT_LOCAL)  # expired: never the old entry
+        await backend.set(key, make_value(b"back", ttl=30), 45)
+        await agrees()
+        await backend.delete(key)
+        assert await agrees() in (None, NOT_LOCAL)
 
     @pytest.mark.asyncio
     async def test_fresh_value_agrees_with_get(self, backend: Backend, key: str) -> None:

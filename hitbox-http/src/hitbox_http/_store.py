@@ -23,10 +23,11 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, final
 
 import hitbox
-from hitbox.backend import SyncReads
+from hitbox.backend import NOT_LOCAL, LocalReads, SyncReads
 from hitbox.engine import Guard
 
 from hitbox_http._config import HttpPolicy
+from hitbox_http._decoded_copies import DecodedCopies
 from hitbox_http._headers import Headers
 from hitbox_http._keys import primary_key, selecting_values, variant_key
 from hitbox_http._models import Request, StoredResponse
@@ -77,7 +78,7 @@ class HttpStore:
     skips failures.
     """
 
-    __slots__ = ("_make_key", "_read_now", "backend", "clock", "guard", "policy")
+    __slots__ = ("_copies", "_make_key", "_read_now", "backend", "clock", "guard", "policy")
 
     def __init__(
         self, guard: Guard, policy: HttpPolicy, *, make_key: Callable[[str], str] | None = None
@@ -88,14 +89,19 @@ class HttpStore:
         self.policy = policy
         self.clock = guard.clock
         backend = self.backend
-        self._read_now: Callable[[str], hitbox.CachedValue | None] | None = None
-        if (
+        # What lookup_now reads with: an entry, None, or NOT_LOCAL ("ask get()").
+        self._read_now: Callable[[str], Any] | None = None
+        if not backend.stores_objects:
+            pass  # every entry would need decoding: the async path does that
+        elif isinstance(backend, LocalReads) and getattr(backend, "local_reads", True):
+            self._read_now = backend.read_local
+        elif (
             backend.is_local
-            and backend.stores_objects
             and isinstance(backend, SyncReads)
             and getattr(backend, "sync_reads", True)
         ):
             self._read_now = backend.get_sync
+        self._copies = DecodedCopies()
 
     def key_for(self, url: str, headers: Headers) -> str:
         """The primary key of ``url`` for a request carrying ``headers``, namespaced by
@@ -141,6 +147,8 @@ class HttpStore:
             except hitbox.CorruptEntry as exc:
                 self._corrupt(key, exc)
                 return None
+            if self._read_now is not None:  # bytes in an object-mode store: a refilled L1
+                self._copies.keep(key, entry, decoded)
         return decoded, entry.stale_until
 
     def _walk(self, request: Request) -> Generator[str, _Read, Lookup]:
@@ -186,10 +194,11 @@ class HttpStore:
         return found
 
     def lookup_now(self, request: Request) -> Lookup | None:
-        """:meth:`lookup` without waiting, through the backend's ``get_sync``, when the
-        backend is in-process and readable that way (``can_look_up_now``) and healthy;
-        ``None`` when it cannot answer so (a failure, a corrupt entry, an open breaker,
-        a poisoned key), leaving the failure to :meth:`lookup` to count and report."""
+        """:meth:`lookup` without waiting, through the backend's ``read_local``
+        (:class:`hitbox.backend.LocalReads`; ``get_sync`` for another in-process
+        backend) when it can read so (``can_look_up_now``) and is healthy; ``None`` when
+        it cannot answer so (an entry not known locally, bytes not decoded before, a
+        failure, an open breaker), leaving the lookup to :meth:`lookup`."""
         guard = self.guard
         if guard.breaker.tripped or self._read_now is None:
             return None
@@ -200,12 +209,18 @@ class HttpStore:
             key = next(walk)
             while True:
                 entry = read_now(key)
+                if entry is NOT_LOCAL:
+                    return None  # get() must decide (and will make it known locally)
                 reads.append((key, entry))
-                if entry is not None and not isinstance(
-                    entry.value, (StoredResponse, VariantIndex)
-                ):
-                    return None  # bytes to decode: the async path judges them
-                key = walk.send(None if entry is None else (entry.value, entry.stale_until))
+                if entry is None:
+                    key = walk.send(None)
+                    continue
+                decoded = entry.value
+                if not isinstance(decoded, (StoredResponse, VariantIndex)):
+                    decoded = self._copies.find(key, entry)
+                    if decoded is None:
+                        return None  # bytes to decode: the async path judges them
+                key = walk.send((decoded, entry.stale_until))
         except StopIteration as done:
             found: Lookup = done.value
             found.reads = reads
@@ -226,8 +241,9 @@ class HttpStore:
 
     @property
     def can_look_up_now(self) -> bool:
-        """Whether :meth:`lookup_now` may answer: an in-process object-mode backend with
-        thread-safe synchronous reads (the memory backend)."""
+        """Whether :meth:`lookup_now` may answer: an object-mode backend with local reads
+        (the memory backend; a tiered backend with a memory L1), or an in-process one
+        with thread-safe synchronous reads."""
         return self._read_now is not None
 
     def _value(self, stored: StoredResponse) -> tuple[hitbox.CachedValue, float]:

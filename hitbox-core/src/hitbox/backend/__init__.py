@@ -5,8 +5,8 @@ A backend is an independent distribution that imports only this module (plus
 
 - the contract: :class:`Backend` and the optional capabilities :class:`BatchBackend`,
   :class:`LockingBackend`, :class:`Healthcheck`, :class:`InvalidationBus` (with
-  :class:`Invalidation`), :class:`SyncReads`, :class:`FreshReads`, and what entries are:
-  :class:`CachedValue`, :data:`NO_VALUE`;
+  :class:`Invalidation`), :class:`SyncReads`, :class:`FreshReads`, :class:`LocalReads`
+  (with :data:`NOT_LOCAL`), and what entries are: :class:`CachedValue`, :data:`NO_VALUE`;
 - configuration: :class:`BackendConfig` (the base of a backend's validated settings) and
   the registry a plugin adds its backend to (:class:`BackendRegistry`, :class:`BackendSpec`)
   through a :data:`hookimpl`;
@@ -34,12 +34,13 @@ from hitbox.backend._contract import (
     Healthcheck,
     Invalidation,
     InvalidationBus,
+    LocalReads,
     LockingBackend,
     SyncReads,
 )
 from hitbox.backend._deadlines import Deadlines
 from hitbox.backend._events import BackendEvent, emit_backend_event
-from hitbox.backend._value import NO_VALUE, CachedValue
+from hitbox.backend._value import NO_VALUE, NOT_LOCAL, CachedValue
 from hitbox.plugins import BackendRegistry, BackendSpec, hookimpl
 
 __all__ = [
@@ -60,7 +61,9 @@ __all__ = [
     "Healthcheck",
     "Invalidation",
     "InvalidationBus",
+    "LocalReads",
     "LockingBackend",
+    "NOT_LOCAL",
     "NO_VALUE",
     "RateLimitedLogger",
     "SyncReads",

@@ -26,6 +26,7 @@ __all__ = [
     "Healthcheck",
     "Invalidation",
     "InvalidationBus",
+    "LocalReads",
     "LockingBackend",
     "SyncReads",
 ]
@@ -130,6 +131,24 @@ class SyncReads(Protocol):
 
     def get_sync(self, key: str) -> CachedValue | None:
         """What ``await get(key)`` returns, without a coroutine."""
+        ...
+
+
+@runtime_checkable
+class LocalReads(Protocol):
+    """A backend that can tell, for some keys, what ``get`` would return from what this
+    process holds, without I/O and without awaiting: an in-process store, or the
+    in-process upper tier of a tiered backend. An event loop may call it inline (the
+    HTTP proxy's server answers hits in place with it); for every other key the caller
+    awaits ``get`` as usual, which may fill what this process holds. An instance that
+    cannot serve it in its configuration sets ``local_reads = False``."""
+
+    def read_local(self, key: str) -> Any:
+        """What ``await get(key)`` would return now (a :class:`CachedValue` or ``None``),
+        or :data:`~hitbox.backend.NOT_LOCAL` when that is not known without I/O. Never
+        blocks on I/O, never raises, safe from any thread. In object mode, the same
+        entry object while the stored entry is unchanged (a rewrite or a refill gives a
+        new one), so a caller may keep what it derived from an entry while ``is`` holds."""
         ...
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, final
 
-__all__ = ["NO_VALUE", "CachedValue"]
+__all__ = ["NOT_LOCAL", "NO_VALUE", "CachedValue"]
 
 
 @final
@@ -23,6 +23,25 @@ class _NoValue:
 
 NO_VALUE: Final = _NoValue()
 """Stands for "no decoded object attached" in :attr:`CachedValue.value`."""
+
+
+@final
+class _NotLocal:
+    """Marker type of :data:`NOT_LOCAL` (an answer that needs ``get``, as distinct from
+    ``None``, "nothing is stored")."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NOT_LOCAL"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NOT_LOCAL: Final = _NotLocal()
+"""What :meth:`hitbox.backend.LocalReads.read_local` answers when this process cannot
+tell without I/O what ``get`` would return: the caller asks ``get``."""
 
 
 @final

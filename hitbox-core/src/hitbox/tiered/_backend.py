@@ -42,6 +42,7 @@ from hitbox.tiered._config import (
     create_tiered_backend,
     find_bus,
 )
+from hitbox.tiered._local import LocalReader
 from hitbox.tiered._stack import TieredStats, TierStack
 from hitbox.tiered._tier import Tier, TierUnavailable, describe, is_absent, ping_tiers
 
@@ -156,6 +157,9 @@ class TieredBackend(Backend):
         self._reads = stack.reads
         self._tags = stack.tags
         self._tag_times = stack.tags.times
+        self._local = LocalReader(stack)
+        self.local_reads = self._local.available
+        """Whether :meth:`read_local` can answer (L1 reads locally), as ``LocalReads`` asks."""
 
     # -- Backend ------------------------------------------------------------------------
 
@@ -195,6 +199,11 @@ class TieredBackend(Backend):
                 raise error
             return None
         return await self._get_below(key, failures, error)
+
+    def read_local(self, key: str) -> CachedValue | Any | None:
+        """The L1 entry ``get(key)`` would return now, without I/O, or ``NOT_LOCAL``
+        (:class:`hitbox.backend.LocalReads`; ``hitbox.tiered._local`` says when)."""
+        return self._local.read(key)
 
     async def _get_below(
         self, key: str, failures: int, error: Exception | None
