@@ -214,9 +214,10 @@ def default_key_body(src: Source, key: str, head: str, label: str) -> None:
     """
     encoder = src.bind(encode)
     p, guards, fast, general, dispatched, named = src.p, [], [], [], [], []
+    first_keyed = skipped_self(src.params)  # methods: the instance (or class) is not keyed
     for index, param in enumerate(src.params):
-        if index < skipped_self(src.params):
-            continue  # methods: the instance (or class) is not part of the key
+        if index < first_keyed:
+            continue
         arg, var = param.name, src.temp()
         slow = f"{var} = {encoder}({arg})"
         dispatched.append("{" + var + "}")

@@ -19,6 +19,7 @@ from typing import Any, Final
 from hitbox.backend._contract import LocalReads
 from hitbox.backend._value import NOT_LOCAL
 from hitbox.tiered._stack import TierStack
+from hitbox.tiered._tier import is_absent
 
 __all__ = ["LocalReader"]
 
@@ -50,7 +51,7 @@ class LocalReader:
             entry = read_top(key)
         except Exception:  # the contract says never; a third-party L1 may still raise
             return NOT_LOCAL
-        if entry is None or entry is NOT_LOCAL or entry.created_at == -1.0:
+        if entry is None or entry is NOT_LOCAL or is_absent(entry):
             return NOT_LOCAL  # a miss (the tiers below may hold it), or the absent marker
         if stack.tags.times and stack.tags.stale(entry):
             return NOT_LOCAL
